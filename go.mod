@@ -1,0 +1,3 @@
+module github.com/scripthost/scripthost
+
+go 1.26
