@@ -1,0 +1,627 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults applied to zero fields of a CacheConfig. They follow uWSGI's
+// cache2 defaults where uWSGI has one.
+const (
+	DefaultCacheName     = "default"
+	DefaultCacheItems    = 1000
+	DefaultCacheItemSize = 65536 // uWSGI's blocksize
+	DefaultCacheKeySize  = 2048  // uWSGI's keysize
+)
+
+// cacheExpiredScan is how many of the coldest items makeRoom checks for
+// expiry before it evicts live ones: enough to catch most expired items
+// without turning an insert into a scan.
+const cacheExpiredScan = 16
+
+// Cache errors. Misses return ErrNotFound itself, unwrapped, because a
+// miss is the common case and should not allocate.
+var (
+	ErrNotFound       = errors.New("api: cache item not found")
+	ErrExists         = errors.New("api: cache item exists") // Set on a live item
+	ErrEmptyKey       = errors.New("api: empty cache key")
+	ErrKeyTooLarge    = errors.New("api: cache key too large")
+	ErrValueTooLarge  = errors.New("api: cache value too large")
+	ErrNotNumber      = errors.New("api: cache value is not a decimal integer")
+	ErrOverflow       = errors.New("api: cache integer overflow")
+	ErrUnknownCache   = errors.New("api: unknown cache")
+	ErrDuplicateCache = errors.New("api: duplicate cache name")
+	ErrCacheConfig    = errors.New("api: invalid cache config")
+)
+
+// CacheConfig describes one cache. Zero fields take the defaults noted on
+// each field.
+type CacheConfig struct {
+	// Name selects the cache (the "cache" var of the magic protocol);
+	// default DefaultCacheName.
+	Name string
+	// MaxItems bounds the number of items; default DefaultCacheItems.
+	MaxItems int
+	// MaxItemSize bounds one value in bytes, like uWSGI's blocksize;
+	// default DefaultCacheItemSize.
+	MaxItemSize int
+	// MaxKeySize bounds one key in bytes; default DefaultCacheKeySize.
+	MaxKeySize int
+	// MaxBytes bounds the sum of key and value lengths of all items.
+	// The default, MaxItems*MaxItemSize, is what uWSGI preallocates for
+	// the same settings (64 MiB with all defaults). It must be at least
+	// MaxItemSize.
+	MaxBytes int64
+}
+
+// withDefaults fills zero fields and rejects values that cannot work.
+func (cfg CacheConfig) withDefaults() (CacheConfig, error) {
+	if cfg.Name == "" {
+		cfg.Name = DefaultCacheName
+	}
+	if cfg.MaxItems == 0 {
+		cfg.MaxItems = DefaultCacheItems
+	}
+	if cfg.MaxItemSize == 0 {
+		cfg.MaxItemSize = DefaultCacheItemSize
+	}
+	if cfg.MaxKeySize == 0 {
+		cfg.MaxKeySize = DefaultCacheKeySize
+	}
+	if cfg.MaxItems < 0 || cfg.MaxItemSize < 0 || cfg.MaxKeySize < 0 || cfg.MaxBytes < 0 {
+		return cfg, fmt.Errorf("%w: cache %q: negative limit", ErrCacheConfig, cfg.Name)
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = int64(cfg.MaxItems) * int64(cfg.MaxItemSize)
+	}
+	if cfg.MaxBytes < int64(cfg.MaxItemSize) {
+		return cfg, fmt.Errorf("%w: cache %q: maxbytes %d is smaller than blocksize %d",
+			ErrCacheConfig, cfg.Name, cfg.MaxBytes, cfg.MaxItemSize)
+	}
+	return cfg, nil
+}
+
+// Item is a cached value as returned by Cache.Get.
+type Item struct {
+	Value   []byte    // a copy owned by the caller
+	Expires time.Time // zero means the item never expires
+}
+
+// CacheStats is a snapshot of a cache's counters.
+type CacheStats struct {
+	Items     int    // items stored, including expired ones not yet removed
+	Bytes     int64  // sum of key and value lengths of the stored items
+	Hits      uint64 // Get calls that found a live item
+	Misses    uint64 // Get calls that did not
+	Evictions uint64 // live items dropped to make room
+	Expired   uint64 // expired items removed (lazily, by Sweep or to make room)
+}
+
+// entry is one cached item and its node in the LRU list; the list is
+// intrusive so that every operation is O(1) without extra allocations.
+type entry struct {
+	key        string
+	value      []byte
+	expires    time.Time
+	prev, next *entry
+}
+
+func (e *entry) expiredAt(now time.Time) bool {
+	return !e.expires.IsZero() && !now.Before(e.expires)
+}
+
+func (e *entry) size() int64 { return int64(len(e.key) + len(e.value)) }
+
+// Cache is an in-memory cache with uWSGI's semantics (PROTOCOL.md 10.4):
+// Set fails on a live item, Update creates or overwrites, keys and values
+// are binary. Keys must not be empty; unlike uWSGI's magic set, empty values
+// are allowed. Expired items are removed when touched, when room is needed
+// and by Sweep; the cache starts no goroutine. When an addition would exceed
+// MaxItems or MaxBytes, expired items near the cold end are dropped first,
+// then the least recently used items (Get, Exists, Update, Inc and Dec count
+// as use). Values are copied in and out, so callers may reuse buffers.
+//
+// Every method takes a context so that a remote backend can honour it
+// later; the in-memory cache never blocks and ignores it. A Cache is safe
+// for concurrent use.
+type Cache struct {
+	cfg CacheConfig
+	now func() time.Time // injectable clock for tests
+
+	mu    sync.Mutex
+	items map[string]*entry
+	root  entry // sentinel: root.next is the most, root.prev the least recently used
+	bytes int64
+	stats CacheStats
+}
+
+// NewCache returns an empty cache configured by cfg.
+func NewCache(cfg CacheConfig) (*Cache, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{cfg: cfg, now: time.Now, items: make(map[string]*entry)}
+	c.root.next, c.root.prev = &c.root, &c.root
+	return c, nil
+}
+
+// Name returns the cache's name.
+func (c *Cache) Name() string { return c.cfg.Name }
+
+// Config returns the configuration with defaults applied.
+func (c *Cache) Config() CacheConfig { return c.cfg }
+
+// Len returns the number of stored items, including expired items not yet
+// removed; call Sweep first for an exact count of live items.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.items)
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Items, s.Bytes = len(c.items), c.bytes
+	return s
+}
+
+func (c *Cache) checkKey(key []byte) error {
+	if len(key) == 0 {
+		return ErrEmptyKey
+	}
+	if len(key) > c.cfg.MaxKeySize {
+		return fmt.Errorf("%w: %d bytes, max %d", ErrKeyTooLarge, len(key), c.cfg.MaxKeySize)
+	}
+	return nil
+}
+
+func (c *Cache) checkItem(key, value []byte) error {
+	if err := c.checkKey(key); err != nil {
+		return err
+	}
+	if len(value) > c.cfg.MaxItemSize {
+		return fmt.Errorf("%w: %d bytes, max %d", ErrValueTooLarge, len(value), c.cfg.MaxItemSize)
+	}
+	if n := int64(len(key) + len(value)); n > c.cfg.MaxBytes {
+		return fmt.Errorf("%w: key and value are %d bytes, cache holds %d", ErrValueTooLarge, n, c.cfg.MaxBytes)
+	}
+	return nil
+}
+
+// live returns the live entry for key, removing it if it has expired.
+// The caller holds c.mu.
+func (c *Cache) live(key []byte, now time.Time) *entry {
+	e := c.items[string(key)]
+	if e == nil {
+		return nil
+	}
+	if e.expiredAt(now) {
+		c.remove(e)
+		c.stats.Expired++
+		return nil
+	}
+	return e
+}
+
+// Get returns a copy of the live item stored under key, or ErrNotFound.
+func (c *Cache) Get(ctx context.Context, key []byte) (Item, error) {
+	if err := c.checkKey(key); err != nil {
+		return Item{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.live(key, c.now())
+	if e == nil {
+		c.stats.Misses++
+		return Item{}, ErrNotFound
+	}
+	c.stats.Hits++
+	c.touch(e)
+	v := make([]byte, len(e.value))
+	copy(v, e.value)
+	return Item{Value: v, Expires: e.expires}, nil
+}
+
+// Exists reports whether a live item is stored under key.
+func (c *Cache) Exists(ctx context.Context, key []byte) (bool, error) {
+	if err := c.checkKey(key); err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.live(key, c.now())
+	if e == nil {
+		return false, nil
+	}
+	c.touch(e)
+	return true, nil
+}
+
+// Set stores value under key unless a live item is already there, in
+// which case it returns ErrExists (uWSGI's cache_set). ttl <= 0 means the
+// item never expires.
+func (c *Cache) Set(ctx context.Context, key, value []byte, ttl time.Duration) error {
+	if err := c.checkItem(key, value); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.live(key, now) != nil {
+		return fmt.Errorf("%w: %q", ErrExists, key)
+	}
+	c.insert(string(key), cloneBytes(value), expiry(now, ttl), now)
+	return nil
+}
+
+// Update stores value under key, creating or overwriting the item
+// (uWSGI's cache_update). ttl <= 0 means the item never expires.
+func (c *Cache) Update(ctx context.Context, key, value []byte, ttl time.Duration) error {
+	if err := c.checkItem(key, value); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	c.put(string(key), cloneBytes(value), expiry(now, ttl), now)
+	return nil
+}
+
+// Delete removes the item stored under key, or returns ErrNotFound if
+// there is no live item.
+func (c *Cache) Delete(ctx context.Context, key []byte) error {
+	if err := c.checkKey(key); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.live(key, c.now())
+	if e == nil {
+		return ErrNotFound
+	}
+	c.remove(e)
+	return nil
+}
+
+// Clear removes every item. The counters are kept.
+func (c *Cache) Clear(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.items)
+	c.root.next, c.root.prev = &c.root, &c.root
+	c.bytes = 0
+	return nil
+}
+
+// Keys returns copies of the keys of all live items, most recently used
+// first. Listing does not count as use.
+func (c *Cache) Keys(ctx context.Context) ([][]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	keys := make([][]byte, 0, len(c.items))
+	for e := c.root.next; e != &c.root; e = e.next {
+		if !e.expiredAt(now) {
+			keys = append(keys, []byte(e.key))
+		}
+	}
+	return keys, nil
+}
+
+// Inc adds delta to the decimal integer stored under key and returns the
+// new value. A missing item counts as 0; a value that is not an ASCII
+// decimal int64 gives ErrNotNumber, a result outside int64 ErrOverflow.
+// The result is stored back as decimal (uWSGI keeps a native 8-byte
+// integer instead; decimal reads the same from every language and over the
+// wire). Like Update, Inc sets the expiry from ttl; ttl <= 0 means never.
+func (c *Cache) Inc(ctx context.Context, key []byte, delta int64, ttl time.Duration) (int64, error) {
+	return c.add(key, delta, false, ttl)
+}
+
+// Dec subtracts delta from the decimal integer stored under key; see Inc.
+func (c *Cache) Dec(ctx context.Context, key []byte, delta int64, ttl time.Duration) (int64, error) {
+	return c.add(key, delta, true, ttl)
+}
+
+func (c *Cache) add(key []byte, delta int64, sub bool, ttl time.Duration) (int64, error) {
+	if err := c.checkKey(key); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	var n int64
+	if e := c.live(key, now); e != nil {
+		var err error
+		if n, err = strconv.ParseInt(string(e.value), 10, 64); err != nil {
+			return 0, fmt.Errorf("%w: %q", ErrNotNumber, e.value)
+		}
+	}
+	var overflow bool
+	if sub {
+		overflow = (delta > 0 && n < math.MinInt64+delta) || (delta < 0 && n > math.MaxInt64+delta)
+		n -= delta
+	} else {
+		overflow = (delta > 0 && n > math.MaxInt64-delta) || (delta < 0 && n < math.MinInt64-delta)
+		n += delta
+	}
+	if overflow {
+		return 0, fmt.Errorf("%w: %q", ErrOverflow, key)
+	}
+	value := strconv.AppendInt(nil, n, 10)
+	if err := c.checkItem(key, value); err != nil {
+		return 0, err
+	}
+	c.put(string(key), value, expiry(now, ttl), now)
+	return n, nil
+}
+
+// Sweep removes every item expired at now and returns how many it
+// removed. The owner calls it periodically so that items nobody touches
+// again do not hold memory until evicted.
+func (c *Cache) Sweep(now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for e := c.root.next; e != &c.root; {
+		next := e.next
+		if e.expiredAt(now) {
+			c.remove(e)
+			n++
+		}
+		e = next
+	}
+	c.stats.Expired += uint64(n)
+	return n
+}
+
+// put stores an item, replacing any existing one. The caller holds c.mu
+// and has validated the sizes.
+func (c *Cache) put(key string, value []byte, expires, now time.Time) {
+	if e := c.items[key]; e != nil {
+		// Take the old item out first so that makeRoom neither counts
+		// its bytes nor evicts it while it is being replaced.
+		c.remove(e)
+	}
+	c.insert(key, value, expires, now)
+}
+
+// insert adds a new item as the most recently used one, making room first.
+// The caller holds c.mu and knows key is absent.
+func (c *Cache) insert(key string, value []byte, expires, now time.Time) {
+	e := &entry{key: key, value: value, expires: expires}
+	c.makeRoom(e.size(), now)
+	c.items[key] = e
+	c.bytes += e.size()
+	c.pushFront(e)
+}
+
+// makeRoom removes items until one more item of need bytes fits. Expired
+// items are dropped first, but only those among the few coldest, so that
+// making room stays O(1); otherwise the least recently used item goes.
+func (c *Cache) makeRoom(need int64, now time.Time) {
+	fits := func() bool {
+		return len(c.items) < c.cfg.MaxItems && c.bytes+need <= c.cfg.MaxBytes
+	}
+	if fits() {
+		return
+	}
+	e := c.root.prev
+	for i := 0; i < cacheExpiredScan && e != &c.root; i++ {
+		prev := e.prev
+		if e.expiredAt(now) {
+			c.remove(e)
+			c.stats.Expired++
+		}
+		e = prev
+	}
+	for !fits() && len(c.items) > 0 {
+		c.remove(c.root.prev)
+		c.stats.Evictions++
+	}
+}
+
+func (c *Cache) remove(e *entry) {
+	c.unlink(e)
+	delete(c.items, e.key)
+	c.bytes -= e.size()
+}
+
+func (c *Cache) touch(e *entry) {
+	c.unlink(e)
+	c.pushFront(e)
+}
+
+func (c *Cache) unlink(e *entry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+func (c *Cache) pushFront(e *entry) {
+	e.prev, e.next = &c.root, c.root.next
+	c.root.next.prev = e
+	c.root.next = e
+}
+
+func expiry(now time.Time, ttl time.Duration) time.Time {
+	if ttl <= 0 {
+		return time.Time{}
+	}
+	return now.Add(ttl)
+}
+
+// cloneBytes copies b, keeping an empty value non-nil so that it reads
+// back as an empty value rather than a missing one.
+func cloneBytes(b []byte) []byte {
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// Caches is a named set of caches; the first one is the default, used when
+// a request names no cache (as uWSGI does). Create one with NewCaches; the
+// set is fixed after creation, so it needs no lock.
+type Caches struct {
+	byName map[string]*Cache
+	names  []string // configuration order; names[0] is the default
+}
+
+// NewCaches creates one cache per config, in order. With no configs it
+// creates a single cache named DefaultCacheName with default limits.
+// Duplicate names give an error wrapping ErrDuplicateCache.
+func NewCaches(configs ...CacheConfig) (*Caches, error) {
+	if len(configs) == 0 {
+		configs = []CacheConfig{{}}
+	}
+	cs := &Caches{byName: make(map[string]*Cache, len(configs))}
+	for _, cfg := range configs {
+		c, err := NewCache(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := cs.byName[c.Name()]; dup {
+			return nil, fmt.Errorf("%w: %q", ErrDuplicateCache, c.Name())
+		}
+		cs.byName[c.Name()] = c
+		cs.names = append(cs.names, c.Name())
+	}
+	return cs, nil
+}
+
+// Cache returns the cache called name; "" means the default cache. An
+// unknown name gives an error wrapping ErrUnknownCache.
+func (cs *Caches) Cache(name string) (*Cache, error) {
+	if name == "" {
+		return cs.Default(), nil
+	}
+	c, ok := cs.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownCache, name)
+	}
+	return c, nil
+}
+
+// Default returns the first configured cache.
+func (cs *Caches) Default() *Cache { return cs.byName[cs.names[0]] }
+
+// Names returns the cache names in configuration order, the default first.
+func (cs *Caches) Names() []string { return append([]string(nil), cs.names...) }
+
+// Sweep removes expired items from every cache and returns the total.
+func (cs *Caches) Sweep(now time.Time) int {
+	n := 0
+	for _, name := range cs.names {
+		n += cs.byName[name].Sweep(now)
+	}
+	return n
+}
+
+// ParseCacheConfig parses a cache spec in the style of uWSGI's --cache2
+// option: comma-separated key=value pairs, for example
+//
+//	name=sessions,items=1000,blocksize=64K,keysize=2048,maxbytes=64M
+//
+// Keys: name; items (or max_items, maxitems); blocksize (or block_size);
+// keysize (or key_size, max_key_size); maxbytes (or max_bytes). Sizes accept
+// a K, M or G suffix (powers of 1024). Omitted keys stay zero so that
+// NewCache applies the defaults; other uWSGI keys (store, hash, ...) are
+// rejected rather than silently ignored.
+func ParseCacheConfig(s string) (CacheConfig, error) {
+	var cfg CacheConfig
+	if strings.TrimSpace(s) == "" {
+		return cfg, fmt.Errorf("%w: empty spec", ErrCacheConfig)
+	}
+	seen := make(map[string]bool)
+	for field := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(field, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" {
+			return cfg, fmt.Errorf("%w: %q: want key=value, got %q", ErrCacheConfig, s, field)
+		}
+		canon, known := cacheSpecKeys[k]
+		if !known {
+			return cfg, fmt.Errorf("%w: %q: unknown key %q", ErrCacheConfig, s, k)
+		}
+		if seen[canon] {
+			return cfg, fmt.Errorf("%w: %q: %s given twice", ErrCacheConfig, s, canon)
+		}
+		seen[canon] = true
+		if canon == "name" {
+			cfg.Name = v
+			continue
+		}
+		n, err := parseSize(v)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: %q: %s: %v", ErrCacheConfig, s, k, err)
+		}
+		switch canon {
+		case "items":
+			cfg.MaxItems, err = toInt(n)
+		case "blocksize":
+			cfg.MaxItemSize, err = toInt(n)
+		case "keysize":
+			cfg.MaxKeySize, err = toInt(n)
+		case "maxbytes":
+			cfg.MaxBytes = n
+		}
+		if err != nil {
+			return cfg, fmt.Errorf("%w: %q: %s: %v", ErrCacheConfig, s, k, err)
+		}
+	}
+	return cfg, nil
+}
+
+// cacheSpecKeys maps accepted spellings (uWSGI's included) to one name.
+var cacheSpecKeys = map[string]string{
+	"name":         "name",
+	"items":        "items",
+	"max_items":    "items",
+	"maxitems":     "items",
+	"blocksize":    "blocksize",
+	"block_size":   "blocksize",
+	"keysize":      "keysize",
+	"key_size":     "keysize",
+	"max_key_size": "keysize",
+	"maxbytes":     "maxbytes",
+	"max_bytes":    "maxbytes",
+}
+
+// parseSize parses a positive decimal with an optional K, M or G suffix.
+func parseSize(v string) (int64, error) {
+	mult := int64(1)
+	switch v[len(v)-1] {
+	case 'k', 'K':
+		mult = 1 << 10
+	case 'm', 'M':
+		mult = 1 << 20
+	case 'g', 'G':
+		mult = 1 << 30
+	}
+	digits := v
+	if mult != 1 {
+		digits = v[:len(v)-1]
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n <= 0 || strings.HasPrefix(digits, "+") {
+		return 0, fmt.Errorf("%q is not a positive size", v)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large", v)
+	}
+	return n * mult, nil
+}
+
+func toInt(n int64) (int, error) {
+	if n > math.MaxInt {
+		return 0, fmt.Errorf("%d is too large", n)
+	}
+	return int(n), nil
+}

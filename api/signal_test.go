@@ -1,0 +1,350 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// recordHandler is a slog.Handler that passes records to a channel, so
+// tests can wait for a log line instead of sleeping.
+type recordHandler struct{ ch chan slog.Record }
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler            { return h }
+func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
+	h.ch <- r.Clone()
+	return nil
+}
+
+func newRecordLogger() (*slog.Logger, <-chan slog.Record) {
+	ch := make(chan slog.Record, 64)
+	return slog.New(&recordHandler{ch: ch}), ch
+}
+
+func recordAttr(r slog.Record, key string) slog.Value {
+	var v slog.Value
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value
+			return false
+		}
+		return true
+	})
+	return v
+}
+
+// serve runs s.Serve until the test ends or the returned stop is called;
+// stop waits for Serve and returns its error.
+func serve(t *testing.T, s *Signals) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// sendTo returns a handler that reports each delivery on ch.
+func sendTo(ch chan<- uint8) SignalHandler {
+	return func(_ context.Context, num uint8) error {
+		ch <- num
+		return nil
+	}
+}
+
+func TestSignalsRegisterTargets(t *testing.T) {
+	s := NewSignals(0)
+	h := func(context.Context, uint8) error { return nil }
+	for _, target := range []string{"", "worker", "workers", "active-workers", "worker1", "worker0", "worker65535",
+		"mule", "mules", "mule3", "spooler", "spoolers"} {
+		if err := s.Register(1, target, h); err != nil {
+			t.Errorf("Register(1, %q) = %v, want nil", target, err)
+		}
+	}
+	for _, target := range []string{"master", "Worker", "worker-1", "worker+1", "workerx", "worker65536", "mule ", "spooler1", "farm"} {
+		if err := s.Register(1, target, h); !errors.Is(err, ErrSignalTarget) {
+			t.Errorf("Register(1, %q) = %v, want %v", target, err, ErrSignalTarget)
+		}
+	}
+	if err := s.Register(1, "", nil); !errors.Is(err, ErrNilFunc) {
+		t.Errorf("Register(1, nil) = %v, want %v", err, ErrNilFunc)
+	}
+}
+
+func TestSignalsRegistered(t *testing.T) {
+	ctx := context.Background()
+	s := NewSignals(0)
+	if s.Registered(255) {
+		t.Errorf("Registered(255) before Register = true")
+	}
+	got := make(chan uint8, 2)
+	s.Register(255, "workers", func(context.Context, uint8) error { return errors.New("old") })
+	s.Register(255, "", sendTo(got))
+	if err := s.RaiseSync(ctx, 255); err != nil {
+		t.Errorf("RaiseSync(255) = %v, want the replacement handler's nil", err)
+	}
+	if !s.Registered(255) || !s.Unregister(255) || s.Registered(255) || s.Unregister(255) {
+		t.Errorf("Registered/Unregister(255) sequence wrong")
+	}
+}
+
+func TestSignalsRaiseSync(t *testing.T) {
+	s := NewSignals(0)
+	errHandler := errors.New("handler failed")
+	type key struct{}
+	s.Register(1, "", func(ctx context.Context, num uint8) error {
+		if ctx.Value(key{}) != "v" || num != 1 {
+			return errors.New("wrong ctx or num")
+		}
+		return nil
+	})
+	s.Register(2, "", func(context.Context, uint8) error { return errHandler })
+	s.Register(3, "", func(context.Context, uint8) error { panic("boom") })
+
+	ctx := context.WithValue(context.Background(), key{}, "v")
+	for _, tt := range []struct {
+		num     uint8
+		wantErr error
+	}{{1, nil}, {2, errHandler}, {3, ErrSignalPanic}, {4, ErrNoSignalHandler}} {
+		if err := s.RaiseSync(ctx, tt.num); !errors.Is(err, tt.wantErr) {
+			t.Errorf("RaiseSync(%d) = %v, want %v", tt.num, err, tt.wantErr)
+		}
+	}
+}
+
+func TestSignalsDelivery(t *testing.T) {
+	s := NewSignals(0)
+	got := make(chan uint8, 4)
+	for _, num := range []uint8{0, 17, 255} {
+		s.Register(num, "workers", sendTo(got))
+	}
+	// Raised before Serve: queued and delivered once Serve runs.
+	if err := s.Raise(0); err != nil {
+		t.Fatalf("Raise(0) before Serve = %v", err)
+	}
+	serve(t, s)
+	for _, num := range []uint8{17, 255} {
+		if err := s.Raise(num); err != nil {
+			t.Fatalf("Raise(%d) = %v", num, err)
+		}
+	}
+	seen := map[uint8]bool{}
+	for range 3 {
+		seen[<-got] = true
+	}
+	if !seen[0] || !seen[17] || !seen[255] {
+		t.Errorf("delivered %v, want 0, 17 and 255", seen)
+	}
+}
+
+func TestSignalsQueueFull(t *testing.T) {
+	s := NewSignals(1)
+	if err := s.Raise(1); err != nil {
+		t.Fatalf("Raise(1) = %v", err)
+	}
+	if err := s.Raise(2); !errors.Is(err, ErrSignalQueueFull) {
+		t.Errorf("Raise(2) on full queue = %v, want %v", err, ErrSignalQueueFull)
+	}
+}
+
+func TestSignalsLogged(t *testing.T) {
+	logger, records := newRecordLogger()
+	s := NewSignals(0)
+	s.Logger = logger
+	got := make(chan uint8, 1)
+	s.Register(1, "", sendTo(got))
+	s.Register(2, "", func(context.Context, uint8) error { panic("boom") })
+	s.Register(3, "", func(context.Context, uint8) error { return errors.New("bad news") })
+	serve(t, s)
+
+	tests := []struct {
+		num        uint8
+		wantMsg    string
+		wantAttr   string
+		wantInAttr string
+	}{
+		{99, "no handler", "signal", "99"}, // accepted like uWSGI, reported at delivery
+		{2, "panicked", "panic", "boom"},
+		{3, "failed", "err", "bad news"},
+	}
+	for _, tt := range tests {
+		if err := s.Raise(tt.num); err != nil {
+			t.Fatalf("Raise(%d) = %v", tt.num, err)
+		}
+		r := <-records
+		if r.Level != slog.LevelError || !strings.Contains(r.Message, tt.wantMsg) {
+			t.Errorf("signal %d logged %v %q, want ERROR containing %q", tt.num, r.Level, r.Message, tt.wantMsg)
+		}
+		if v := recordAttr(r, tt.wantAttr).String(); !strings.Contains(v, tt.wantInAttr) {
+			t.Errorf("signal %d log attr %s = %q, want it to contain %q", tt.num, tt.wantAttr, v, tt.wantInAttr)
+		}
+		if tt.wantAttr == "panic" && !strings.Contains(recordAttr(r, "stack").String(), "goroutine") {
+			t.Errorf("signal %d panic log has no stack", tt.num)
+		}
+	}
+	// Delivery goes on after a handler panicked.
+	if err := s.Raise(1); err != nil {
+		t.Fatalf("Raise(1) = %v", err)
+	}
+	if num := <-got; num != 1 {
+		t.Errorf("delivered %d after a panic, want 1", num)
+	}
+}
+
+func TestSignalsHandlerTimeout(t *testing.T) {
+	s := NewSignals(0)
+	s.HandlerTimeout = time.Millisecond
+	errs := make(chan error, 1)
+	s.Register(5, "", func(ctx context.Context, _ uint8) error {
+		<-ctx.Done()
+		errs <- ctx.Err()
+		return ctx.Err()
+	})
+	s.Logger, _ = newRecordLogger()
+	serve(t, s)
+	s.Raise(5)
+	if err := <-errs; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("handler ctx.Err() = %v, want %v", err, context.DeadlineExceeded)
+	}
+}
+
+func TestSignalsStop(t *testing.T) {
+	s := NewSignals(0)
+	started := make(chan struct{})
+	errs := make(chan error, 1)
+	s.Register(7, "", func(ctx context.Context, _ uint8) error {
+		close(started)
+		<-ctx.Done()
+		errs <- ctx.Err()
+		return nil
+	})
+	stop := serve(t, s)
+	s.Raise(7)
+	<-started
+
+	if err := stop(); err != nil {
+		t.Errorf("Serve() after cancel = %v, want nil", err)
+	}
+	// Serve waited for the handler, whose ctx was cancelled.
+	select {
+	case err := <-errs:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("in-flight handler ctx.Err() = %v, want %v", err, context.Canceled)
+		}
+	default:
+		t.Errorf("Serve returned before the in-flight handler finished")
+	}
+	if err := s.Raise(7); !errors.Is(err, ErrSignalsStopped) {
+		t.Errorf("Raise(7) after Serve returned = %v, want %v", err, ErrSignalsStopped)
+	}
+	if err := s.Serve(context.Background()); !errors.Is(err, ErrSignalsStopped) {
+		t.Errorf("Serve() again after stop = %v, want %v", err, ErrSignalsStopped)
+	}
+	// Synchronous delivery does not need the loop.
+	s.Register(8, "", func(context.Context, uint8) error { return nil })
+	if err := s.RaiseSync(context.Background(), 8); err != nil {
+		t.Errorf("RaiseSync(8) after stop = %v, want nil", err)
+	}
+}
+
+func TestSignalsServeTwice(t *testing.T) {
+	s := NewSignals(0)
+	got := make(chan uint8, 1)
+	s.Register(1, "", sendTo(got))
+	serve(t, s)
+	s.Raise(1)
+	<-got // Serve is running now
+	if err := s.Serve(context.Background()); !errors.Is(err, ErrSignalsServing) {
+		t.Errorf("second Serve() = %v, want %v", err, ErrSignalsServing)
+	}
+}
+
+// TestSignalsDroppedAtStop checks that every raised signal is either
+// delivered or reported as dropped when Serve stops.
+func TestSignalsDroppedAtStop(t *testing.T) {
+	logger, records := newRecordLogger()
+	s := NewSignals(0)
+	s.Logger = logger
+	var delivered atomic.Int64
+	s.Register(1, "", func(context.Context, uint8) error {
+		delivered.Add(1)
+		return nil
+	})
+	const raised = 5
+	for range raised {
+		if err := s.Raise(1); err != nil {
+			t.Fatalf("Raise(1) = %v", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Serve(ctx); err != nil {
+		t.Fatalf("Serve(cancelled ctx) = %v, want nil", err)
+	}
+	dropped := int64(0)
+	select {
+	case r := <-records:
+		dropped = recordAttr(r, "count").Int64()
+	default:
+	}
+	if got := delivered.Load() + dropped; got != raised {
+		t.Errorf("delivered %d + dropped %d = %d, want %d", delivered.Load(), dropped, got, raised)
+	}
+}
+
+func TestSignalsConcurrencyBound(t *testing.T) {
+	const limit, raised = 2, 6
+	s := NewSignals(0)
+	s.MaxConcurrent = limit
+	var running, peak atomic.Int32
+	started := make(chan struct{}, raised)
+	release := make(chan struct{})
+	s.Register(3, "", func(context.Context, uint8) error {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		started <- struct{}{}
+		<-release
+		running.Add(-1)
+		return nil
+	})
+	serve(t, s)
+	for range raised {
+		s.Raise(3)
+	}
+	// Fill every slot, then free one slot per further start, so the
+	// peak reaches the limit and could only exceed it by a bug.
+	for range limit {
+		<-started
+	}
+	for range raised - limit {
+		release <- struct{}{}
+		<-started
+	}
+	for range limit {
+		release <- struct{}{}
+	}
+	if got := peak.Load(); got != limit {
+		t.Errorf("peak concurrent handlers = %d, want %d", got, limit)
+	}
+}

@@ -1,0 +1,398 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/api/uwsgi"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("host: server closed")
+
+// Limits bound what one client can make the server do. Zero fields take
+// the documented defaults (DefaultLimits).
+type Limits struct {
+	// MaxPacket is the largest packet payload (vars block, array) accepted;
+	// larger packets are dropped with a log line, like uWSGI's buffer-size.
+	MaxPacket int
+	// MaxVars is the most key/value pairs a vars block may carry.
+	MaxVars int
+	// MaxConns is the most connections served at once; further clients
+	// wait in the listen backlog.
+	MaxConns int
+	// MaxRPCArgs is the most RPC arguments passed to a function. uWSGI
+	// ignores extra items silently; so do we, except that clients using
+	// the extension get an error.
+	MaxRPCArgs int
+	// HeaderTimeout bounds the wait for the whole first packet of a
+	// connection, and for the rest of a packet once its first byte came.
+	HeaderTimeout time.Duration
+	// IdleTimeout bounds the wait for the next packet on a kept connection.
+	IdleTimeout time.Duration
+	// BodyTimeout bounds each read of a request body or cache value.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds each write to the client.
+	WriteTimeout time.Duration
+	// CallTimeout is the deadline of each request's context: RPC calls and
+	// script requests that run longer are interrupted (uWSGI's harakiri).
+	CallTimeout time.Duration
+}
+
+// DefaultLimits are the limits used for zero fields.
+var DefaultLimits = Limits{
+	MaxPacket:     uwsgi.MaxSize,
+	MaxVars:       1024,
+	MaxConns:      10000,
+	MaxRPCArgs:    api.MaxRPCArgs,
+	HeaderTimeout: 4 * time.Second,
+	IdleTimeout:   60 * time.Second,
+	BodyTimeout:   30 * time.Second,
+	WriteTimeout:  30 * time.Second,
+	CallTimeout:   60 * time.Second,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.MaxPacket > 0 {
+		d.MaxPacket = min(l.MaxPacket, uwsgi.MaxSize)
+	}
+	if l.MaxVars > 0 {
+		d.MaxVars = l.MaxVars
+	}
+	if l.MaxConns > 0 {
+		d.MaxConns = l.MaxConns
+	}
+	if l.MaxRPCArgs > 0 {
+		d.MaxRPCArgs = min(l.MaxRPCArgs, api.MaxRPCArgs)
+	}
+	for _, p := range []struct {
+		dst *time.Duration
+		v   time.Duration
+	}{
+		{&d.HeaderTimeout, l.HeaderTimeout}, {&d.IdleTimeout, l.IdleTimeout},
+		{&d.BodyTimeout, l.BodyTimeout}, {&d.WriteTimeout, l.WriteTimeout},
+		{&d.CallTimeout, l.CallTimeout},
+	} {
+		if p.v > 0 {
+			*p.dst = p.v
+		}
+	}
+	return d
+}
+
+// Server serves the uwsgi protocol on any number of listeners. Set the
+// exported fields, then call Handle for engine modifiers, before Serve.
+type Server struct {
+	State  *api.State
+	Logger *slog.Logger
+	Limits Limits
+	// Warning is the message a ping reply carries (uWSGI's warning
+	// message, at most 80 bytes); empty normally.
+	Warning string
+	// SweepInterval is how often expired cache items are dropped.
+	SweepInterval time.Duration
+
+	initOnce sync.Once
+	lim      Limits
+	log      *slog.Logger
+	handlers [256]Handler
+	sem      chan struct{}
+
+	mu        sync.Mutex
+	listeners map[*net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   atomic.Bool
+	connWG    sync.WaitGroup
+
+	bgOnce   sync.Once
+	bgCancel context.CancelFunc
+	bgDone   chan struct{}
+	base     context.Context
+	cancel   context.CancelFunc
+}
+
+// NewServer returns a server over state with the built-in handlers.
+func NewServer(state *api.State) *Server {
+	return &Server{State: state}
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.lim = s.Limits.withDefaults()
+		s.log = s.Logger
+		if s.log == nil {
+			s.log = slog.Default()
+		}
+		if s.State == nil {
+			st, err := api.NewState(api.StateConfig{})
+			if err != nil {
+				panic(fmt.Sprintf("host: default state: %v", err))
+			}
+			s.State = st
+		}
+		s.sem = make(chan struct{}, s.lim.MaxConns)
+		s.listeners = make(map[*net.Listener]struct{})
+		s.conns = make(map[*conn]struct{})
+		s.base, s.cancel = context.WithCancel(context.Background())
+		builtin := map[uwsgi.Modifier]Handler{
+			uwsgi.ModRPC:       HandlerFunc(s.serveRPC),
+			uwsgi.ModPing:      HandlerFunc(s.servePing),
+			uwsgi.ModEcho:      HandlerFunc(serveEcho),
+			uwsgi.ModSignal:    HandlerFunc(s.serveSignal),
+			uwsgi.ModCache:     HandlerFunc(s.serveCache),
+			uwsgi.ModCloseMark: HandlerFunc(serveCloseMark),
+		}
+		for m, h := range builtin {
+			if s.handlers[m] == nil {
+				s.handlers[m] = h
+			}
+		}
+	})
+}
+
+// Handle makes h serve the packets of modifier1 m, replacing any built-in
+// handler. It must be called before Serve.
+func (s *Server) Handle(m uwsgi.Modifier, h Handler) {
+	s.init()
+	s.handlers[m] = h
+}
+
+// Limits returns the limits in force (defaults applied).
+func (s *Server) EffectiveLimits() Limits {
+	s.init()
+	return s.lim
+}
+
+// startBackground starts, once, the goroutines the server owns besides
+// connections: signal delivery and the cache sweeper.
+func (s *Server) startBackground() {
+	s.bgOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		s.mu.Lock()
+		s.bgCancel, s.bgDone = cancel, done
+		s.mu.Unlock()
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := s.State.Signals.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("signal delivery stopped", "err", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			every := s.SweepInterval
+			if every <= 0 {
+				every = 10 * time.Second
+			}
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-t.C:
+					s.State.Caches.Sweep(now)
+				}
+			}
+		}()
+		go func() { wg.Wait(); close(done) }()
+	})
+}
+
+func (s *Server) stopBackground() {
+	s.mu.Lock()
+	cancel, done := s.bgCancel, s.bgDone
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// Serve accepts connections on l until Shutdown or Close, serving each in
+// its own goroutine. It always returns a non-nil error; after Shutdown or
+// Close it is ErrServerClosed. Serve takes ownership of l.
+func (s *Server) Serve(l net.Listener) error {
+	s.init()
+	if s.closing.Load() {
+		l.Close()
+		return ErrServerClosed
+	}
+	s.mu.Lock()
+	s.listeners[&l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, &l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+	s.startBackground()
+	name := l.Addr().String()
+	var backoff time.Duration
+	for {
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.base.Done():
+			return ErrServerClosed
+		}
+		nc, err := l.Accept()
+		if err != nil {
+			<-s.sem
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "listener", name, "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := &conn{srv: s, nc: nc, listener: name}
+		if !s.track(c) {
+			nc.Close()
+			<-s.sem
+			return ErrServerClosed
+		}
+		go func() {
+			defer func() { <-s.sem }()
+			c.serve()
+		}()
+	}
+}
+
+// isTemporary recognises accept errors worth retrying (too many open
+// files, connection aborted before accept).
+func isTemporary(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "too many open files") || strings.Contains(msg, "connection aborted")
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// Listen opens a listener for addr: "host:port" for TCP, or a unix socket
+// path ("unix:/path", "/path", "./path"; "@name" for Linux abstract
+// sockets). A stale socket file left by a dead process is replaced.
+func Listen(addr string) (net.Listener, error) {
+	network, address := SplitAddr(addr)
+	if network == "unix" && !strings.HasPrefix(address, "@") {
+		if c, err := net.Dial("unix", address); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("host: %s is in use by another server", address)
+		}
+		if err := os.Remove(address); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("host: removing stale socket: %w", err)
+		}
+	}
+	return net.Listen(network, address)
+}
+
+// SplitAddr tells a unix socket address from a TCP one.
+func SplitAddr(addr string) (network, address string) {
+	switch {
+	case strings.HasPrefix(addr, "unix:"):
+		return "unix", strings.TrimPrefix(addr, "unix:")
+	case strings.HasPrefix(addr, "/"), strings.HasPrefix(addr, "./"), strings.HasPrefix(addr, "@"):
+		return "unix", addr
+	}
+	return "tcp", addr
+}
+
+// ListenAndServe listens on addr (see Listen) and serves it.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := Listen(addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// Shutdown stops accepting, closes idle connections (with a close mark
+// for clients that use the extension) and waits until every request in
+// flight has finished or ctx is done, whichever comes first; then it stops
+// signal delivery and the cache sweeper. Use Close to end what remains
+// after a ctx timeout.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.closeListeners()
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case <-done:
+			s.cancel()
+			s.stopBackground()
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes every listener and connection at once; requests in flight
+// see their context cancelled.
+func (s *Server) Close() error {
+	s.init()
+	s.closeListeners()
+	s.cancel()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.stopBackground()
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing.Store(true)
+	for l := range s.listeners {
+		(*l).Close()
+	}
+}
+
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.closeIfIdle()
+	}
+}
