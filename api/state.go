@@ -4,6 +4,9 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"sync"
+
+	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
 // Version is scripthost's version, reported to scripts by uwsgi.version.
@@ -17,12 +20,19 @@ type State struct {
 	Caches   *Caches
 	Signals  *Signals
 	Locks    *Locks
+	Timers   *Timers
 	Version  string
 	Hostname string
 	// Options are the host's configuration as scripts see it (uwsgi.opt).
 	// Treat them as read-only once the host serves.
 	Options map[string]string
 	Logger  *slog.Logger
+	// Alarm receives uwsgi.alarm(name, msg) from scripts; nil logs the
+	// alarm at error level.
+	Alarm func(name, msg string)
+
+	nodesMu sync.Mutex
+	nodes   map[string]*uwsgi.Client
 }
 
 // StateConfig configures NewState; zero fields take the defaults of the
@@ -64,7 +74,10 @@ func NewState(cfg StateConfig) (*State, error) {
 	}
 	signals := NewSignals(cfg.SignalQueue)
 	signals.Logger = logger
+	timers := NewTimers(signals)
+	timers.Logger = logger
 	return &State{
+		Timers:   timers,
 		RPC:      NewRegistry(cfg.MaxRPC),
 		Caches:   caches,
 		Signals:  signals,
@@ -74,4 +87,40 @@ func NewState(cfg StateConfig) (*State, error) {
 		Options:  options,
 		Logger:   logger,
 	}, nil
+}
+
+// Node returns the client for a remote uwsgi node ("host:port" or a unix
+// socket path), shared by every caller so its connections are pooled.
+func (s *State) Node(addr string) *uwsgi.Client {
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	if s.nodes == nil {
+		s.nodes = make(map[string]*uwsgi.Client)
+	}
+	c, ok := s.nodes[addr]
+	if !ok {
+		c = uwsgi.NewClient(addr)
+		s.nodes[addr] = c
+	}
+	return c
+}
+
+// RaiseAlarm delivers an alarm to the sink.
+func (s *State) RaiseAlarm(name, msg string) {
+	if s.Alarm != nil {
+		s.Alarm(name, msg)
+		return
+	}
+	s.Logger.Error("alarm", "alarm", name, "msg", msg)
+}
+
+// Close releases the node clients' pooled connections.
+func (s *State) Close() error {
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	for _, c := range s.nodes {
+		c.Close()
+	}
+	s.nodes = nil
+	return nil
 }

@@ -174,7 +174,7 @@ func (s *Server) EffectiveLimits() Limits {
 }
 
 // startBackground starts, once, the goroutines the server owns besides
-// connections: signal delivery and the cache sweeper.
+// connections: signal delivery, timers and the cache sweeper.
 func (s *Server) startBackground() {
 	s.bgOnce.Do(func() {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -183,11 +183,17 @@ func (s *Server) startBackground() {
 		s.bgCancel, s.bgDone = cancel, done
 		s.mu.Unlock()
 		var wg sync.WaitGroup
-		wg.Add(2)
+		wg.Add(3)
 		go func() {
 			defer wg.Done()
 			if err := s.State.Signals.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				s.log.Error("signal delivery stopped", "err", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := s.State.Timers.Serve(ctx); err != nil {
+				s.log.Error("timers stopped", "err", err)
 			}
 		}()
 		go func() {

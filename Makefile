@@ -1,0 +1,67 @@
+# scripthost build, test and benchmark entry points.
+#
+#   make test     install the peers (uWSGI, nginx: Debian packages), vet, test
+#   make fuzz     every fuzz target of the module for FUZZTIME each
+#   make bench    Go benchmarks, then tests/bench.sh when it exists
+#   make build    go build ./...
+#   make run      go run ./cmd/scripthost $(RUN_ARGS)
+#   make deps     install the peers only
+#   make clean    remove build outputs
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# Go's default install location, for machines where go is not on PATH.
+export PATH := $(PATH):/usr/local/go/bin
+
+GO       ?= go
+FUZZTIME ?= 30s
+RUN_ARGS ?= serve
+
+.DEFAULT_GOAL := build
+.PHONY: test vet fuzz bench build run deps clean
+
+test:
+	bash tests/install-peers.sh
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+
+deps:
+	bash tests/install-peers.sh
+
+build:
+	$(GO) build ./...
+
+run:
+	$(GO) run ./cmd/scripthost $(RUN_ARGS)
+
+# `go test -list` prints the matching names of a package, then its
+# "ok <import path> <time>" line; -fuzz takes one package at a time.
+fuzz:
+	@mod="$$($(GO) list -m)"; \
+	list="$$($(GO) test -list '^Fuzz' ./... | awk \
+	  '/^Fuzz/ { names = names " " $$1; next } \
+	   /^ok[ \t]/ { if (names != "") print $$2 names; names = "" }')"; \
+	if [[ -z "$$list" ]]; then echo "no fuzz targets in $$mod"; exit 0; fi; \
+	while read -r pkg names; do \
+	  dir="./$${pkg#"$$mod"}"; dir="$${dir/#.\/\//./}"; \
+	  for name in $$names; do \
+	    echo "== fuzz $$dir $$name ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$dir"; \
+	  done; \
+	done <<<"$$list"
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@if [[ -f tests/bench.sh ]]; then \
+	  bash tests/bench.sh; \
+	else \
+	  echo "tests/bench.sh not present: no peer benchmarks"; \
+	fi
+
+clean:
+	rm -rf bin dist
+	rm -f scripthost *.test *.prof coverage.out coverage.html

@@ -1,0 +1,616 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/scripthost/scripthost/api/uwsgi"
+)
+
+// Func is one entry of the uWSGI API as every script language sees it.
+// Exactly one of Call and Value is set: Value for the API's attributes
+// (uwsgi.version, uwsgi.hostname, uwsgi.opt), Call for functions. Engines
+// expose the table as it is, converting values with their convert.go; no
+// engine writes an API function of its own.
+type Func struct {
+	Name   string
+	Params string // the parameters as documented, e.g. "key[, cache]"
+	Doc    string
+	Call   func(ctx context.Context, env *Env, args Args) (Value, error)
+	Value  func(env *Env) Value
+}
+
+// Funcs returns the uWSGI API table, sorted by name. The slice is a copy.
+func Funcs() []Func { return slices.Clone(funcs) }
+
+// Invoke calls table function f with args, recovering a panic into an error.
+func (f Func) Invoke(ctx context.Context, env *Env, vals []Value) (v Value, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("api: uwsgi.%s panicked: %v", f.Name, p)
+		}
+	}()
+	return f.Call(ctx, env, Args{Func: f.Name, Vals: vals})
+}
+
+// The remote cache syntax: "name@host:port".
+func splitCacheName(s string) (name, node string) {
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
+}
+
+// cacheArg resolves the optional cache argument at index i: a local cache,
+// or the name and client of a remote one.
+func cacheArg(env *Env, a Args, i int) (*Cache, string, *uwsgi.Client, error) {
+	s, err := a.OptString(i, "")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	name, node := splitCacheName(s)
+	if node != "" {
+		return nil, name, env.State.Node(node), nil
+	}
+	c, err := env.State.Caches.Cache(name)
+	return c, name, nil, err
+}
+
+// ok is what uWSGI's bindings return for success: true.
+var ok Value = true
+
+func notFound(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, uwsgi.ErrNotFound) || errors.Is(err, uwsgi.ErrNoResult)
+}
+
+// handleArg splits send/recv's optional leading fd: send([fd,] data).
+func handleArg(a Args, n int) (fd int, rest Args, err error) {
+	if a.Len() > n {
+		f, err := a.Int(0)
+		if err != nil {
+			return 0, a, err
+		}
+		return int(f), Args{Func: a.Func, Vals: a.Vals[1:]}, nil
+	}
+	return -1, a, nil
+}
+
+var funcs = []Func{
+	{Name: "add_cron", Params: "signum, minute, hour, day, month, weekday",
+		Doc: "raise signum when the time matches (-1 any, -N every N)",
+		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+			num, err := a.Signal(0)
+			if err != nil {
+				return nil, err
+			}
+			var f [5]int
+			for i := range f {
+				v, err := a.Int(i + 1)
+				if err != nil {
+					return nil, err
+				}
+				f[i] = int(v)
+			}
+			return ok, env.AddCron(num, Cron{Minute: f[0], Hour: f[1], Day: f[2], Month: f[3], Weekday: f[4]})
+		}},
+	{Name: "add_rb_timer", Params: "signum, seconds[, iterations]",
+		Doc: "raise signum every seconds, iterations times (0 or absent: forever)",
+		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+			num, err := a.Signal(0)
+			if err != nil {
+				return nil, err
+			}
+			every, err := a.Seconds(1)
+			if err != nil {
+				return nil, err
+			}
+			iter, err := a.OptInt(2, 0)
+			if err != nil {
+				return nil, err
+			}
+			return ok, env.AddTimer(num, every, int(iter))
+		}},
+	{Name: "add_timer", Params: "signum, seconds", Doc: "raise signum every seconds",
+		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+			num, err := a.Signal(0)
+			if err != nil {
+				return nil, err
+			}
+			every, err := a.Seconds(1)
+			if err != nil {
+				return nil, err
+			}
+			return ok, env.AddTimer(num, every, 0)
+		}},
+	{Name: "alarm", Params: "alarm, msg", Doc: "raise the named alarm with a message (sent to the host's alarm sink)",
+		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+			name, err := a.String(0)
+			if err != nil {
+				return nil, err
+			}
+			msg, err := a.String(1)
+			if err != nil {
+				return nil, err
+			}
+			env.State.RaiseAlarm(name, msg)
+			return nil, nil
+		}},
+	{Name: "async_connect", Params: "addr", Doc: "connect to host:port or a unix socket; returns a file descriptor",
+		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+			addr, err := a.String(0)
+			if err != nil {
+				return nil, err
+			}
+			fd, err := scopeOrErr(ctx).Connect(ctx, addr)
+			return int64(fd), err
+		}},
+	{Name: "async_sleep", Params: "seconds", Doc: "sleep without holding a CPU (ends early if the call is interrupted)",
+		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+			d, err := a.Seconds(0)
+			if err != nil {
+				return nil, err
+			}
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return nil, nil
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			}
+		}},
+	{Name: "cache_clear", Params: "[cache]", Doc: "remove every item of the cache",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+			c, name, node, err := cacheArg(env, a, 0)
+			if err != nil {
+				return nil, err
+			}
+			if node != nil {
+				return okOrNil(node.CacheClear(ctx, uwsgi.InCache(name)))
+			}
+			return ok, c.Clear(ctx)
+		}},
+	{Name: "cache_dec", Params: "key[, delta[, expires[, cache]]]", Doc: "subtract delta (default 1) from a numeric item; returns the new value",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheAdd(ctx, env, a, -1) }},
+	{Name: "cache_del", Params: "key[, cache]", Doc: "delete an item; nil if it did not exist",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+			key, err := a.Bytes(0)
+			if err != nil {
+				return nil, err
+			}
+			c, name, node, err := cacheArg(env, a, 1)
+			if err != nil {
+				return nil, err
+			}
+			if node != nil {
+				return okOrNil(node.CacheDel(ctx, string(key), uwsgi.InCache(name)))
+			}
+			return okOrNil(c.Delete(ctx, key))
+		}},
+	{Name: "cache_exists", Params: "key[, cache]", Doc: "true if the item exists, else nil",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+			key, err := a.Bytes(0)
+			if err != nil {
+				return nil, err
+			}
+			c, name, node, err := cacheArg(env, a, 1)
+			if err != nil {
+				return nil, err
+			}
+			var found bool
+			if node != nil {
+				found, err = node.CacheExists(ctx, string(key), uwsgi.InCache(name))
+			} else {
+				found, err = c.Exists(ctx, key)
+			}
+			if err != nil || !found {
+				return nil, err
+			}
+			return ok, nil
+		}},
+	{Name: "cache_get", Params: "key[, cache]", Doc: "the item's value, nil if missing; cache may be name@host:port",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+			key, err := a.Bytes(0)
+			if err != nil {
+				return nil, err
+			}
+			c, name, node, err := cacheArg(env, a, 1)
+			if err != nil {
+				return nil, err
+			}
+			var v []byte
+			if node != nil {
+				v, err = node.CacheGet(ctx, string(key), uwsgi.InCache(name))
+			} else {
+				var it Item
+				it, err = c.Get(ctx, key)
+				v = it.Value
+			}
+			if notFound(err) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			return string(v), nil
+		}},
+	{Name: "cache_inc", Params: "key[, delta[, expires[, cache]]]", Doc: "add delta (default 1) to a numeric item; returns the new value",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheAdd(ctx, env, a, 1) }},
+	{Name: "cache_keys", Params: "[cache]", Doc: "the keys of the cache's live items, most recently used first",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+			c, _, node, err := cacheArg(env, a, 0)
+			if err != nil {
+				return nil, err
+			}
+			if node != nil {
+				return nil, errors.New("api: cache_keys works on local caches only")
+			}
+			keys, err := c.Keys(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]Value, len(keys))
+			for i, k := range keys {
+				out[i] = string(k)
+			}
+			return out, nil
+		}},
+	{Name: "cache_set", Params: "key, value[, expires[, cache]]", Doc: "store an item unless it exists; true, or nil on failure",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheStore(ctx, env, a, false) }},
+	{Name: "cache_update", Params: "key, value[, expires[, cache]]", Doc: "store or overwrite an item; true, or nil on failure",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheStore(ctx, env, a, true) }},
+	{Name: "call", Params: "name, args...", Doc: "call an RPC function of this host, in any language; nil when it gives no result",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+			name, err := a.String(0)
+			if err != nil {
+				return nil, err
+			}
+			return callNode(ctx, env, "", name, a)
+		}},
+	{Name: "close", Params: "fd", Doc: "close a file descriptor from async_connect (or the client connection)",
+		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+			fd, err := a.Int(0)
+			if err != nil {
+				return nil, err
+			}
+			return nil, scopeOrErr(ctx).CloseFD(int(fd))
+		}},
+	{Name: "connection_fd", Params: "", Doc: "the file descriptor of the client connection",
+		Call: func(ctx context.Context, _ *Env, _ Args) (Value, error) {
+			fd, err := scopeOrErr(ctx).ConnectionFD()
+			return int64(fd), err
+		}},
+	{Name: "disconnect", Params: "", Doc: "close the client connection; the handler goes on",
+		Call: func(ctx context.Context, _ *Env, _ Args) (Value, error) {
+			c, err := scopeOrErr(ctx).Conn()
+			if err != nil {
+				return nil, err
+			}
+			c.Flush()
+			return nil, c.Close()
+		}},
+	{Name: "hostname", Params: "", Doc: "the server's hostname",
+		Value: func(env *Env) Value { return env.State.Hostname }},
+	{Name: "is_connected", Params: "fd", Doc: "true if the file descriptor is an open connection",
+		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+			fd, err := a.Int(0)
+			if err != nil {
+				return nil, err
+			}
+			return scopeOrErr(ctx).IsConnected(int(fd)), nil
+		}},
+	{Name: "lock", Params: "[num]", Doc: "acquire user lock num (default 0), waiting for it",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+			n, err := a.OptInt(0, 0)
+			if err != nil {
+				return nil, err
+			}
+			return nil, env.State.Locks.Lock(ctx, int(n))
+		}},
+	{Name: "log", Params: "msg...", Doc: "write a line to the host's log",
+		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+			parts := make([]string, len(a.Vals))
+			for i, v := range a.Vals {
+				parts[i] = FormatValue(v)
+			}
+			env.Logger.Info(strings.Join(parts, " "), "source", "script")
+			return nil, nil
+		}},
+	{Name: "masterpid", Params: "", Doc: "the pid of the host process (there is no separate master)",
+		Call: func(context.Context, *Env, Args) (Value, error) { return int64(os.Getpid()), nil }},
+	{Name: "mule_id", Params: "", Doc: "0: scripthost has no mules",
+		Call: func(context.Context, *Env, Args) (Value, error) { return int64(0), nil }},
+	{Name: "opt", Params: "", Doc: "the host's options (read-only)",
+		Value: func(env *Env) Value {
+			m := make(map[string]Value, len(env.State.Options))
+			for k, v := range env.State.Options {
+				m[k] = v
+			}
+			return m
+		}},
+	{Name: "ready_fd", Params: "", Doc: "after suspend: the file descriptor that became ready, or -1 on timeout",
+		Call: func(ctx context.Context, _ *Env, _ Args) (Value, error) {
+			return int64(ScopeOf(ctx).ReadyFD()), nil
+		}},
+	{Name: "recv", Params: "[fd,] len", Doc: "read at most len bytes (from the client by default); nil at end of stream",
+		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+			fd, rest, err := handleArg(a, 1)
+			if err != nil {
+				return nil, err
+			}
+			n, err := rest.Int(0)
+			if err != nil {
+				return nil, err
+			}
+			b, err := scopeOrErr(ctx).Recv(ctx, fd, int(min(n, 1<<24)))
+			if errors.Is(err, io.EOF) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			return string(b), nil
+		}},
+	{Name: "register_rpc", Params: "name, func[, argc]", Doc: "export func as an RPC function (argc is accepted and ignored, as in uWSGI)",
+		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+			name, err := a.String(0)
+			if err != nil {
+				return nil, err
+			}
+			fn, err := a.Callable(1)
+			if err != nil {
+				return nil, err
+			}
+			return ok, env.RegisterRPC(name, RPCFromCallable(fn))
+		}},
+	{Name: "register_signal", Params: "signum, target, func", Doc: "run func when signum is raised (target: \"\", worker, workers, mule, spooler, ...: all mean this process)",
+		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+			num, err := a.Signal(0)
+			if err != nil {
+				return nil, err
+			}
+			target, err := a.OptString(1, "")
+			if err != nil {
+				return nil, err
+			}
+			fn, err := a.Callable(2)
+			if err != nil {
+				return nil, err
+			}
+			return ok, env.RegisterSignal(num, target, func(ctx context.Context, n uint8) error {
+				ctx, done := callContext(ctx, 0)
+				defer done()
+				_, err := fn.Call(ctx, []Value{int64(n)})
+				return err
+			})
+		}},
+	{Name: "rpc", Params: "node, name, args...", Doc: "call an RPC function on node (host:port, or nil/\"\" for this host); nil when it gives no result",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+			node, err := a.OptString(0, "")
+			if err != nil {
+				return nil, err
+			}
+			name, err := a.String(1)
+			if err != nil {
+				return nil, err
+			}
+			return callNode(ctx, env, node, name, Args{Func: a.Func, Vals: a.Vals[1:]})
+		}},
+	{Name: "send", Params: "[fd,] data", Doc: "write data (to the client by default); returns the bytes written",
+		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+			fd, rest, err := handleArg(a, 1)
+			if err != nil {
+				return nil, err
+			}
+			data, err := rest.Bytes(0)
+			if err != nil {
+				return nil, err
+			}
+			n, err := scopeOrErr(ctx).Send(ctx, fd, data)
+			return int64(n), err
+		}},
+	{Name: "set_user_harakiri", Params: "seconds", Doc: "interrupt the running call after seconds from now (0: back to the host's limit)",
+		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+			d, err := a.Seconds(0)
+			if err != nil {
+				return nil, err
+			}
+			s := ScopeOf(ctx)
+			if s == nil {
+				return nil, errors.New("api: set_user_harakiri outside a call")
+			}
+			s.SetHarakiri(d)
+			return nil, nil
+		}},
+	{Name: "setprocname", Params: "name", Doc: "set the process name shown by ps (Linux: at most 15 bytes)",
+		Call: func(_ context.Context, _ *Env, a Args) (Value, error) {
+			name, err := a.String(0)
+			if err != nil {
+				return nil, err
+			}
+			return nil, setProcName(name)
+		}},
+	{Name: "signal", Params: "signum[, node]", Doc: "raise signum here, or on node (host:port)",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+			num, err := a.Signal(0)
+			if err != nil {
+				return nil, err
+			}
+			node, err := a.OptString(1, "")
+			if err != nil {
+				return nil, err
+			}
+			if node != "" {
+				return nil, env.State.Node(node).Signal(ctx, num)
+			}
+			return nil, env.State.Signals.Raise(num)
+		}},
+	{Name: "signal_registered", Params: "signum", Doc: "true if a handler is registered for signum",
+		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+			num, err := a.Signal(0)
+			if err != nil {
+				return nil, err
+			}
+			return env.State.Signals.Registered(num), nil
+		}},
+	{Name: "suspend", Params: "", Doc: "wait for what wait_fd_read/wait_fd_write registered, or let other work run",
+		Call: func(ctx context.Context, _ *Env, _ Args) (Value, error) {
+			s := ScopeOf(ctx)
+			if s == nil {
+				runtime.Gosched()
+				return nil, nil
+			}
+			return nil, s.Suspend(ctx)
+		}},
+	{Name: "unlock", Params: "[num]", Doc: "release user lock num (default 0)",
+		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+			n, err := a.OptInt(0, 0)
+			if err != nil {
+				return nil, err
+			}
+			return nil, env.State.Locks.Unlock(int(n))
+		}},
+	{Name: "version", Params: "", Doc: "the scripthost version",
+		Value: func(env *Env) Value { return env.State.Version }},
+	{Name: "wait_fd_read", Params: "fd[, timeout]", Doc: "make the next suspend wait until fd is readable (timeout in seconds)",
+		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) { return waitFD(ctx, a, false) }},
+	{Name: "wait_fd_write", Params: "fd[, timeout]", Doc: "make the next suspend wait until fd is writable (timeout in seconds)",
+		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) { return waitFD(ctx, a, true) }},
+	{Name: "worker_id", Params: "", Doc: "1: the host is one process serving every request",
+		Call: func(context.Context, *Env, Args) (Value, error) { return int64(1), nil }},
+}
+
+// scopeOrErr returns the call's scope; a nil *Scope answers every method
+// with an error, so functions that need a call fail cleanly outside one.
+func scopeOrErr(ctx context.Context) *Scope { return ScopeOf(ctx) }
+
+func okOrNil(err error) (Value, error) {
+	if err == nil {
+		return ok, nil
+	}
+	if notFound(err) || errors.Is(err, ErrExists) || errors.Is(err, uwsgi.ErrExists) || errors.Is(err, uwsgi.ErrFailed) {
+		return nil, nil
+	}
+	return nil, err
+}
+
+func cacheStore(ctx context.Context, env *Env, a Args, update bool) (Value, error) {
+	key, err := a.Bytes(0)
+	if err != nil {
+		return nil, err
+	}
+	val, err := a.Bytes(1)
+	if err != nil {
+		return nil, err
+	}
+	ttl := time.Duration(0)
+	if a.Has(2) {
+		if ttl, err = a.Seconds(2); err != nil {
+			return nil, err
+		}
+	}
+	c, name, node, err := cacheArg(env, a, 3)
+	if err != nil {
+		return nil, err
+	}
+	if node != nil {
+		opts := []uwsgi.CacheOption{uwsgi.InCache(name), uwsgi.Expires(ttl)}
+		if update {
+			return okOrNil(node.CacheUpdate(ctx, string(key), val, opts...))
+		}
+		return okOrNil(node.CacheSet(ctx, string(key), val, opts...))
+	}
+	if update {
+		err = c.Update(ctx, key, val, ttl)
+	} else {
+		err = c.Set(ctx, key, val, ttl)
+	}
+	if errors.Is(err, ErrExists) || errors.Is(err, ErrValueTooLarge) || errors.Is(err, ErrKeyTooLarge) {
+		return nil, nil // uWSGI returns nil when the item cannot be stored
+	}
+	return okOrNil(err)
+}
+
+func cacheAdd(ctx context.Context, env *Env, a Args, sign int64) (Value, error) {
+	key, err := a.Bytes(0)
+	if err != nil {
+		return nil, err
+	}
+	delta, err := a.OptInt(1, 1)
+	if err != nil {
+		return nil, err
+	}
+	ttl := time.Duration(0)
+	if a.Has(2) {
+		if ttl, err = a.Seconds(2); err != nil {
+			return nil, err
+		}
+	}
+	c, _, node, err := cacheArg(env, a, 3)
+	if err != nil {
+		return nil, err
+	}
+	if node != nil {
+		return nil, errors.New("api: cache_inc and cache_dec work on local caches only")
+	}
+	return c.Inc(ctx, key, sign*delta, ttl)
+}
+
+// callNode calls name with the arguments after a's first value, locally
+// when node is empty. No result (unknown function, nil, error raised by a
+// script elsewhere) is nil, as uWSGI returns None; the function's own
+// error is raised when it is local.
+func callNode(ctx context.Context, env *Env, node, name string, a Args) (Value, error) {
+	args, err := a.Rest(1)
+	if err != nil {
+		return nil, err
+	}
+	var res []byte
+	if node == "" {
+		res, err = env.State.RPC.Call(ctx, name, args...)
+		if errors.Is(err, ErrNoResult) || errors.Is(err, ErrNoSuchFunction) {
+			return nil, nil
+		}
+	} else {
+		res, err = env.State.Node(node).Call(ctx, name, args...)
+		if errors.Is(err, uwsgi.ErrNoResult) {
+			return nil, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return string(res), nil
+}
+
+func waitFD(ctx context.Context, a Args, write bool) (Value, error) {
+	fd, err := a.Int(0)
+	if err != nil {
+		return nil, err
+	}
+	var timeout time.Duration
+	if a.Has(1) {
+		if timeout, err = a.Seconds(1); err != nil {
+			return nil, err
+		}
+	}
+	return ok, scopeOrErr(ctx).WaitFD(int(fd), write, timeout)
+}
+
+// setProcName renames the process as ps shows it.
+func setProcName(name string) error {
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	if err := os.WriteFile("/proc/self/comm", []byte(name), 0); err != nil {
+		return fmt.Errorf("api: setprocname: %w", err)
+	}
+	return nil
+}
