@@ -192,11 +192,11 @@ func (c *conn) serve() {
 	}
 }
 
-// run calls the handler with the request's context, turning a panic into
-// a logged, closed connection.
+// run calls the handler, turning a panic into a logged, closed
+// connection. The context ends when the server is closed; handlers that
+// run scripts give their calls the call timeout (api.NewScope).
 func (c *conn) run(h Handler, w *ResponseWriter, r *Request) (out Outcome) {
-	ctx, cancel := context.WithTimeout(c.srv.base, c.srv.lim.CallTimeout)
-	defer cancel()
+	ctx := c.srv.base
 	defer func() {
 		if p := recover(); p != nil {
 			c.srv.log.Error("handler panic", "modifier1", r.Modifier1, "panic", p, "stack", string(debug.Stack()))

@@ -43,7 +43,9 @@ func (s *Server) serveRPC(ctx context.Context, w *ResponseWriter, r *Request) Ou
 		}
 		items = items[:s.lim.MaxRPCArgs+1] // uWSGI ignores the extra items
 	}
+	ctx, _, done := api.NewScope(ctx, nil, s.lim.CallTimeout)
 	result, err := s.State.RPC.CallBytes(ctx, items[0], items[1:])
+	done()
 	if err != nil {
 		s.logCallError(items[0], r, err)
 		return s.rpcFail(w, r, framed, codeOf(err), err.Error())
@@ -99,7 +101,9 @@ func (s *Server) serveRPCBridge(ctx context.Context, w *ResponseWriter, r *Reque
 		writeGenericError(w, 500)
 		return Close
 	}
+	ctx, _, done := api.NewScope(ctx, nil, s.lim.CallTimeout)
 	result, err := s.State.RPC.CallBytes(ctx, parts[0], parts[1:])
+	done()
 	if err != nil || len(result) == 0 {
 		if err != nil {
 			s.logCallError(parts[0], r, err)

@@ -106,6 +106,7 @@ type Server struct {
 	lim      Limits
 	log      *slog.Logger
 	handlers [256]Handler
+	router   atomic.Pointer[router]
 	sem      chan struct{}
 
 	mu        sync.Mutex
@@ -155,6 +156,13 @@ func (s *Server) init() {
 		for m, h := range builtin {
 			if s.handlers[m] == nil {
 				s.handlers[m] = h
+			}
+		}
+		// HTTP-style modifiers go to the scripts' apps; without an app for
+		// them they are dropped, as uWSGI drops modifiers it has no plugin for.
+		for m := range s.handlers {
+			if s.handlers[m] == nil && uwsgi.Modifier(m).IsRequest() {
+				s.handlers[m] = HandlerFunc(s.serveApp)
 			}
 		}
 	})

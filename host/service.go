@@ -81,7 +81,7 @@ func codeOf(err error) uwsgi.Code {
 	case errors.Is(err, api.ErrTooManyArgs), errors.Is(err, api.ErrEmptyKey), errors.Is(err, uwsgi.ErrMalformed),
 		errors.Is(err, uwsgi.ErrTruncated), errors.Is(err, uwsgi.ErrEmptyKey), errors.Is(err, uwsgi.ErrTooMany):
 		return uwsgi.CodeBadRequest
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, api.ErrHarakiri):
 		return uwsgi.CodeTimeout
 	case errors.Is(err, context.Canceled):
 		return uwsgi.CodeUnavailable

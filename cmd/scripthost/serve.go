@@ -8,11 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/api/uwsgi"
 	"github.com/scripthost/scripthost/host"
 )
 
@@ -24,6 +27,11 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 type serveConfig struct {
 	sockets         listFlag
+	https           listFlag
+	scripts         string
+	scriptsSet      bool
+	maps            listFlag
+	mounts          listFlag
 	caches          listFlag
 	limits          host.Limits
 	shutdownTimeout time.Duration
@@ -38,6 +46,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.SetOutput(stderr)
 	d := host.DefaultLimits
 	fs.Var(&cfg.sockets, "socket", "uwsgi listener: host:port or a unix socket path (repeatable; default 127.0.0.1:3031)")
+	fs.Var(&cfg.https, "http", "plain HTTP/1.1 listener serving the scripts' apps without nginx, host:port (repeatable)")
+	fs.StringVar(&cfg.scripts, "scripts", "scripts", "scripts directory: every .lua file in it is loaded")
+	fs.Var(&cfg.maps, "map", "serve modifier1 MOD with app APP: MOD=APP, e.g. 0=app for nginx's default modifier (repeatable)")
+	fs.Var(&cfg.mounts, "mount", "serve requests under a path with an app: /PATH=APP; SCRIPT_NAME becomes /PATH (repeatable)")
 	fs.Var(&cfg.caches, "cache", "a cache, uWSGI --cache2 style: name=NAME,items=N,blocksize=BYTES,keysize=BYTES,maxbytes=SIZE (repeatable; the first is the default cache; default name=default)")
 	fs.IntVar(&cfg.limits.MaxPacket, "max-packet", d.MaxPacket, "largest packet payload (vars block, RPC array) accepted, bytes (uWSGI's buffer-size)")
 	fs.IntVar(&cfg.limits.MaxVars, "max-vars", d.MaxVars, "most key/value pairs in a request's vars block")
@@ -82,6 +94,7 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}
 		return 2
 	}
+	fs.Visit(func(f *flag.Flag) { cfg.scriptsSet = cfg.scriptsSet || f.Name == "scripts" })
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "scripthost serve: unexpected argument %q\n", fs.Arg(0))
 		return 2
@@ -117,6 +130,15 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	srv.Logger = log
 	srv.Limits = cfg.limits
 	srv.Warning = cfg.warning
+	defer state.Close()
+
+	gen, err := loadScripts(ctx, cfg, state, srv, log)
+	if err != nil {
+		return err
+	}
+	if gen != nil {
+		defer gen.Close()
+	}
 
 	sockets := cfg.sockets
 	if len(sockets) == 0 {
@@ -135,15 +157,40 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 		listeners = append(listeners, l)
 		addrs = append(addrs, l.Addr())
 	}
+	var httpServers []*http.Server
+	for _, addr := range cfg.https {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("--http %s: %w", addr, err)
+		}
+		listeners = append(listeners, l)
+		addrs = append(addrs, l.Addr())
+		httpServers = append(httpServers, srv.NewHTTPServer(&host.HTTPFront{Server: srv}))
+	}
 	errc := make(chan error, len(listeners))
 	var wg sync.WaitGroup
-	for _, l := range listeners {
-		log.Info("listening", "addr", l.Addr().String(), "network", l.Addr().Network())
+	uwsgiCount := len(listeners) - len(httpServers)
+	for i, l := range listeners {
 		wg.Add(1)
+		if i < uwsgiCount {
+			log.Info("listening", "protocol", "uwsgi", "addr", l.Addr().String(), "network", l.Addr().Network())
+			go func() {
+				defer wg.Done()
+				if err := srv.Serve(l); err != nil && !errors.Is(err, host.ErrServerClosed) {
+					errc <- fmt.Errorf("serving %s: %w", l.Addr(), err)
+				}
+			}()
+			continue
+		}
+		hs := httpServers[i-uwsgiCount]
+		log.Info("listening", "protocol", "http", "addr", "http://"+l.Addr().String()+"/")
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(l); err != nil && !errors.Is(err, host.ErrServerClosed) {
-				errc <- fmt.Errorf("serving %s: %w", l.Addr(), err)
+			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serving HTTP on %s: %w", l.Addr(), err)
 			}
 		}()
 	}
@@ -158,10 +205,58 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
+	for _, hs := range httpServers {
+		if err := hs.Shutdown(sctx); err != nil {
+			hs.Close()
+		}
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests still running at the shutdown timeout; closing them", "err", err)
 		srv.Close()
 	}
 	wg.Wait()
 	return serveErr
+}
+
+// loadScripts loads the scripts directory and routes its apps. A missing
+// default directory is fine (the host then serves RPC, cache and signals
+// only); a missing directory that was asked for, or a broken script, is an
+// error, so the host never starts half-loaded.
+func loadScripts(ctx context.Context, cfg *serveConfig, state *api.State, srv *host.Server, log *slog.Logger) (*host.Generation, error) {
+	routes := host.Routes{Map: map[uwsgi.Modifier]string{}, Mounts: map[string]string{}}
+	for _, m := range cfg.maps {
+		mod, app, err := host.ParseMap(m)
+		if err != nil {
+			return nil, err
+		}
+		routes.Map[mod] = app
+	}
+	for _, m := range cfg.mounts {
+		path, app, err := host.ParseMount(m)
+		if err != nil {
+			return nil, err
+		}
+		routes.Mounts[path] = app
+	}
+	if _, err := os.Stat(cfg.scripts); err != nil {
+		if !cfg.scriptsSet && errors.Is(err, os.ErrNotExist) {
+			log.Info("no scripts directory; serving RPC, cache and signals only", "dir", cfg.scripts)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("--scripts: %w", err)
+	}
+	gen, err := host.LoadScripts(ctx, state, cfg.scripts, engines(log))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := srv.SetScripts(gen, routes); err != nil {
+		gen.Close()
+		return nil, err
+	}
+	var apps []string
+	for _, a := range gen.Apps {
+		apps = append(apps, a.Name+" ("+a.Engine+")")
+	}
+	log.Info("scripts loaded", "dir", cfg.scripts, "apps", apps, "rpc", gen.Env.RPCNames())
+	return gen, nil
 }

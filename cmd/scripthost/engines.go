@@ -1,0 +1,13 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/scripthost/scripthost/api"
+)
+
+// engines returns the script engines the host loads, in the order their
+// files are loaded.
+func engines(log *slog.Logger) []api.Engine {
+	return nil
+}

@@ -1,0 +1,342 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/api/uwsgi"
+)
+
+// Routes say which app serves an HTTP-style request. An app is picked by,
+// in order: the request's UWSGI_APPID var (an app name); a mount point
+// matching the start of PATH_INFO (SCRIPT_NAME becomes the mount point and
+// PATH_INFO the rest, like uWSGI's --manage-script-name) or a mount point
+// equal to SCRIPT_NAME; the app mapped to the request's modifier1; the
+// default app of the engine whose modifier1 it is. Modifier1 0 (nginx's
+// default) also falls back to the default app when only one engine has
+// apps.
+type Routes struct {
+	Map    map[uwsgi.Modifier]string // modifier1 -> app name
+	Mounts map[string]string         // path prefix -> app name
+}
+
+// ParseMap parses a --map value "MOD1=APP".
+func ParseMap(s string) (uwsgi.Modifier, string, error) {
+	mod, app, ok := strings.Cut(s, "=")
+	n, err := strconv.Atoi(mod)
+	if !ok || err != nil || n < 0 || n > 255 || app == "" {
+		return 0, "", fmt.Errorf("host: bad mapping %q (want MODIFIER1=APP, e.g. 0=app)", s)
+	}
+	return uwsgi.Modifier(n), app, nil
+}
+
+// ParseMount parses a --mount value "/PATH=APP".
+func ParseMount(s string) (string, string, error) {
+	path, app, ok := strings.Cut(s, "=")
+	if !ok || !strings.HasPrefix(path, "/") || app == "" {
+		return "", "", fmt.Errorf("host: bad mount %q (want /PATH=APP, e.g. /api=api)", s)
+	}
+	return strings.TrimSuffix(path, "/"), app, nil
+}
+
+// AppInfo is one app of a generation.
+type AppInfo struct {
+	Name   string
+	Engine string
+	File   string
+	App    api.App
+	mod    uwsgi.Modifier
+}
+
+// Generation is everything loaded from the scripts directory at once: the
+// engines' programs, their apps and what they registered.
+type Generation struct {
+	ID       int64
+	Dir      string
+	Env      *api.Env
+	Programs []api.Program
+	Apps     []AppInfo
+}
+
+var genCounter atomic.Int64
+
+// LoadScripts loads every file of dir whose extension an engine claims,
+// each engine getting its files in name order. Files in subdirectories are
+// modules for require, not loaded on their own. The first broken script
+// fails the whole load.
+func LoadScripts(ctx context.Context, state *api.State, dir string, engines []api.Engine) (*Generation, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("host: scripts directory: %w", err)
+	}
+	env := api.NewEnv(state, dir)
+	gen := &Generation{ID: genCounter.Add(1), Dir: dir, Env: env}
+	for _, eng := range engines {
+		var files []api.File
+		for _, e := range entries {
+			if e.IsDir() || !slices.Contains(eng.Extensions(), filepath.Ext(e.Name())) || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			src, err := os.ReadFile(path)
+			if err != nil {
+				gen.Close()
+				return nil, fmt.Errorf("host: reading script: %w", err)
+			}
+			files = append(files, api.File{Name: e.Name(), Path: path, Source: src})
+		}
+		if len(files) == 0 {
+			continue
+		}
+		prog, err := eng.Load(ctx, env, files)
+		if err != nil {
+			gen.Close()
+			return nil, err
+		}
+		gen.Programs = append(gen.Programs, prog)
+		names := make([]string, 0)
+		for name := range prog.Apps() {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			gen.Apps = append(gen.Apps, AppInfo{Name: name, Engine: eng.Name(), File: name + eng.Extensions()[0],
+				App: prog.Apps()[name], mod: eng.Modifier()})
+		}
+	}
+	return gen, nil
+}
+
+// Close frees the generation's programs and stops its timers.
+func (g *Generation) Close() error {
+	g.Env.Close()
+	var errs []error
+	for _, p := range g.Programs {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// router is an immutable lookup table built from a generation and Routes.
+type router struct {
+	gen      *Generation
+	byName   map[string][]*AppInfo
+	byMod    map[uwsgi.Modifier]*AppInfo
+	fallback *AppInfo // modifier1 0 and the HTTP front
+	mounts   []mount  // longest first
+}
+
+type mount struct {
+	prefix string
+	app    *AppInfo
+}
+
+// newRouter resolves routes against gen's apps; a route naming a missing
+// app is an error.
+func newRouter(gen *Generation, routes Routes) (*router, error) {
+	r := &router{gen: gen, byName: map[string][]*AppInfo{}, byMod: map[uwsgi.Modifier]*AppInfo{}}
+	perMod := map[uwsgi.Modifier][]*AppInfo{}
+	for i := range gen.Apps {
+		a := &gen.Apps[i]
+		r.byName[a.Name] = append(r.byName[a.Name], a)
+		perMod[a.mod] = append(perMod[a.mod], a)
+	}
+	// An engine's default app: the one named "app", else its only app.
+	for mod, apps := range perMod {
+		for _, a := range apps {
+			if a.Name == "app" {
+				r.byMod[mod] = a
+			}
+		}
+		if r.byMod[mod] == nil && len(apps) == 1 {
+			r.byMod[mod] = apps[0]
+		}
+	}
+	if len(perMod) == 1 {
+		for mod := range perMod {
+			r.fallback = r.byMod[mod]
+		}
+	} else {
+		for _, a := range gen.Apps {
+			if a.Name == "app" && r.fallback == nil {
+				r.fallback = r.pick(a.Name, 0)
+			}
+		}
+	}
+	for mod, name := range routes.Map {
+		a := r.pick(name, mod)
+		if a == nil {
+			return nil, fmt.Errorf("host: --map %d=%s: no app named %q", mod, name, name)
+		}
+		r.byMod[mod] = a
+		if mod == 0 {
+			r.fallback = a
+		}
+	}
+	for prefix, name := range routes.Mounts {
+		a := r.pick(name, 0)
+		if a == nil {
+			return nil, fmt.Errorf("host: --mount %s=%s: no app named %q", prefix, name, name)
+		}
+		r.mounts = append(r.mounts, mount{prefix: prefix, app: a})
+	}
+	sort.Slice(r.mounts, func(i, j int) bool { return len(r.mounts[i].prefix) > len(r.mounts[j].prefix) })
+	return r, nil
+}
+
+// claims reports whether requests of modifier mod are meant for apps
+// (an engine's modifier, a mapped one, or 0 and 30 with a default app),
+// so a missing app is an error rather than an unsupported modifier.
+func (r *router) claims(mod uwsgi.Modifier) bool {
+	if _, ok := r.byMod[mod]; ok {
+		return true
+	}
+	for _, a := range r.gen.Apps {
+		if a.mod == mod {
+			return true
+		}
+	}
+	return (mod == 0 || mod == uwsgi.ModWSGIStripped) && r.fallback != nil
+}
+
+// pick finds the app called name, preferring the engine of modifier mod
+// when several engines define that name.
+func (r *router) pick(name string, mod uwsgi.Modifier) *AppInfo {
+	apps := r.byName[name]
+	for _, a := range apps {
+		if a.mod == mod {
+			return a
+		}
+	}
+	if len(apps) > 0 {
+		return apps[0]
+	}
+	return nil
+}
+
+// route picks the app for a request and, for mounts and modifier1 30,
+// rewrites SCRIPT_NAME/PATH_INFO in vars.
+func (r *router) route(mod uwsgi.Modifier, vars uwsgi.Vars) (*AppInfo, uwsgi.Vars) {
+	if id := vars.Get("UWSGI_APPID"); id != "" {
+		if a := r.pick(id, mod); a != nil {
+			return a, vars
+		}
+		for _, m := range r.mounts {
+			if m.prefix == id {
+				return m.app, vars
+			}
+		}
+	}
+	path := vars.Get("PATH_INFO")
+	script := vars.Get("SCRIPT_NAME")
+	for _, m := range r.mounts {
+		if script == m.prefix && script != "" {
+			return m.app, vars
+		}
+		if path == m.prefix || strings.HasPrefix(path, m.prefix+"/") {
+			vars = append(vars, uwsgi.Var{Key: []byte("SCRIPT_NAME"), Value: []byte(m.prefix)},
+				uwsgi.Var{Key: []byte("PATH_INFO"), Value: []byte(path[len(m.prefix):])})
+			return m.app, vars
+		}
+	}
+	if mod == uwsgi.ModWSGIStripped && script != "" && strings.HasPrefix(path, script) {
+		vars = append(vars, uwsgi.Var{Key: []byte("PATH_INFO"), Value: []byte(path[len(script):])})
+	}
+	if a := r.byMod[mod]; a != nil {
+		return a, vars
+	}
+	if mod == 0 || mod == uwsgi.ModWSGIStripped {
+		return r.fallback, vars
+	}
+	return nil, vars
+}
+
+// SetScripts makes gen the generation whose apps serve HTTP-style
+// requests, with routes. It may be called while serving: requests already
+// running finish with the generation they started with. It returns the
+// generation it replaced (nil the first time), which the caller closes once
+// drained.
+func (s *Server) SetScripts(gen *Generation, routes Routes) (*Generation, error) {
+	s.init()
+	r, err := newRouter(gen, routes)
+	if err != nil {
+		return nil, err
+	}
+	old := s.router.Swap(r)
+	if old == nil {
+		return nil, nil
+	}
+	return old.gen, nil
+}
+
+// Generation returns the generation serving requests, or nil.
+func (s *Server) Generation() *Generation {
+	if r := s.router.Load(); r != nil {
+		return r.gen
+	}
+	return nil
+}
+
+// serveApp serves an HTTP-style request with the app the routes pick.
+func (s *Server) serveApp(ctx context.Context, w *ResponseWriter, r *Request) Outcome {
+	if len(r.Payload) == 0 {
+		s.log.Info("empty request", "modifier1", r.Modifier1, "remote", r.RemoteAddr)
+		return Close
+	}
+	vars, err := r.Vars(r.c.vars[:0])
+	if err != nil {
+		s.log.Info("invalid request vars: dropped", "modifier1", r.Modifier1, "remote", r.RemoteAddr, "err", err)
+		return Close
+	}
+	rt := s.router.Load()
+	var app *AppInfo
+	if rt != nil {
+		app, vars = rt.route(r.Modifier1, vars)
+	}
+	r.c.vars = vars[:0]
+	proto := vars.Get("SERVER_PROTOCOL")
+	if app == nil && (rt == nil || !rt.claims(r.Modifier1)) {
+		s.log.Warn("unavailable modifier requested", "modifier1", r.Modifier1, "remote", r.RemoteAddr)
+		return Close
+	}
+	if app == nil {
+		s.log.Warn("no app for request", "modifier1", r.Modifier1, "path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr)
+		writeAppError(w, proto, 500, "no application found for this request")
+		return Close
+	}
+	n := uwsgi.ParseContentLength(mustLookup(vars, "CONTENT_LENGTH"))
+	body := io.LimitReader(bodyReader{r.c}, n)
+	resp := newRawResponse(w, proto)
+	ctx, _, done := api.NewScope(ctx, &clientConn{c: r.c}, s.lim.CallTimeout)
+	defer done()
+	req := &api.Request{Modifier1: r.Modifier1, Modifier2: r.Modifier2, Vars: vars, Body: body}
+	if err := app.App.ServeRequest(ctx, resp, req); err != nil {
+		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vars.Get("PATH_INFO"), "err", err)
+		if !resp.HeaderSent() {
+			writeAppError(w, proto, 500, "Internal Server Error")
+		}
+	}
+	return Close
+}
+
+func mustLookup(vs uwsgi.Vars, key string) []byte {
+	v, _ := vs.Lookup(key)
+	return v
+}
+
+// writeAppError answers a request whose app could not run.
+func writeAppError(w *ResponseWriter, proto string, code int, msg string) {
+	w.WriteString(StatusLine(proto, code))
+	w.WriteString("Content-Type: text/plain\r\nContent-Length: " + strconv.Itoa(len(msg)+1) + "\r\n\r\n")
+	w.WriteString(msg + "\n")
+}

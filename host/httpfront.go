@@ -1,0 +1,132 @@
+package host
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/api/uwsgi"
+)
+
+// HTTPFront serves the scripts' apps over plain HTTP/1.1 with net/http,
+// so the host can be tried without nginx. Each request takes the same
+// path as a uwsgi request of Modifier1 (default 0: the default app, or
+// the app mounted at its path).
+type HTTPFront struct {
+	Server    *Server
+	Modifier1 uwsgi.Modifier
+}
+
+// ServeHTTP turns r into request vars, routes it and runs the app.
+func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	s := f.Server
+	s.init()
+	vars := uwsgi.RequestVars(r, r.ContentLength)
+	rt := s.router.Load()
+	var app *AppInfo
+	if rt != nil {
+		app, vars = rt.route(f.Modifier1, vars)
+	}
+	if app == nil {
+		http.Error(rw, "no application found for this request", http.StatusInternalServerError)
+		return
+	}
+	resp := &httpResponse{rw: rw}
+	ctx, _, done := api.NewScope(r.Context(), &httpConn{rw: rw, resp: resp, body: r.Body}, s.lim.CallTimeout)
+	defer done()
+	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: r.Body}
+	if err := app.App.ServeRequest(ctx, resp, req); err != nil {
+		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", r.URL.Path, "err", err)
+		if !resp.sent {
+			http.Error(rw, "Internal Server Error", http.StatusInternalServerError)
+		}
+	}
+}
+
+// httpResponse adapts http.ResponseWriter to api.ResponseWriter.
+type httpResponse struct {
+	rw   http.ResponseWriter
+	sent bool
+}
+
+func (h *httpResponse) WriteHeader(status string, headers []api.Header) error {
+	if h.sent {
+		return ErrHeaderSent
+	}
+	code, _, err := ParseStatus(status)
+	if err != nil {
+		return err
+	}
+	hdr := h.rw.Header()
+	for _, kv := range headers {
+		if !validHeader(kv.Name, kv.Value) {
+			return errors.New("host: invalid header " + kv.Name)
+		}
+		hdr.Add(kv.Name, kv.Value)
+	}
+	h.sent = true
+	h.rw.WriteHeader(code)
+	return nil
+}
+
+func (h *httpResponse) Write(p []byte) (int, error) {
+	h.sent = true
+	return h.rw.Write(p)
+}
+
+func (h *httpResponse) Flush() error {
+	return http.NewResponseController(h.rw).Flush()
+}
+
+func (h *httpResponse) HeaderSent() bool { return h.sent }
+
+// httpConn is the api.Conn of the HTTP front: sends are body bytes (the
+// status and headers go out first), receives read the request body, and
+// disconnect ends the response.
+type httpConn struct {
+	rw   http.ResponseWriter
+	resp *httpResponse
+	body interface{ Read([]byte) (int, error) }
+	br   *bufio.Reader
+}
+
+func (c *httpConn) reader() *bufio.Reader {
+	if c.br == nil {
+		c.br = bufio.NewReader(c.body)
+	}
+	return c.br
+}
+
+func (c *httpConn) Read(p []byte) (int, error)  { return c.reader().Read(p) }
+func (c *httpConn) Peek(n int) ([]byte, error)  { return c.reader().Peek(n) }
+func (c *httpConn) Write(p []byte) (int, error) { return c.resp.Write(p) }
+func (c *httpConn) Flush() error                { return c.resp.Flush() }
+func (c *httpConn) SetReadDeadline(t time.Time) error {
+	return http.NewResponseController(c.rw).SetReadDeadline(t)
+}
+
+func (c *httpConn) Close() error {
+	conn, _, err := http.NewResponseController(c.rw).Hijack()
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// NewHTTPServer returns an http.Server for the front with timeouts drawn
+// from the server's limits.
+func (s *Server) NewHTTPServer(front *HTTPFront) *http.Server {
+	s.init()
+	return &http.Server{
+		Handler:           front,
+		ReadHeaderTimeout: s.lim.HeaderTimeout,
+		IdleTimeout:       s.lim.IdleTimeout,
+		MaxHeaderBytes:    s.lim.MaxPacket,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+		ErrorLog:          nil,
+	}
+}
