@@ -49,13 +49,15 @@ func ParseArray(dst [][]byte, b []byte, max int) ([][]byte, error) {
 // AppendArray appends the encoded array of items to dst. Every item must be
 // 1..65535 bytes: an empty item would be dropped by a scripthost server and
 // make uWSGI reject the request, so it is ErrEmptyItem.
+// On error dst is returned unchanged.
 func AppendArray[T ~string | ~[]byte](dst []byte, items ...T) ([]byte, error) {
+	start := len(dst)
 	for i, it := range items {
 		if len(it) == 0 {
-			return dst, fmt.Errorf("uwsgi: item %d: %w", i, ErrEmptyItem)
+			return dst[:start], fmt.Errorf("uwsgi: item %d: %w", i, ErrEmptyItem)
 		}
 		if len(it) > MaxSize {
-			return dst, fmt.Errorf("uwsgi: item %d of %d bytes: %w (max %d)", i, len(it), ErrTooLarge, MaxSize)
+			return dst[:start], fmt.Errorf("uwsgi: item %d of %d bytes: %w (max %d)", i, len(it), ErrTooLarge, MaxSize)
 		}
 		dst = binary.LittleEndian.AppendUint16(dst, uint16(len(it)))
 		dst = append(dst, it...)

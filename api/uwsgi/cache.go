@@ -161,7 +161,7 @@ func ParseCacheReply(block []byte) (CacheReply, error) {
 			rep.Size = int(n)
 		case "expires":
 			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil {
+			if err != nil || n < 0 {
 				bad = fmt.Errorf("uwsgi: cache reply expires %q: %w", v, ErrMalformed)
 				return false
 			}

@@ -3,6 +3,7 @@ package uwsgi
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // The scripthost extension.
@@ -39,7 +40,7 @@ func AppendHello(dst []byte) []byte {
 
 // IsHello reports whether a ping packet is the extension hello.
 func IsHello(p Packet) bool {
-	return p.Modifier1 == ModPing && string(p.Payload) == ExtHello
+	return p.Modifier1 == ModPing && p.Modifier2 == PingRequest && string(p.Payload) == ExtHello
 }
 
 // AppendHelloReply appends a server's acceptance of the hello to dst.
@@ -144,10 +145,10 @@ func (e *RemoteError) Is(target error) bool {
 var ErrTimeout = errors.New("uwsgi: timeout")
 
 // AppendError appends an error frame to dst; a message longer than MaxSize
-// bytes is cut.
+// bytes is cut at a character boundary.
 func AppendError(dst []byte, code Code, msg string) []byte {
 	if len(msg) > MaxSize {
-		msg = msg[:MaxSize]
+		msg = strings.ToValidUTF8(msg[:MaxSize], "")
 	}
 	dst, _ = AppendPacket(dst, ModResponse, uint8(code), []byte(msg))
 	return dst

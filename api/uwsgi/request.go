@@ -94,7 +94,7 @@ func RequestVars(r *http.Request, contentLength int64) Vars {
 func splitHostPort(hostport, scheme string) (host, port string) {
 	h, p, err := net.SplitHostPort(hostport)
 	if err != nil {
-		h = hostport
+		h = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
 		switch scheme {
 		case "http":
 			p = "80"
@@ -144,10 +144,12 @@ func RequestURI(vs Vars) string {
 	}
 	host := vs.Get("HTTP_HOST")
 	if host == "" {
-		host = vs.Get("SERVER_NAME")
+		host = strings.TrimSuffix(strings.TrimPrefix(vs.Get("SERVER_NAME"), "["), "]")
 		port := vs.Get("SERVER_PORT")
 		if port != "" && !(scheme == "http" && port == "80") && !(scheme == "https" && port == "443") {
 			host = net.JoinHostPort(host, port)
+		} else if strings.Contains(host, ":") {
+			host = "[" + host + "]"
 		}
 	}
 	u := url.URL{Scheme: scheme, Host: host}

@@ -1,6 +1,7 @@
 package uwsgi
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -65,11 +66,30 @@ func ReadRPCResult(r io.Reader, h Header, max int64) ([]byte, error) {
 	if n > max {
 		return nil, fmt.Errorf("uwsgi: RPC result of %d bytes: %w (max %d)", n, ErrTooLarge, max)
 	}
-	out := make([]byte, n)
-	if _, err := io.ReadFull(r, out); err != nil {
-		return nil, unexpected(err)
+	return readN(r, n)
+}
+
+// readN reads exactly n bytes. Memory grows with the bytes that actually
+// arrive, so a peer announcing a huge length and sending little cannot
+// make the reader allocate it all up front.
+func readN(r io.Reader, n int64) ([]byte, error) {
+	const step = 1 << 20
+	if n <= step {
+		out := make([]byte, n)
+		if _, err := io.ReadFull(r, out); err != nil {
+			return nil, unexpected(err)
+		}
+		return out, nil
 	}
-	return out, nil
+	var buf bytes.Buffer
+	buf.Grow(step)
+	if got, err := io.CopyN(&buf, r, n); err != nil || got != n {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // LargeLength returns the CONTENT_LENGTH of a large RPC response's vars
@@ -78,9 +98,12 @@ func LargeLength(block []byte) (int64, bool) {
 	var n int64 = -1
 	err := EachVar(block, func(k, v []byte) bool {
 		if string(k) == largeKey {
+			n = -1
+			if !isDecimal(v) {
+				return false
+			}
 			x, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil || x < 0 {
-				n = -1
+			if err != nil {
 				return false
 			}
 			n = x
@@ -88,6 +111,20 @@ func LargeLength(block []byte) (int64, bool) {
 		return true
 	})
 	return n, err == nil && n >= 0
+}
+
+// isDecimal reports whether v is a plain decimal number: digits only, no
+// sign, no leading zero (except "0" itself).
+func isDecimal(v []byte) bool {
+	if len(v) == 0 || len(v) > 1 && v[0] == '0' {
+		return false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func unexpected(err error) error {

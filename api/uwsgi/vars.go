@@ -108,12 +108,13 @@ func (vs Vars) Size() int {
 }
 
 // Append appends the encoded block to dst. Keys must be 1..65535 bytes and
-// values at most 65535 bytes.
+// values at most 65535 bytes; on error dst is returned unchanged.
 func (vs Vars) Append(dst []byte) ([]byte, error) {
+	start := len(dst)
 	for _, v := range vs {
 		var err error
 		if dst, err = AppendVar(dst, v.Key, v.Value); err != nil {
-			return dst, err
+			return dst[:start], err
 		}
 	}
 	return dst, nil
