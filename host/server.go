@@ -330,7 +330,11 @@ func Listen(addr string) (net.Listener, error) {
 			return nil, fmt.Errorf("host: removing stale socket: %w", err)
 		}
 	}
-	return net.Listen(network, address)
+	// No TCP keep-alive probes on accepted connections: they cost three
+	// setsockopt calls per connection, and dead peers are found by the
+	// server's own timeouts anyway.
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(context.Background(), network, address)
 }
 
 // SplitAddr tells a unix socket address from a TCP one.
