@@ -183,6 +183,10 @@ func (c *conn) serve() {
 		req.Packet = uwsgi.Packet{Header: h, Payload: payload}
 		req.Extended = c.extended
 		outcome := c.run(handler, w, req)
+		// Replies to pipelined packets already received go out together.
+		if outcome == Keep && c.br.Buffered() >= uwsgi.HeaderSize && c.bw.Available() > 512 {
+			continue
+		}
 		if err := c.bw.Flush(); err != nil {
 			return
 		}
@@ -211,6 +215,9 @@ func (c *conn) run(h Handler, w *ResponseWriter, r *Request) (out Outcome) {
 // went away, the idle timeout passed (extended clients then get a close
 // mark), or Shutdown closed it.
 func (c *conn) waitNext() bool {
+	if c.br.Buffered() > 0 {
+		return true // a pipelined packet is here: not idle
+	}
 	if !c.setState(stateIdle) {
 		return false
 	}

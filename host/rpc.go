@@ -45,6 +45,9 @@ func (s *Server) serveRPC(ctx context.Context, w *ResponseWriter, r *Request) Ou
 	}
 	ctx, _, done := api.NewScope(ctx, nil, s.lim.CallTimeout)
 	result, err := s.State.RPC.CallBytes(ctx, items[0], items[1:])
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, api.ErrHarakiri) {
+		err = cause // the function may have returned ctx.Err(), a plain "canceled"
+	}
 	done()
 	if err != nil {
 		s.logCallError(items[0], r, err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/scripthost/scripthost/api"
@@ -175,7 +176,7 @@ func (s *Server) Handle(m uwsgi.Modifier, h Handler) {
 	s.handlers[m] = h
 }
 
-// Limits returns the limits in force (defaults applied).
+// EffectiveLimits returns the limits in force (defaults applied).
 func (s *Server) EffectiveLimits() Limits {
 	s.init()
 	return s.lim
@@ -188,6 +189,12 @@ func (s *Server) startBackground() {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		s.mu.Lock()
+		if s.closing.Load() {
+			// Shutdown already ran stopBackground: start nothing.
+			s.mu.Unlock()
+			cancel()
+			return
+		}
 		s.bgCancel, s.bgDone = cancel, done
 		s.mu.Unlock()
 		var wg sync.WaitGroup
@@ -240,11 +247,14 @@ func (s *Server) stopBackground() {
 // Close it is ErrServerClosed. Serve takes ownership of l.
 func (s *Server) Serve(l net.Listener) error {
 	s.init()
+	// Registering under the lock that Shutdown closes listeners with means
+	// a listener is either closed by Shutdown or never served.
+	s.mu.Lock()
 	if s.closing.Load() {
+		s.mu.Unlock()
 		l.Close()
 		return ErrServerClosed
 	}
-	s.mu.Lock()
 	s.listeners[&l] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
@@ -291,11 +301,11 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-// isTemporary recognises accept errors worth retrying (too many open
-// files, connection aborted before accept).
+// isTemporary recognises accept errors worth retrying: out of file
+// descriptors, or a connection aborted before it was accepted.
 func isTemporary(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "too many open files") || strings.Contains(msg, "connection aborted")
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS)
 }
 
 func (s *Server) track(c *conn) bool {
@@ -325,6 +335,9 @@ func Listen(addr string) (net.Listener, error) {
 		if c, err := net.Dial("unix", address); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("host: %s is in use by another server", address)
+		}
+		if fi, err := os.Lstat(address); err == nil && fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("host: %s exists and is not a socket", address)
 		}
 		if err := os.Remove(address); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("host: removing stale socket: %w", err)
