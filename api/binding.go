@@ -70,16 +70,18 @@ func notFound(err error) bool {
 	return errors.Is(err, ErrNotFound) || errors.Is(err, uwsgi.ErrNotFound) || errors.Is(err, uwsgi.ErrNoResult)
 }
 
-// handleArg splits send/recv's optional leading fd: send([fd,] data).
-func handleArg(a Args, n int) (fd int, rest Args, err error) {
+// handleArg reads send/recv's optional leading fd (send([fd,] data)),
+// which is there when more than n arguments were given. It returns the fd
+// (-1: the client connection) and the index of the next argument.
+func handleArg(a Args, n int) (fd, next int, err error) {
 	if a.Len() > n {
 		f, err := a.Int(0)
 		if err != nil {
-			return 0, a, err
+			return 0, 0, err
 		}
-		return int(f), Args{Func: a.Func, Vals: a.Vals[1:]}, nil
+		return int(f), 1, nil
 	}
-	return -1, a, nil
+	return -1, 0, nil
 }
 
 var funcs = []Func{
@@ -236,6 +238,11 @@ var funcs = []Func{
 			if notFound(err) {
 				return nil, nil
 			}
+			if err != nil && node != nil {
+				// uWSGI returns not_defined when the item cannot be had.
+				env.Logger.Warn("cache_get from a remote node failed", "cache", a.Vals[1], "err", err)
+				return nil, nil
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -272,7 +279,7 @@ var funcs = []Func{
 			if err != nil {
 				return nil, err
 			}
-			return callNode(ctx, env, "", name, a)
+			return callNode(ctx, env, "", name, a, 1)
 		}},
 	{Name: "close", Params: "fd", Doc: "close a file descriptor from async_connect (or the client connection)",
 		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
@@ -289,12 +296,7 @@ var funcs = []Func{
 		}},
 	{Name: "disconnect", Params: "", Doc: "close the client connection; the handler goes on",
 		Call: func(ctx context.Context, _ *Env, _ Args) (Value, error) {
-			c, err := scopeOrErr(ctx).Conn()
-			if err != nil {
-				return nil, err
-			}
-			c.Flush()
-			return nil, c.Close()
+			return nil, scopeOrErr(ctx).Disconnect()
 		}},
 	{Name: "hostname", Params: "", Doc: "the server's hostname",
 		Value: func(env *Env) Value { return env.State.Hostname }},
@@ -341,11 +343,11 @@ var funcs = []Func{
 		}},
 	{Name: "recv", Params: "[fd,] len", Doc: "read at most len bytes (from the client by default); nil at end of stream",
 		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
-			fd, rest, err := handleArg(a, 1)
+			fd, at, err := handleArg(a, 1)
 			if err != nil {
 				return nil, err
 			}
-			n, err := rest.Int(0)
+			n, err := a.Int(at)
 			if err != nil {
 				return nil, err
 			}
@@ -401,15 +403,15 @@ var funcs = []Func{
 			if err != nil {
 				return nil, err
 			}
-			return callNode(ctx, env, node, name, Args{Func: a.Func, Vals: a.Vals[1:]})
+			return callNode(ctx, env, node, name, a, 2)
 		}},
 	{Name: "send", Params: "[fd,] data", Doc: "write data (to the client by default); returns the bytes written",
 		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
-			fd, rest, err := handleArg(a, 1)
+			fd, at, err := handleArg(a, 1)
 			if err != nil {
 				return nil, err
 			}
-			data, err := rest.Bytes(0)
+			data, err := a.Bytes(at)
 			if err != nil {
 				return nil, err
 			}
@@ -563,12 +565,12 @@ func cacheAdd(ctx context.Context, env *Env, a Args, sign int64) (Value, error) 
 	return c.Inc(ctx, key, sign*delta, ttl)
 }
 
-// callNode calls name with the arguments after a's first value, locally
-// when node is empty. No result (unknown function, nil, error raised by a
+// callNode calls name with a's values from index first on, locally when
+// node is empty. No result (unknown function, nil, error raised by a
 // script elsewhere) is nil, as uWSGI returns None; the function's own
 // error is raised when it is local.
-func callNode(ctx context.Context, env *Env, node, name string, a Args) (Value, error) {
-	args, err := a.Rest(1)
+func callNode(ctx context.Context, env *Env, node, name string, a Args, first int) (Value, error) {
+	args, err := a.Rest(first)
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func (l *Locks) Lock(ctx context.Context, num int) error {
 	case ch <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("api: lock %d: %w", num, ctx.Err())
+		return fmt.Errorf("api: lock %d: %w", num, context.Cause(ctx))
 	}
 }
 

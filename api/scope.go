@@ -45,6 +45,7 @@ type Scope struct {
 	handles  map[int]*handle
 	nextFD   int
 	connFD   int
+	connGone bool // the client connection was closed by the script
 	waits    []wait
 	readyFD  int
 	deadline time.Time
@@ -129,10 +130,17 @@ func (s *Scope) Deadline() time.Time {
 	return s.deadline
 }
 
-// Conn returns the client connection, or ErrNoConnection.
+// Conn returns the client connection, or ErrNoConnection (also once the
+// script disconnected it).
 func (s *Scope) Conn() (Conn, error) {
 	if s == nil || s.conn == nil {
 		return nil, ErrNoConnection
+	}
+	s.mu.Lock()
+	gone := s.connGone
+	s.mu.Unlock()
+	if gone {
+		return nil, fmt.Errorf("%w: the client was disconnected", ErrNoConnection)
 	}
 	return s.conn, nil
 }
@@ -184,6 +192,9 @@ func (s *Scope) lookup(fd int) (*handle, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if fd == s.connFD && s.connFD != 0 {
+		if s.connGone {
+			return nil, false, fmt.Errorf("%w: %d (the client connection was closed)", ErrBadHandle, fd)
+		}
 		return nil, true, nil
 	}
 	if h, ok := s.handles[fd]; ok {
@@ -264,12 +275,30 @@ func (s *Scope) CloseFD(fd int) error {
 		return err
 	}
 	if isConn {
-		return s.conn.Close()
+		return s.Disconnect()
 	}
 	s.mu.Lock()
 	delete(s.handles, fd)
 	s.mu.Unlock()
 	return h.conn.Close()
+}
+
+// Disconnect flushes and closes the client connection; the call goes on,
+// and the connection's handle is no longer valid.
+func (s *Scope) Disconnect() error {
+	c, err := s.Conn()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	gone := s.connGone
+	s.connGone = true
+	s.mu.Unlock()
+	if gone {
+		return nil
+	}
+	c.Flush()
+	return c.Close()
 }
 
 // IsConnected reports whether handle fd is open (a dialed connection that

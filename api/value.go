@@ -62,9 +62,10 @@ func RPCFromCallable(c Callable) RPCFunc {
 	}
 }
 
-// ToBytes converts a result to bytes the way uWSGI's Lua plugin does
-// (lua_tolstring): strings and numbers convert, nil does not. Booleans
-// convert to "true"/"false"; lists, maps and functions do not convert.
+// ToBytes converts an RPC result to bytes: strings and numbers convert as
+// uWSGI's Lua plugin converts them (lua_tolstring), nil does not; booleans
+// become "true"/"false" (an extension), lists, maps and functions do not
+// convert.
 func ToBytes(v Value) ([]byte, bool) {
 	switch x := v.(type) {
 	case string:
