@@ -76,3 +76,10 @@ type ResponseWriter interface {
 	// HeaderSent reports whether the status line went out.
 	HeaderSent() bool
 }
+
+// Evaluator runs a piece of code in a fresh, sandboxed interpreter that
+// sees the uwsgi API: the operator's raw eval (modifier1 22). It returns
+// the code's value and what it printed.
+type Evaluator interface {
+	Eval(ctx context.Context, env *Env, code string) (result Value, output string, err error)
+}

@@ -51,6 +51,9 @@ type Request struct {
 	// Listener is the address of the listener the connection came in on.
 	Listener   string
 	RemoteAddr net.Addr
+	// Ops is true on operations listeners (Server.ServeOps), the only ones
+	// where operator packets (eval, reload) are allowed.
+	Ops bool
 
 	c *conn
 }
@@ -116,6 +119,7 @@ type conn struct {
 	srv      *Server
 	nc       net.Conn
 	listener string
+	ops      bool
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	extended bool
@@ -150,7 +154,7 @@ func (c *conn) serve() {
 	}()
 
 	w := &ResponseWriter{c: c, buf: make([]byte, 0, 256)}
-	req := &Request{Listener: c.listener, RemoteAddr: c.nc.RemoteAddr(), c: c}
+	req := &Request{Listener: c.listener, RemoteAddr: c.nc.RemoteAddr(), Ops: c.ops, c: c}
 	var payload []byte
 	for first := true; ; first = false {
 		if !first && !c.waitNext() {

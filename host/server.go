@@ -246,6 +246,18 @@ func (s *Server) stopBackground() {
 // its own goroutine. It always returns a non-nil error; after Shutdown or
 // Close it is ErrServerClosed. Serve takes ownership of l.
 func (s *Server) Serve(l net.Listener) error {
+	return s.serve(l, false)
+}
+
+// ServeOps is Serve for an operations listener: besides everything Serve
+// offers, its requests may use the operator's packets (raw code eval,
+// reload requests), which every other listener refuses. Give it a unix
+// socket only the operator can reach.
+func (s *Server) ServeOps(l net.Listener) error {
+	return s.serve(l, true)
+}
+
+func (s *Server) serve(l net.Listener, ops bool) error {
 	s.init()
 	// Registering under the lock that Shutdown closes listeners with means
 	// a listener is either closed by Shutdown or never served.
@@ -288,7 +300,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := &conn{srv: s, nc: nc, listener: name}
+		c := &conn{srv: s, nc: nc, listener: name, ops: ops}
 		if !s.track(c) {
 			nc.Close()
 			<-s.sem
