@@ -460,7 +460,7 @@ var funcs = []Func{
 			if err != nil {
 				return nil, err
 			}
-			return env.State.Signals.Registered(num), nil
+			return env.SignalRegistered(num), nil
 		}},
 	{Name: "suspend", Params: "", Doc: "wait for what wait_fd_read/wait_fd_write registered, or let other work run",
 		Call: func(ctx context.Context, _ *Env, _ Args) (Value, error) {
@@ -576,7 +576,11 @@ func callNode(ctx context.Context, env *Env, node, name string, a Args, first in
 	}
 	var res []byte
 	if node == "" {
-		res, err = env.State.RPC.Call(ctx, name, args...)
+		fn, ok := env.LookupRPC(name)
+		if !ok {
+			return nil, nil
+		}
+		res, err = callRPC(ctx, name, fn, args)
 		if errors.Is(err, ErrNoResult) || errors.Is(err, ErrNoSuchFunction) {
 			return nil, nil
 		}

@@ -2,16 +2,30 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
 )
 
+// ErrGenerationClosed is returned for calls into a generation that has
+// been replaced and drained.
+var ErrGenerationClosed = errors.New("api: script generation closed")
+
 // Env is what the scripts of one generation see and change: the shared
-// state and the scripts directory, plus a record of what they registered
-// (RPC functions, signal handlers, timers) so the host can tell what a
-// generation owns and remove it when the generation is replaced.
+// state and the scripts directory, plus what they registered (RPC
+// functions, signal handlers, timers).
+//
+// While the generation loads, registrations are staged in the Env: the
+// running generation keeps serving untouched, and a load that fails leaves
+// no trace. Commit makes them live in one step, replacing what the previous
+// generation registered; registrations made after that (by a script at
+// run time) apply at once. Calls into the generation's functions hold it
+// open (Acquire/Release) so that Close can drain it; a call that reaches a
+// generation already closed is passed on to the function now registered
+// under the same name.
 type Env struct {
 	State *State
 	// Dir is the scripts directory; require and friends resolve inside it.
@@ -19,10 +33,28 @@ type Env struct {
 	Logger *slog.Logger
 
 	mu      sync.Mutex
-	rpcs    map[string]bool
-	signals map[uint8]bool
-	timers  []TimerID
+	live    bool
+	rpcs    map[string]RPCFunc // as registered by scripts (not wrapped)
+	signals map[uint8]stagedSignal
+	timers  []stagedTimer
+	ids     []TimerID
+
+	active  sync.WaitGroup
+	gate    sync.RWMutex // held for reading by Acquire; Close takes it to stop new calls
 	closed  bool
+	drained chan struct{}
+}
+
+type stagedSignal struct {
+	target string
+	h      SignalHandler
+}
+
+type stagedTimer struct {
+	num        uint8
+	every      time.Duration
+	iterations int
+	cron       *Cron
 }
 
 // NewEnv returns an environment for scripts of dir over state.
@@ -31,91 +63,262 @@ func NewEnv(state *State, dir string) *Env {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Env{State: state, Dir: dir, Logger: log, rpcs: map[string]bool{}, signals: map[uint8]bool{}}
+	return &Env{State: state, Dir: dir, Logger: log, rpcs: map[string]RPCFunc{},
+		signals: map[uint8]stagedSignal{}, drained: make(chan struct{})}
 }
 
-// RegisterRPC registers an RPC function and records it.
+// RegisterRPC registers an RPC function of this generation.
 func (e *Env) RegisterRPC(name string, fn RPCFunc) error {
-	if err := e.State.RPC.Register(name, fn); err != nil {
-		return err
+	if len(name) == 0 || len(name) > MaxRPCName {
+		return errors.Join(ErrRPCName, errors.New("api: RPC names are 1 to 255 bytes"))
 	}
-	e.mu.Lock()
-	e.rpcs[name] = true
-	e.mu.Unlock()
-	return nil
-}
-
-// RegisterSignal registers a signal handler and records it.
-func (e *Env) RegisterSignal(num uint8, target string, h SignalHandler) error {
-	if err := e.State.Signals.Register(num, target, h); err != nil {
-		return err
-	}
-	e.mu.Lock()
-	e.signals[num] = true
-	e.mu.Unlock()
-	return nil
-}
-
-// AddTimer adds a timer (iterations 0 = forever) and records it.
-func (e *Env) AddTimer(num uint8, every time.Duration, iterations int) error {
-	id, err := e.State.Timers.AddTimer(num, every, iterations)
-	return e.recordTimer(id, err)
-}
-
-// AddCron adds a cron entry and records it.
-func (e *Env) AddCron(num uint8, c Cron) error {
-	id, err := e.State.Timers.AddCron(num, c)
-	return e.recordTimer(id, err)
-}
-
-func (e *Env) recordTimer(id TimerID, err error) error {
-	if err != nil {
-		return err
+	if fn == nil {
+		return ErrNilFunc
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		e.State.Timers.Remove(id)
-		return nil
+	e.rpcs[name] = fn
+	if e.live {
+		return e.State.RPC.Register(name, e.guardRPC(name, fn))
 	}
-	e.timers = append(e.timers, id)
 	return nil
 }
+
+// RegisterSignal registers a signal handler of this generation.
+func (e *Env) RegisterSignal(num uint8, target string, h SignalHandler) error {
+	if !validSignalTarget(target) {
+		return errors.Join(ErrSignalTarget, errors.New("api: signal target "+target))
+	}
+	if h == nil {
+		return ErrNilFunc
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.signals[num] = stagedSignal{target, h}
+	if e.live {
+		return e.State.Signals.Register(num, target, e.guardSignal(num, h))
+	}
+	return nil
+}
+
+// AddTimer adds a timer (iterations 0 = forever) of this generation.
+func (e *Env) AddTimer(num uint8, every time.Duration, iterations int) error {
+	if every <= 0 {
+		return ErrTimerInterval
+	}
+	if iterations < 0 {
+		return errors.New("api: timer iterations must not be negative")
+	}
+	return e.addTimer(stagedTimer{num: num, every: every, iterations: iterations})
+}
+
+// AddCron adds a cron entry of this generation.
+func (e *Env) AddCron(num uint8, c Cron) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return e.addTimer(stagedTimer{num: num, cron: &c})
+}
+
+func (e *Env) addTimer(t stagedTimer) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrGenerationClosed
+	}
+	if !e.live {
+		e.timers = append(e.timers, t)
+		return nil
+	}
+	id, err := e.startTimer(t)
+	if err == nil {
+		e.ids = append(e.ids, id)
+	}
+	return err
+}
+
+func (e *Env) startTimer(t stagedTimer) (TimerID, error) {
+	if t.cron != nil {
+		return e.State.Timers.AddCron(t.num, *t.cron)
+	}
+	return e.State.Timers.AddTimer(t.num, t.every, t.iterations)
+}
+
+// LookupRPC finds an RPC function as this generation's scripts see it:
+// their own registrations first (also before Commit), then the shared
+// registry.
+func (e *Env) LookupRPC(name string) (RPCFunc, bool) {
+	e.mu.Lock()
+	fn, ok := e.rpcs[name]
+	e.mu.Unlock()
+	if ok {
+		return fn, true
+	}
+	return e.State.RPC.Lookup(name)
+}
+
+// SignalRegistered reports whether signal num has a handler, counting
+// this generation's staged ones.
+func (e *Env) SignalRegistered(num uint8) bool {
+	e.mu.Lock()
+	_, ok := e.signals[num]
+	e.mu.Unlock()
+	return ok || e.State.Signals.Registered(num)
+}
+
+// Commit makes this generation's registrations live, replacing those of
+// prev (nil for the first generation): prev's RPC functions that this
+// generation does not define disappear, the others are replaced, in one
+// step; signal handlers likewise; this generation's timers start and
+// prev's stop. Call prev.Close afterwards to drain and free it.
+func (e *Env) Commit(prev *Env) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.live {
+		return errors.New("api: generation already committed")
+	}
+	add := make(map[string]RPCFunc, len(e.rpcs))
+	for name, fn := range e.rpcs {
+		add[name] = e.guardRPC(name, fn)
+	}
+	var remove []string
+	var oldSignals map[uint8]stagedSignal
+	if prev != nil {
+		prev.mu.Lock()
+		for name := range prev.rpcs {
+			if _, kept := e.rpcs[name]; !kept {
+				remove = append(remove, name)
+			}
+		}
+		oldSignals = maps.Clone(prev.signals)
+		prev.mu.Unlock()
+	}
+	if err := e.State.RPC.Update(remove, add); err != nil {
+		return err
+	}
+	for num := range oldSignals {
+		if _, kept := e.signals[num]; !kept {
+			e.State.Signals.Unregister(num)
+		}
+	}
+	for num, s := range e.signals {
+		if err := e.State.Signals.Register(num, s.target, e.guardSignal(num, s.h)); err != nil {
+			return err
+		}
+	}
+	if prev != nil {
+		prev.stopTimers()
+	}
+	for _, t := range e.timers {
+		id, err := e.startTimer(t)
+		if err != nil {
+			return err
+		}
+		e.ids = append(e.ids, id)
+	}
+	e.timers = nil
+	e.live = true
+	return nil
+}
+
+// guardRPC wraps fn so calls hold the generation open, and calls arriving
+// after it closed go to the function registered under name now.
+func (e *Env) guardRPC(name string, fn RPCFunc) RPCFunc {
+	return func(ctx context.Context, args [][]byte) ([]byte, error) {
+		if !e.Acquire() {
+			// Forward once: the registry may still hold this generation's
+			// own function (it was closed without a successor).
+			if ctx.Value(forwardedKey{}) != nil {
+				return nil, ErrGenerationClosed
+			}
+			cur, ok := e.State.RPC.Lookup(name)
+			if !ok {
+				return nil, ErrNoSuchFunction
+			}
+			return cur(context.WithValue(ctx, forwardedKey{}, true), args)
+		}
+		defer e.Release()
+		return fn(ctx, args)
+	}
+}
+
+type forwardedKey struct{}
+
+func (e *Env) guardSignal(num uint8, h SignalHandler) SignalHandler {
+	return func(ctx context.Context, n uint8) error {
+		if !e.Acquire() {
+			return nil // replaced: the new generation's handler runs its own deliveries
+		}
+		defer e.Release()
+		return h(ctx, n)
+	}
+}
+
+// Acquire holds the generation open for a call; it reports false once the
+// generation is closing.
+func (e *Env) Acquire() bool {
+	e.gate.RLock()
+	defer e.gate.RUnlock()
+	if e.closed {
+		return false
+	}
+	e.active.Add(1)
+	return true
+}
+
+// Release ends a call started with Acquire.
+func (e *Env) Release() { e.active.Done() }
 
 // RPCNames returns the RPC functions this generation registered, sorted.
 func (e *Env) RPCNames() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	names := make([]string, 0, len(e.rpcs))
-	for n := range e.rpcs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(e.rpcs))
 }
 
 // SignalNums returns the signals this generation registered handlers for.
 func (e *Env) SignalNums() []uint8 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	nums := make([]uint8, 0, len(e.signals))
-	for n := range e.signals {
-		nums = append(nums, n)
-	}
-	slices.Sort(nums)
-	return nums
+	return slices.Sorted(maps.Keys(e.signals))
 }
 
-// Close stops the generation's timers. (Its RPC functions and signal
-// handlers stay registered until a new generation replaces them.)
-func (e *Env) Close() {
+// TimerCount returns the number of timers and cron entries this
+// generation runs (or will run once committed).
+func (e *Env) TimerCount() int {
 	e.mu.Lock()
-	ids := e.timers
+	defer e.mu.Unlock()
+	return len(e.timers) + len(e.ids)
+}
+
+func (e *Env) stopTimers() {
+	e.mu.Lock()
+	ids := e.ids
+	e.ids = nil
 	e.timers = nil
-	e.closed = true
 	e.mu.Unlock()
 	for _, id := range ids {
 		e.State.Timers.Remove(id)
+	}
+}
+
+// Close stops the generation's timers, refuses new calls and waits until
+// the calls in flight have finished or ctx is done. It does not touch the
+// shared registries: Commit of the next generation does.
+func (e *Env) Close(ctx context.Context) error {
+	e.stopTimers()
+	e.gate.Lock()
+	first := !e.closed
+	e.closed = true
+	e.gate.Unlock()
+	if first {
+		go func() { e.active.Wait(); close(e.drained) }()
+	}
+	select {
+	case <-e.drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

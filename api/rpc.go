@@ -196,3 +196,33 @@ func (r *Registry) Names() []string {
 
 // Len returns the number of registered functions.
 func (r *Registry) Len() int { return len(r.load()) }
+
+// Update removes the names in remove and registers the functions in add,
+// as one change: a concurrent lookup sees either the old set or the new
+// one, never a mix. Names are checked as Register checks them; on error
+// nothing changes.
+func (r *Registry) Update(remove []string, add map[string]RPCFunc) error {
+	for name, fn := range add {
+		if len(name) == 0 || len(name) > MaxRPCName {
+			return fmt.Errorf("%w: %q is %d bytes, want 1..%d", ErrRPCName, name, len(name), MaxRPCName)
+		}
+		if fn == nil {
+			return fmt.Errorf("api: register rpc %q: %w", name, ErrNilFunc)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := maps.Clone(r.load())
+	if m == nil {
+		m = map[string]RPCFunc{}
+	}
+	for _, name := range remove {
+		delete(m, name)
+	}
+	maps.Copy(m, add)
+	if len(m) > r.limit() {
+		return fmt.Errorf("%w: %d functions, limit is %d", ErrTooManyRPC, len(m), r.limit())
+	}
+	r.funcs.Store(&m)
+	return nil
+}

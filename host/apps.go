@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
@@ -66,6 +67,8 @@ type Generation struct {
 	Env      *api.Env
 	Programs []api.Program
 	Apps     []AppInfo
+	Files    []string
+	LoadedAt time.Time
 }
 
 var genCounter atomic.Int64
@@ -73,14 +76,15 @@ var genCounter atomic.Int64
 // LoadScripts loads every file of dir whose extension an engine claims,
 // each engine getting its files in name order. Files in subdirectories are
 // modules for require, not loaded on their own. The first broken script
-// fails the whole load.
+// fails the whole load. What the scripts register is staged: it goes live
+// when SetScripts installs the generation.
 func LoadScripts(ctx context.Context, state *api.State, dir string, engines []api.Engine) (*Generation, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("host: scripts directory: %w", err)
 	}
 	env := api.NewEnv(state, dir)
-	gen := &Generation{ID: genCounter.Add(1), Dir: dir, Env: env}
+	gen := &Generation{ID: genCounter.Add(1), Dir: dir, Env: env, LoadedAt: time.Now()}
 	for _, eng := range engines {
 		var files []api.File
 		for _, e := range entries {
@@ -90,7 +94,7 @@ func LoadScripts(ctx context.Context, state *api.State, dir string, engines []ap
 			path := filepath.Join(dir, e.Name())
 			src, err := os.ReadFile(path)
 			if err != nil {
-				gen.Close()
+				gen.Close(ctx)
 				return nil, fmt.Errorf("host: reading script: %w", err)
 			}
 			files = append(files, api.File{Name: e.Name(), Path: path, Source: src})
@@ -100,8 +104,11 @@ func LoadScripts(ctx context.Context, state *api.State, dir string, engines []ap
 		}
 		prog, err := eng.Load(ctx, env, files)
 		if err != nil {
-			gen.Close()
+			gen.Close(ctx)
 			return nil, err
+		}
+		for _, f := range files {
+			gen.Files = append(gen.Files, f.Name)
 		}
 		gen.Programs = append(gen.Programs, prog)
 		names := make([]string, 0)
@@ -117,10 +124,15 @@ func LoadScripts(ctx context.Context, state *api.State, dir string, engines []ap
 	return gen, nil
 }
 
-// Close frees the generation's programs and stops its timers.
-func (g *Generation) Close() error {
-	g.Env.Close()
+// Close stops the generation's timers, waits (until ctx is done) for the
+// calls still running in it, then frees its programs. A generation that
+// was never made live can be closed at once.
+func (g *Generation) Close(ctx context.Context) error {
+	drainErr := g.Env.Close(ctx)
 	var errs []error
+	if drainErr != nil {
+		errs = append(errs, fmt.Errorf("host: generation %d still had calls running: %w", g.ID, drainErr))
+	}
 	for _, p := range g.Programs {
 		errs = append(errs, p.Close())
 	}
@@ -261,22 +273,50 @@ func (r *router) route(mod uwsgi.Modifier, vars uwsgi.Vars) (*AppInfo, uwsgi.Var
 	return nil, vars
 }
 
-// SetScripts makes gen the generation whose apps serve HTTP-style
-// requests, with routes. It may be called while serving: requests already
-// running finish with the generation they started with. It returns the
-// generation it replaced (nil the first time), which the caller closes once
-// drained.
+// SetScripts makes gen the generation that serves: its registrations
+// replace those of the generation serving so far (in one step), then its
+// apps take over new requests, with routes. Requests already running
+// finish with the generation they started with. It returns the generation
+// it replaced (nil the first time), which the caller closes to drain it.
 func (s *Server) SetScripts(gen *Generation, routes Routes) (*Generation, error) {
 	s.init()
 	r, err := newRouter(gen, routes)
 	if err != nil {
 		return nil, err
 	}
-	old := s.router.Swap(r)
+	s.swapMu.Lock()
+	defer s.swapMu.Unlock()
+	old := s.router.Load()
+	var prevEnv *api.Env
+	if old != nil {
+		prevEnv = old.gen.Env
+	}
+	if err := gen.Env.Commit(prevEnv); err != nil {
+		return nil, err
+	}
+	s.router.Store(r)
 	if old == nil {
 		return nil, nil
 	}
 	return old.gen, nil
+}
+
+// acquireRouter returns the router serving now with its generation held
+// open for one request; release it with r.gen.Env.Release. Nil when no
+// scripts are loaded or the last generation was closed.
+func (s *Server) acquireRouter() *router {
+	for {
+		rt := s.router.Load()
+		if rt == nil {
+			return nil
+		}
+		if rt.gen.Env.Acquire() {
+			return rt
+		}
+		if s.router.Load() == rt {
+			return nil // closed without a successor (shutting down)
+		}
+	}
 }
 
 // Generation returns the generation serving requests, or nil.
@@ -298,9 +338,10 @@ func (s *Server) serveApp(ctx context.Context, w *ResponseWriter, r *Request) Ou
 		s.log.Info("invalid request vars: dropped", "modifier1", r.Modifier1, "remote", r.RemoteAddr, "err", err)
 		return Close
 	}
-	rt := s.router.Load()
+	rt := s.acquireRouter()
 	var app *AppInfo
 	if rt != nil {
+		defer rt.gen.Env.Release()
 		app, vars = rt.route(r.Modifier1, vars)
 	}
 	r.c.vars = vars[:0]

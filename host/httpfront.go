@@ -26,9 +26,10 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s := f.Server
 	s.init()
 	vars := uwsgi.RequestVars(r, r.ContentLength)
-	rt := s.router.Load()
+	rt := s.acquireRouter()
 	var app *AppInfo
 	if rt != nil {
+		defer rt.gen.Env.Release()
 		app, vars = rt.route(f.Modifier1, vars)
 	}
 	if app == nil {

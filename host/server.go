@@ -108,6 +108,7 @@ type Server struct {
 	log      *slog.Logger
 	handlers [256]Handler
 	router   atomic.Pointer[router]
+	swapMu   sync.Mutex // serializes SetScripts
 	sem      chan struct{}
 
 	mu        sync.Mutex

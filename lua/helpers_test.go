@@ -80,6 +80,8 @@ func (f *fixture) load(opts Options) (*Engine, api.Program, error) {
 	p, err := e.Load(context.Background(), f.env, f.topFiles())
 	if err == nil {
 		f.t.Cleanup(func() { p.Close() })
+		// Registrations go live as the host makes them go live.
+		err = f.env.Commit(nil)
 	}
 	return e, p, err
 }

@@ -157,7 +157,7 @@ end)
 	if it, err := c.Get(ctx, []byte("sig")); err != nil || string(it.Value) != "17" {
 		t.Errorf("signal handler stored %q (%v), want 17", it.Value, err)
 	}
-	f.env.Close()
+	f.env.Close(context.Background())
 }
 
 func TestNondeterministicLoad(t *testing.T) {

@@ -103,7 +103,7 @@ func newVM(ctx context.Context, e *Engine, env *api.Env, p *program, replica boo
 	v.replica = replica
 	err = v.loadFiles(ctx)
 	if v.scratch != nil {
-		v.scratch.Close()
+		v.scratch.Close(context.Background())
 		v.scratch = nil
 	}
 	if err != nil {

@@ -332,7 +332,7 @@ func runCase(t *testing.T, engine api.Engine, c Case, src string) {
 	f.State = state
 	t.Cleanup(func() { state.Close() })
 	f.Env = api.NewEnv(state, f.Dir)
-	t.Cleanup(f.Env.Close)
+	t.Cleanup(func() { f.Env.Close(context.Background()) })
 
 	f.resolve(usedPlaceholders(src, c.Want))
 	if c.Setup != nil {
@@ -368,6 +368,10 @@ func runCase(t *testing.T, engine api.Engine, c Case, src string) {
 	lcancel()
 	if err != nil {
 		t.Fatalf("Load: %v", err)
+	}
+	// The host makes a loaded generation's registrations live this way.
+	if err := f.Env.Commit(nil); err != nil {
+		t.Fatalf("Commit: %v", err)
 	}
 	defer func() {
 		stopServing()

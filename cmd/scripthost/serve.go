@@ -137,7 +137,7 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 		return err
 	}
 	if gen != nil {
-		defer gen.Close()
+		defer gen.Close(context.Background())
 	}
 
 	sockets := cfg.sockets
@@ -250,7 +250,7 @@ func loadScripts(ctx context.Context, cfg *serveConfig, state *api.State, srv *h
 		return nil, err
 	}
 	if _, err := srv.SetScripts(gen, routes); err != nil {
-		gen.Close()
+		gen.Close(ctx)
 		return nil, err
 	}
 	var apps []string
