@@ -8,6 +8,8 @@
 //	scripthost signal ADDR NUM                    raise a uwsgi signal
 //	scripthost cache ADDR CMD KEY [VALUE]         use a server's cache
 //	scripthost bench [flags] ADDR                 load-test a server
+//	scripthost reload [--brutal] OPS_ADDR         reload a server's scripts
+//	scripthost status OPS_ADDR                    show the scripts it runs
 //	scripthost version                            print the version
 //
 // Every subcommand has --help.
@@ -38,6 +40,8 @@ var commands = map[string]command{
 	"signal":  {"raise a uwsgi signal on a server", cmdSignal},
 	"cache":   {"get, set, update, delete, test or clear cache items on a server", cmdCache},
 	"bench":   {"load-test a uwsgi server and report throughput and latency", cmdBench},
+	"reload":  {"reload a server's scripts through its operations listener", cmdReload},
+	"status":  {"show a server's scripts generation and last reload", cmdStatus},
 	"version": {"print the version", cmdVersion},
 }
 

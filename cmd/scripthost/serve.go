@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/scripthost/scripthost/api"
@@ -27,6 +29,10 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 type serveConfig struct {
 	sockets         listFlag
+	opsSockets      listFlag
+	watch           bool
+	debounce        time.Duration
+	rescan          time.Duration
 	https           listFlag
 	scripts         string
 	scriptsSet      bool
@@ -47,7 +53,11 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	d := host.DefaultLimits
 	fs.Var(&cfg.sockets, "socket", "uwsgi listener: host:port or a unix socket path (repeatable; default 127.0.0.1:3031)")
 	fs.Var(&cfg.https, "http", "plain HTTP/1.1 listener serving the scripts' apps without nginx, host:port (repeatable)")
+	fs.Var(&cfg.opsSockets, "ops-socket", "operations listener for reload and status requests (modifier1 97, 98, 99): a unix socket path (created with mode 0600) or host:port (repeatable)")
 	fs.StringVar(&cfg.scripts, "scripts", "scripts", "scripts directory: every .lua file in it is loaded")
+	fs.BoolVar(&cfg.watch, "watch", true, "reload the scripts when the directory changes")
+	fs.DurationVar(&cfg.debounce, "watch-debounce", 200*time.Millisecond, "quiet time after a change before reloading (editors save in bursts)")
+	fs.DurationVar(&cfg.rescan, "watch-rescan", 5*time.Second, "how often to rescan the directory in case change events were missed")
 	fs.Var(&cfg.maps, "map", "serve modifier1 MOD with app APP: MOD=APP, e.g. 0=app for nginx's default modifier (repeatable)")
 	fs.Var(&cfg.mounts, "mount", "serve requests under a path with an app: /PATH=APP; SCRIPT_NAME becomes /PATH (repeatable)")
 	fs.Var(&cfg.caches, "cache", "a cache, uWSGI --cache2 style: name=NAME,items=N,blocksize=BYTES,keysize=BYTES,maxbytes=SIZE (repeatable; the first is the default cache; default name=default)")
@@ -122,141 +132,246 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 		}
 		caches = append(caches, cc)
 	}
+	routes, err := parseRoutes(cfg)
+	if err != nil {
+		return err
+	}
 	state, err := api.NewState(api.StateConfig{Caches: caches, Logger: log})
 	if err != nil {
 		return err
 	}
+	defer state.Close()
 	srv := host.NewServer(state)
 	srv.Logger = log
 	srv.Limits = cfg.limits
 	srv.Warning = cfg.warning
-	defer state.Close()
 
-	gen, err := loadScripts(ctx, cfg, state, srv, log)
+	reloader := &host.Reloader{Server: srv, State: state, Dir: cfg.scripts, Engines: engines(log),
+		Routes: routes, Logger: log, DrainTimeout: cfg.shutdownTimeout}
+	srv.HandleReloads(reloader)
+	haveScripts, err := scriptsDir(cfg, log)
 	if err != nil {
 		return err
 	}
-	if gen != nil {
-		defer gen.Close(context.Background())
-	}
-
-	sockets := cfg.sockets
-	if len(sockets) == 0 {
-		sockets = listFlag{"127.0.0.1:3031"}
-	}
-	var listeners []net.Listener
-	var addrs []net.Addr
-	for _, addr := range sockets {
-		l, err := host.Listen(addr)
-		if err != nil {
-			for _, l := range listeners {
-				l.Close()
-			}
+	if haveScripts {
+		if err := reloader.Reload(ctx, false); err != nil {
 			return err
 		}
-		listeners = append(listeners, l)
-		addrs = append(addrs, l.Addr())
 	}
-	var httpServers []*http.Server
-	for _, addr := range cfg.https {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			for _, l := range listeners {
-				l.Close()
-			}
-			return fmt.Errorf("--http %s: %w", addr, err)
-		}
-		listeners = append(listeners, l)
-		addrs = append(addrs, l.Addr())
-		httpServers = append(httpServers, srv.NewHTTPServer(&host.HTTPFront{Server: srv}))
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+		defer cancel()
+		reloader.Close(dctx)
+	}()
+
+	ls, err := openListeners(cfg, srv, log)
+	if err != nil {
+		return err
 	}
-	errc := make(chan error, len(listeners))
+	errc := make(chan error, len(ls.all))
 	var wg sync.WaitGroup
-	uwsgiCount := len(listeners) - len(httpServers)
-	for i, l := range listeners {
+	for _, l := range ls.all {
 		wg.Add(1)
-		if i < uwsgiCount {
-			log.Info("listening", "protocol", "uwsgi", "addr", l.Addr().String(), "network", l.Addr().Network())
-			go func() {
-				defer wg.Done()
-				if err := srv.Serve(l); err != nil && !errors.Is(err, host.ErrServerClosed) {
-					errc <- fmt.Errorf("serving %s: %w", l.Addr(), err)
-				}
-			}()
-			continue
-		}
-		hs := httpServers[i-uwsgiCount]
-		log.Info("listening", "protocol", "http", "addr", "http://"+l.Addr().String()+"/")
 		go func() {
 			defer wg.Done()
-			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("serving HTTP on %s: %w", l.Addr(), err)
+			if err := l.serve(); err != nil {
+				errc <- fmt.Errorf("serving %s: %w", l.l.Addr(), err)
 			}
 		}()
 	}
 	if ready != nil {
+		var addrs []net.Addr
+		for _, l := range ls.all {
+			addrs = append(addrs, l.l.Addr())
+		}
 		ready <- addrs
 	}
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", "timeout", cfg.shutdownTimeout)
-	case serveErr = <-errc:
+	signalReady()
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	if haveScripts && cfg.watch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := reloader.Watch(wctx, cfg.debounce, cfg.rescan); err != nil {
+				log.Error("watching the scripts directory stopped", "err", err)
+			}
+		}()
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
-	defer cancel()
-	for _, hs := range httpServers {
-		if err := hs.Shutdown(sctx); err != nil {
-			hs.Close()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
+	var serveErr error
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down", "timeout", cfg.shutdownTimeout)
+			break wait
+		case serveErr = <-errc:
+			break wait
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if haveScripts {
+					reloader.Reload(ctx, false)
+				}
+				continue
+			}
+			log.Info("graceful restart requested")
+			if err := restart(ls.listeners(), cfg.shutdownTimeout, log); err != nil {
+				log.Error("restart failed; this process keeps serving", "err", err)
+				continue
+			}
+			log.Info("the new process serves; draining this one", "timeout", cfg.shutdownTimeout)
+			break wait
 		}
 	}
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("requests still running at the shutdown timeout; closing them", "err", err)
-		srv.Close()
-	}
+	stopWatch()
+	ls.shutdown(srv, cfg.shutdownTimeout, log)
 	wg.Wait()
 	return serveErr
 }
 
-// loadScripts loads the scripts directory and routes its apps. A missing
-// default directory is fine (the host then serves RPC, cache and signals
-// only); a missing directory that was asked for, or a broken script, is an
-// error, so the host never starts half-loaded.
-func loadScripts(ctx context.Context, cfg *serveConfig, state *api.State, srv *host.Server, log *slog.Logger) (*host.Generation, error) {
+// parseRoutes reads --map and --mount.
+func parseRoutes(cfg *serveConfig) (host.Routes, error) {
 	routes := host.Routes{Map: map[uwsgi.Modifier]string{}, Mounts: map[string]string{}}
 	for _, m := range cfg.maps {
 		mod, app, err := host.ParseMap(m)
 		if err != nil {
-			return nil, err
+			return routes, err
 		}
 		routes.Map[mod] = app
 	}
 	for _, m := range cfg.mounts {
 		path, app, err := host.ParseMount(m)
 		if err != nil {
-			return nil, err
+			return routes, err
 		}
 		routes.Mounts[path] = app
 	}
+	return routes, nil
+}
+
+// scriptsDir reports whether there is a scripts directory to load. A
+// missing default directory is fine (the host then serves RPC, cache and
+// signals only); a missing directory that was asked for is an error, as is
+// a broken script later, so the host never starts half-loaded.
+func scriptsDir(cfg *serveConfig, log *slog.Logger) (bool, error) {
 	if _, err := os.Stat(cfg.scripts); err != nil {
 		if !cfg.scriptsSet && errors.Is(err, os.ErrNotExist) {
 			log.Info("no scripts directory; serving RPC, cache and signals only", "dir", cfg.scripts)
-			return nil, nil
+			return false, nil
 		}
-		return nil, fmt.Errorf("--scripts: %w", err)
+		return false, fmt.Errorf("--scripts: %w", err)
 	}
-	gen, err := host.LoadScripts(ctx, state, cfg.scripts, engines(log))
+	return true, nil
+}
+
+// listener is one open listener and how it is served.
+type listener struct {
+	l     net.Listener
+	serve func() error
+	http  *http.Server
+}
+
+type listenerSet struct{ all []*listener }
+
+func (ls *listenerSet) listeners() []net.Listener {
+	var out []net.Listener
+	for _, l := range ls.all {
+		out = append(out, l.l)
+	}
+	return out
+}
+
+// openListeners opens (or takes over from a restarting parent) every
+// configured listener: uwsgi sockets, operations sockets and HTTP fronts.
+func openListeners(cfg *serveConfig, srv *host.Server, log *slog.Logger) (*listenerSet, error) {
+	in, err := takeInherited(log)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := srv.SetScripts(gen, routes); err != nil {
-		gen.Close(ctx)
+	ls := &listenerSet{}
+	fail := func(err error) (*listenerSet, error) {
+		for _, l := range ls.all {
+			l.l.Close()
+		}
+		for _, l := range in.rest() {
+			l.Close()
+		}
 		return nil, err
 	}
-	var apps []string
-	for _, a := range gen.Apps {
-		apps = append(apps, a.Name+" ("+a.Engine+")")
+	sockets := cfg.sockets
+	if len(sockets) == 0 && len(in.byAddr) == 0 {
+		sockets = listFlag{"127.0.0.1:3031"}
 	}
-	log.Info("scripts loaded", "dir", cfg.scripts, "apps", apps, "rpc", gen.Env.RPCNames())
-	return gen, nil
+	for _, addr := range sockets {
+		l, err := in.listen(addr, 0)
+		if err != nil {
+			return fail(err)
+		}
+		ls.all = append(ls.all, uwsgiListener(srv, l, false, log))
+	}
+	for _, addr := range cfg.opsSockets {
+		l, err := in.listen(addr, 0o600)
+		if err != nil {
+			return fail(fmt.Errorf("--ops-socket %s: %w", addr, err))
+		}
+		ls.all = append(ls.all, uwsgiListener(srv, l, true, log))
+	}
+	for _, addr := range cfg.https {
+		l, err := in.listen(addr, 0)
+		if err != nil {
+			return fail(fmt.Errorf("--http %s: %w", addr, err))
+		}
+		hs := srv.NewHTTPServer(&host.HTTPFront{Server: srv})
+		log.Info("listening", "protocol", "http", "addr", "http://"+l.Addr().String()+"/")
+		ls.all = append(ls.all, &listener{l: l, http: hs, serve: func() error {
+			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}})
+	}
+	// Inherited sockets that match no flag (systemd socket activation
+	// without --socket) serve the uwsgi protocol.
+	for _, l := range in.rest() {
+		ls.all = append(ls.all, uwsgiListener(srv, l, false, log))
+	}
+	return ls, nil
+}
+
+func uwsgiListener(srv *host.Server, l net.Listener, ops bool, log *slog.Logger) *listener {
+	kind := "uwsgi"
+	serve := srv.Serve
+	if ops {
+		kind, serve = "uwsgi operations", srv.ServeOps
+	}
+	log.Info("listening", "protocol", kind, "addr", l.Addr().String(), "network", l.Addr().Network())
+	return &listener{l: l, serve: func() error {
+		if err := serve(l); !errors.Is(err, host.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}}
+}
+
+// shutdown stops accepting and drains requests in flight up to timeout,
+// then closes what is left.
+func (ls *listenerSet) shutdown(srv *host.Server, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for _, l := range ls.all {
+		if l.http != nil {
+			if err := l.http.Shutdown(ctx); err != nil {
+				l.http.Close()
+			}
+		}
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("requests still running at the shutdown timeout; closing them", "err", err)
+		srv.Close()
+	}
 }

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scripthost/scripthost/host"
+)
+
+// Listeners can come from the process that started this one: systemd
+// socket activation (LISTEN_PID, LISTEN_FDS) or scripthost's own graceful
+// restart, which starts the new binary with its listeners and sets
+// inheritVar. Inherited listeners start at file descriptor 3.
+const (
+	inheritVar = "SCRIPTHOST_INHERITED_LISTENERS" // set by a restarting scripthost
+	readyVar   = "SCRIPTHOST_READY_FD"            // where the new process says it serves
+	firstFD    = 3
+)
+
+// inherited holds listeners passed by the parent, matched to the
+// configured addresses as they are asked for.
+type inherited struct {
+	byAddr map[string]net.Listener
+}
+
+// takeInherited adopts the listeners passed to this process, if any, and
+// clears the environment so scripts' children do not see them.
+func takeInherited(log *slog.Logger) (*inherited, error) {
+	in := &inherited{byAddr: map[string]net.Listener{}}
+	n, _ := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	pid, _ := strconv.Atoi(os.Getenv("LISTEN_PID"))
+	ours := os.Getenv(inheritVar) != ""
+	for _, v := range []string{"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", inheritVar} {
+		os.Unsetenv(v)
+	}
+	if n <= 0 || (pid != os.Getpid() && !ours) {
+		return in, nil
+	}
+	for fd := firstFD; fd < firstFD+n; fd++ {
+		f := os.NewFile(uintptr(fd), "listener-"+strconv.Itoa(fd))
+		l, err := net.FileListener(f)
+		f.Close() // FileListener made its own copy
+		if err != nil {
+			return nil, fmt.Errorf("inherited file descriptor %d is not a listening socket: %w", fd, err)
+		}
+		if ul, ok := l.(*net.UnixListener); ok {
+			ul.SetUnlinkOnClose(true) // this process owns the socket file now
+		}
+		in.byAddr[listenerKey(l.Addr())] = l
+		log.Info("inherited listener", "addr", l.Addr().String(), "network", l.Addr().Network())
+	}
+	return in, nil
+}
+
+func listenerKey(a net.Addr) string { return a.Network() + " " + a.String() }
+
+// listen returns the inherited listener for addr, or a new one.
+func (in *inherited) listen(addr string, unixMode os.FileMode) (net.Listener, error) {
+	network, address := host.SplitAddr(addr)
+	if network == "tcp" {
+		if ta, err := net.ResolveTCPAddr("tcp", address); err == nil {
+			if l, ok := in.byAddr[listenerKey(ta)]; ok {
+				delete(in.byAddr, listenerKey(ta))
+				return l, nil
+			}
+		}
+	} else {
+		ua := &net.UnixAddr{Net: "unix", Name: address}
+		if l, ok := in.byAddr[listenerKey(ua)]; ok {
+			delete(in.byAddr, listenerKey(ua))
+			return l, nil
+		}
+	}
+	l, err := host.Listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	if network == "unix" && unixMode != 0 && !strings.HasPrefix(address, "@") {
+		if err := os.Chmod(address, unixMode); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("setting the mode of %s: %w", address, err)
+		}
+	}
+	return l, nil
+}
+
+// rest returns inherited listeners no configured address asked for.
+func (in *inherited) rest() []net.Listener {
+	var ls []net.Listener
+	for k, l := range in.byAddr {
+		ls = append(ls, l)
+		delete(in.byAddr, k)
+	}
+	return ls
+}
+
+// signalReady tells a restarting parent that this process serves.
+func signalReady() {
+	fd, err := strconv.Atoi(os.Getenv(readyVar))
+	os.Unsetenv(readyVar)
+	if err != nil || fd < firstFD {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "ready")
+	f.Write([]byte("ready\n"))
+	f.Close()
+}
+
+// restart starts a new scripthost process with the same arguments and the
+// given listeners, and waits (up to timeout) until it serves. On success
+// the caller drains and exits; on failure it keeps serving.
+func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, l := range listeners {
+		fl, ok := l.(interface{ File() (*os.File, error) })
+		if !ok {
+			return fmt.Errorf("listener %s cannot be passed on", l.Addr())
+		}
+		f, err := fl.File()
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = append(files, w)
+	cmd.Env = append(os.Environ(),
+		"LISTEN_FDS="+strconv.Itoa(len(files)),
+		inheritVar+"=1",
+		readyVar+"="+strconv.Itoa(firstFD+len(files)))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: false}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return err
+	}
+	w.Close()
+	log.Info("restarting: new process started", "pid", cmd.Process.Pid)
+	ready := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 16)
+		n, err := io.ReadAtLeast(r, buf, 1)
+		if n > 0 {
+			err = nil
+		}
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return fmt.Errorf("the new process exited before serving: %w", err)
+		}
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		cmd.Wait()
+		return errors.New("the new process did not start serving in time")
+	}
+	// The new process serves the same sockets: closing ours must not
+	// remove their files.
+	for _, l := range listeners {
+		if ul, ok := l.(*net.UnixListener); ok {
+			ul.SetUnlinkOnClose(false)
+		}
+	}
+	// The new process is on its own now; it is not our child to wait for.
+	cmd.Process.Release()
+	return nil
+}
