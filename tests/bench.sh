@@ -230,7 +230,10 @@ CANDIDATES=()
 if [[ -n "${SCRIPTHOST_CMD:-}" ]]; then
   CANDIDATES+=("SCRIPTHOST_CMD ($SCRIPTHOST_CMD)|$SCRIPTHOST_CMD")
 else
-  if "$BIN" serve --help 2>&1 | grep -q -- '--scripts'; then
+  # (help text captured first: grep -q closing the pipe early would make
+  # the pipeline fail under pipefail)
+  serve_help="$("$BIN" serve --help 2>&1 || true)"
+  if grep -qE -- '-{1,2}scripts' <<<"$serve_help"; then
     mkdir -p "$WORK/scripts"
     cp "$LUA_DIR/rpc.lua" "$LUA_DIR/app.lua" "$WORK/scripts/"
     CANDIDATES+=("scripthost serve --scripts (rpc.lua, app.lua)|BIN serve --socket ADDR --scripts $WORK/scripts")

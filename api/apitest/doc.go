@@ -16,7 +16,7 @@
 // language-neutral part of every case is in cases.go; the scripts live in
 // one file per language, a map literal from case name to source, plus a
 // prelude of rendering helpers prepended to every script of the language:
-// cases_lua.go (luaScripts, luaPrelude), and later cases_js.go and
+// cases_lua.go (luaScripts, luaPrelude), cases_javascript.go (not cases_js.go: Go would read the _js suffix as a build constraint) and
 // cases_go.go. A new engine adds its file and one entry to each of the
 // languages and languagePrelude tables in apitest.go; Coverage and
 // Uncovered then report what its scripts cover.

@@ -1,0 +1,676 @@
+// Package js is scripthost's JavaScript engine: .js files of the scripts
+// directory run on goja (an ECMAScript 5.1+ interpreter in Go, with most
+// of ES2015+) as CommonJS modules, with the uWSGI API as the global
+// object `uwsgi`; they serve JSGI apps (modifier1 24) the way uWSGI's V8
+// plugin did, without its defects, and export RPC functions and signal
+// handlers to the shared registry.
+//
+// # Generations, runtimes and the pool
+//
+// Load compiles every file once (goja Programs are shared by runtimes)
+// and builds a pool of Options.PoolSize runtimes from them at once, so
+// that every error surfaces at load. A runtime is used by one call at a
+// time; calls borrow one from the pool, waiting as long as their context
+// allows.
+//
+// Each file runs once per runtime, in file-name order, as a CommonJS
+// module; a file a require already ran is not run again. Registrations
+// happen once: the first runtime runs the files against the real api.Env,
+// the others are replicas in which register_rpc, register_signal,
+// add_timer, add_rb_timer and add_cron check their arguments and capture
+// their function arguments but register nothing (they run against a
+// scratch Env, so they succeed and fail as in the first runtime); every
+// other uwsgi call runs normally in every runtime (a module-level
+// uwsgi.log logs once per runtime). Every function converted for the API
+// during a load gets the next key (0, 1, ...), the same in every runtime,
+// so a registered callback is (program, key) and runs in whichever
+// runtime a call borrows. Module-level code must therefore be
+// deterministic: a replica capturing other callbacks or apps than the
+// first runtime fails the load (ErrNondeterministicLoad).
+//
+// A function first passed to the API after the load (a closure registered
+// by a request, a module-level function never passed at load, anything
+// registered by a module first required during a call) was not captured
+// by the other runtimes: it is pinned to the runtime that made it, as a
+// function a uWSGI worker registers exists in that worker only. Calling
+// it borrows that very runtime, waiting while it serves other calls; once
+// that runtime is discarded (see Limits) or its program closed, the call
+// fails with ErrRuntimeGone. Two calls that each hold a runtime and wait
+// for the other's end only by their deadlines; register at load what
+// must run anywhere. Functions made by Eval cannot be registered.
+//
+// A call that calls back into the same program (uwsgi.call from JS into
+// a JS RPC of the same files) runs in the runtime it already holds: the
+// context carries the held runtime, so a pool of one cannot deadlock.
+// Such a context must not be shared with other goroutines while the call
+// runs.
+//
+// # State between calls
+//
+// Modules run in strict mode: assigning an undeclared variable (`leaked
+// = 1` in a handler) throws a ReferenceError instead of creating a
+// global, so a request cannot leak state by accident. What a script keeps
+// deliberately (module-level variables, properties it sets on globalThis,
+// changed built-in prototypes) lives on in that runtime, and only there:
+// each runtime of the pool has its own module state, so a counter in a
+// module variable counts per runtime. State meant to be shared belongs in
+// uwsgi.cache_*. Request objects, JSGI inputs and timers are per call; the
+// uwsgi object and request.jsgi are frozen.
+//
+// # Limits
+//
+// Every call watches its context (context.AfterFunc calls the runtime's
+// Interrupt): harakiri and cancellation stop runaway code, and blocking
+// uwsgi functions watch the context themselves. The call stack holds
+// Options.MaxCallStackSize frames. goja has no memory limit; the
+// built-ins that build a string of a size the script picks
+// (String.prototype.repeat, padStart, padEnd, Array.prototype.join) throw
+// a RangeError beyond Options.MaxStringSize characters before allocating.
+// A runtime whose call was interrupted (also when its context merely
+// ended during the call), panicked or overflowed its stack is discarded
+// and replaced by a fresh replica; a plain exception leaves it usable.
+// Not covered: a script concatenating strings or filling arrays until
+// harakiri can use a lot of memory, and a few native loops run to
+// completion before the interrupt is seen: Array.from of a huge
+// array-like, new ArrayBuffer of gigabytes, JSON.parse of very deep text,
+// and regular expressions that need backtracking (backreferences,
+// lookaround), which goja runs in regexp2 without a time limit unless the
+// program sets regexp2.DefaultMatchTimeout.
+//
+// # Sandbox
+//
+// A runtime has the ECMAScript built-ins, console (log, info, debug,
+// warn, error, trace: lines for the logger), setTimeout, setInterval,
+// clearTimeout, clearInterval, queueMicrotask, the uwsgi object, and
+// CommonJS: module, exports, require, __filename and __dirname (names
+// relative to the scripts directory). There is no process object and no
+// file or network access beyond the uwsgi API, and goja's loading of
+// source maps named by comments is off. require resolves "./x" and
+// "../x" from the requiring module and other names from the scripts
+// directory, to x.js or x/index.js inside the directory only (no
+// absolute paths, no "..", no symbolic links out of it; no .json, no
+// node_modules), compiles each file once per program and runs it once
+// per runtime (the module cache is per runtime). require("uwsgi") is the
+// uwsgi object.
+//
+// # Values
+//
+// See convert.go. RPC functions get strings and return a value converted
+// with String() (so 0.1+0.2 is "0.30000000000000004"), sent as its UTF-8
+// bytes; null, undefined, objects and arrays are no result; a Uint8Array
+// or ArrayBuffer is sent as its bytes. A function may return a promise
+// (be async): the call runs the event loop until it settles (loop.go).
+// Bytes from the API reach scripts as strings decoded as UTF-8: bytes
+// that are not UTF-8 become U+FFFD, so binary data is safe only as a
+// Uint8Array (input.readBytes, RPC results, API arguments).
+//
+// # JSGI
+//
+// A file whose module.exports is a function, or an object with an app
+// function (JSGI's exports.app), defines an app named after the file
+// without ".js". See app.
+package js
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/api/uwsgi"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxCallStackSize = 1000
+	DefaultMaxStringSize    = 64 << 20
+)
+
+const (
+	// replicaTimeout bounds building a replacement runtime.
+	replicaTimeout = 30 * time.Second
+	// maxEvalOutput bounds what Eval captures from console.
+	maxEvalOutput = 1 << 20
+)
+
+// Options configure an Engine. Zero fields take the defaults.
+type Options struct {
+	// PoolSize is the number of runtimes per program (default
+	// 2*GOMAXPROCS).
+	PoolSize int
+	// MaxCallStackSize is the deepest JavaScript call nesting (default
+	// 1000).
+	MaxCallStackSize int
+	// MaxStringSize is the longest string, in UTF-16 code units, that
+	// the guarded built-ins build and input.read returns (default 64Mi).
+	MaxStringSize int
+	// Logger receives console output and runtime replacements; nil means
+	// the Env's logger.
+	Logger *slog.Logger
+}
+
+// Engine is the JavaScript engine. It is safe for concurrent use.
+type Engine struct {
+	opts  Options
+	funcs []api.Func
+}
+
+var (
+	_ api.Engine    = (*Engine)(nil)
+	_ api.Evaluator = (*Engine)(nil)
+)
+
+// New returns a JavaScript engine.
+func New(opts Options) *Engine {
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = 2 * runtime.GOMAXPROCS(0)
+	}
+	if opts.MaxCallStackSize <= 0 {
+		opts.MaxCallStackSize = DefaultMaxCallStackSize
+	}
+	if opts.MaxStringSize <= 0 {
+		opts.MaxStringSize = DefaultMaxStringSize
+	}
+	return &Engine{opts: opts, funcs: api.Funcs()}
+}
+
+// Name returns "js".
+func (e *Engine) Name() string { return "js" }
+
+// Extensions returns [".js"].
+func (e *Engine) Extensions() []string { return []string{".js"} }
+
+// Modifier returns uwsgi.ModV8 (24).
+func (e *Engine) Modifier() uwsgi.Modifier { return uwsgi.ModV8 }
+
+func (e *Engine) logger(env *api.Env) *slog.Logger {
+	if e.opts.Logger != nil {
+		return e.opts.Logger
+	}
+	if env != nil && env.Logger != nil {
+		return env.Logger
+	}
+	return slog.Default()
+}
+
+// program is what Load made of the files: the compiled code and the pool
+// of runtimes. It implements api.Program.
+type program struct {
+	eng   *Engine
+	env   *api.Env
+	log   *slog.Logger
+	files []string // names, sorted
+	mods  *modules
+	pool  pool
+
+	// life is the generation's lifetime: replacement runtimes are built
+	// under it, and Close ends it.
+	life context.Context
+	stop context.CancelFunc
+
+	closed atomic.Bool
+
+	ncaptured int      // callbacks captured by every runtime's load
+	appNames  []string // sorted
+	apps      map[string]api.App
+}
+
+// Load compiles files, builds the pool of runtimes and runs the files in
+// each (see the package comment). A syntax error or an exception thrown
+// while a file runs fails the load with a *ScriptError.
+func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
+	p := &program{
+		eng:  e,
+		env:  env,
+		log:  e.logger(env),
+		mods: newModules(env.Dir),
+		apps: map[string]api.App{},
+	}
+	for _, f := range sorted {
+		prg, err := compileModule(f.Name, f.Source)
+		if err != nil {
+			return nil, err
+		}
+		p.mods.add(f.Name, prg)
+		p.files = append(p.files, f.Name)
+	}
+	p.life, p.stop = context.WithCancel(context.WithoutCancel(ctx))
+
+	first, err := p.newVM(ctx, false)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	p.ncaptured = len(first.captured)
+	p.appNames = slices.Sorted(maps.Keys(first.apps))
+	for _, name := range p.appNames {
+		p.apps[name] = &app{p: p, name: name, file: name + ".js"}
+	}
+	vms := []*vm{first}
+	for len(vms) < e.opts.PoolSize {
+		v, err := p.newReplica(ctx)
+		if err != nil {
+			for _, v := range vms {
+				v.close()
+			}
+			p.stop()
+			return nil, err
+		}
+		vms = append(vms, v)
+	}
+	for _, v := range vms {
+		p.pool.put(v)
+	}
+	return p, nil
+}
+
+// newVM builds a runtime of p and runs the files in it.
+func (p *program) newVM(ctx context.Context, replica bool) (*vm, error) {
+	v, err := newRuntime(p.eng, p.env, p, p.mods, nil)
+	if err != nil {
+		return nil, err
+	}
+	v.replica = replica
+	err = v.loadFiles(ctx)
+	if v.scratch != nil {
+		v.scratch.Close(context.Background())
+		v.scratch.State.Close()
+		v.scratch = nil
+	}
+	if err != nil {
+		v.close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// newReplica builds a runtime in replica mode and checks that it defined
+// what the first runtime did.
+func (p *program) newReplica(ctx context.Context) (*vm, error) {
+	v, err := p.newVM(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(v.captured) != p.ncaptured || !slices.Equal(slices.Sorted(maps.Keys(v.apps)), p.appNames) {
+		names := slices.Sorted(maps.Keys(v.apps))
+		n := len(v.captured)
+		v.close()
+		return nil, fmt.Errorf("%w: %d callbacks and apps %v, want %d and %v", ErrNondeterministicLoad,
+			n, names, p.ncaptured, p.appNames)
+	}
+	return v, nil
+}
+
+// loadFiles runs the program's files in name order and records the apps
+// they define.
+func (v *vm) loadFiles(ctx context.Context) error {
+	v.loading = true
+	defer func() { v.loading = false }()
+	ctx = context.WithValue(ctx, heldKey{v.prog}, v)
+	return v.run(ctx, func() error {
+		for _, name := range v.prog.files {
+			mod, err := v.loadModule(name)
+			if err != nil {
+				return v.scriptError(err)
+			}
+			var fn jsFunc
+			err = v.jsDo(func() { fn = appOf(mod.Get("exports")) })
+			if err != nil {
+				return v.scriptError(err)
+			}
+			if fn.fn != nil {
+				v.apps[strings.TrimSuffix(name, ".js")] = fn
+			}
+		}
+		return nil
+	})
+}
+
+// appOf returns the JSGI function a module's exports define: the exports
+// themselves, or their app property (called with the exports as this).
+func appOf(exports goja.Value) jsFunc {
+	obj, ok := exports.(*goja.Object)
+	if !ok {
+		return jsFunc{}
+	}
+	if fn, ok := goja.AssertFunction(obj); ok {
+		return jsFunc{obj: obj, fn: fn, this: goja.Undefined()}
+	}
+	if a, ok := obj.Get("app").(*goja.Object); ok {
+		if fn, ok := goja.AssertFunction(a); ok {
+			return jsFunc{obj: a, fn: fn, this: obj}
+		}
+	}
+	return jsFunc{}
+}
+
+// Apps returns the apps the files defined.
+func (p *program) Apps() map[string]api.App { return maps.Clone(p.apps) }
+
+// Close closes the idle runtimes now and the borrowed ones when their
+// calls return them. Calls after Close fail with ErrClosed.
+func (p *program) Close() error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	p.stop()
+	p.pool.close()
+	return nil
+}
+
+// heldKey marks in a context the runtime a call of program p holds.
+type heldKey struct{ p *program }
+
+func held(ctx context.Context, p *program) *vm {
+	v, _ := ctx.Value(heldKey{p}).(*vm)
+	return v
+}
+
+// acquire borrows a runtime for a call: the one the call already holds
+// (re-entrant calls), else want (a pinned function's runtime) or any one
+// from the pool. The returned context marks the runtime as held; release
+// must be called once the call is done with it.
+func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, func(), error) {
+	if h := held(ctx, p); h != nil && (want == nil || want == h) {
+		return h, ctx, func() {}, nil
+	}
+	if p.closed.Load() {
+		return nil, ctx, nil, ErrClosed
+	}
+	v, err := p.pool.get(ctx, want)
+	if err != nil {
+		return nil, ctx, nil, err
+	}
+	if v.rt == nil { // a slot whose replacement could not be built
+		nv, err := p.rebuild()
+		if err != nil {
+			p.pool.put(v)
+			return nil, ctx, nil, err
+		}
+		v = nv
+	}
+	return v, context.WithValue(ctx, heldKey{p}, v), func() { p.release(v) }, nil
+}
+
+// rebuild builds a replacement runtime under the generation's lifetime.
+func (p *program) rebuild() (*vm, error) {
+	ctx, cancel := context.WithTimeout(p.life, replicaTimeout)
+	defer cancel()
+	return p.newReplica(ctx)
+}
+
+// release returns a runtime to the pool, replacing it when it must not
+// be reused.
+func (p *program) release(v *vm) {
+	if v.broken == nil {
+		p.pool.put(v)
+		return
+	}
+	cause := v.broken
+	p.pool.discard(v)
+	v.close()
+	if p.closed.Load() {
+		return
+	}
+	nv, err := p.rebuild()
+	if err != nil {
+		p.log.Error("js: cannot replace a discarded runtime; retrying at the next call", "err", err)
+		nv = &vm{}
+	} else {
+		p.log.Info("js: runtime replaced", "cause", cause)
+	}
+	p.pool.put(nv)
+}
+
+// pool holds a program's idle runtimes and the calls waiting for one:
+// any runtime, or one in particular (pinned functions).
+type pool struct {
+	mu      sync.Mutex
+	idle    []*vm
+	waiters []*waiter
+	closed  bool
+}
+
+type waiter struct {
+	want *vm      // nil: any
+	ch   chan *vm // buffered; nil is sent when want is gone or the pool closed
+}
+
+// get takes an idle runtime (want, when not nil), waiting for one as long
+// as ctx allows.
+func (pl *pool) get(ctx context.Context, want *vm) (*vm, error) {
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if want != nil && want.dead.Load() {
+		pl.mu.Unlock()
+		return nil, ErrRuntimeGone
+	}
+	for i := len(pl.idle) - 1; i >= 0; i-- { // the most recently used first
+		if v := pl.idle[i]; want == nil || v == want {
+			pl.idle = slices.Delete(pl.idle, i, i+1)
+			pl.mu.Unlock()
+			return v, nil
+		}
+	}
+	w := &waiter{want: want, ch: make(chan *vm, 1)}
+	pl.waiters = append(pl.waiters, w)
+	pl.mu.Unlock()
+
+	select {
+	case v := <-w.ch:
+		if v == nil {
+			return nil, pl.goneError()
+		}
+		return v, nil
+	case <-ctx.Done():
+		pl.mu.Lock()
+		i := slices.Index(pl.waiters, w)
+		if i >= 0 {
+			pl.waiters = slices.Delete(pl.waiters, i, i+1)
+		}
+		pl.mu.Unlock()
+		if i < 0 { // handed over meanwhile: pass it on
+			if v := <-w.ch; v != nil {
+				pl.put(v)
+			}
+		}
+		return nil, context.Cause(ctx)
+	}
+}
+
+func (pl *pool) goneError() error {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.closed {
+		return ErrClosed
+	}
+	return ErrRuntimeGone
+}
+
+// put returns a runtime: to the first call waiting for it, else to the
+// idle list; after close, it is closed.
+func (pl *pool) put(v *vm) {
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		v.close()
+		return
+	}
+	for i, w := range pl.waiters {
+		if w.want == nil || w.want == v {
+			pl.waiters = slices.Delete(pl.waiters, i, i+1)
+			pl.mu.Unlock()
+			w.ch <- v
+			return
+		}
+	}
+	pl.idle = append(pl.idle, v)
+	pl.mu.Unlock()
+}
+
+// discard marks a borrowed runtime dead and fails the calls waiting for
+// it in particular.
+func (pl *pool) discard(v *vm) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	v.dead.Store(true)
+	pl.waiters = slices.DeleteFunc(pl.waiters, func(w *waiter) bool {
+		if w.want == v {
+			w.ch <- nil
+			return true
+		}
+		return false
+	})
+}
+
+// close closes the idle runtimes and fails every waiting call.
+func (pl *pool) close() {
+	pl.mu.Lock()
+	pl.closed = true
+	idle, waiters := pl.idle, pl.waiters
+	pl.idle, pl.waiters = nil, nil
+	pl.mu.Unlock()
+	for _, w := range waiters {
+		w.ch <- nil
+	}
+	for _, v := range idle {
+		v.close()
+	}
+}
+
+// progFunc is a function captured at load: key n is the n-th callback in
+// every runtime of the program.
+type progFunc struct {
+	p   *program
+	key int
+}
+
+var _ api.BytesCallable = (*progFunc)(nil)
+
+// Call calls the function with converted arguments and returns its
+// result (awaited when it is a promise).
+func (f *progFunc) Call(ctx context.Context, args []api.Value) (api.Value, error) {
+	v, ctx, release, err := f.p.acquire(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return v.callValues(ctx, v.captured[f.key], args)
+}
+
+// CallBytes calls the function with string arguments and converts its
+// result with String() (see resultBytes).
+func (f *progFunc) CallBytes(ctx context.Context, args [][]byte) ([]byte, error) {
+	v, ctx, release, err := f.p.acquire(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return v.callBytes(ctx, v.captured[f.key], args)
+}
+
+// pinnedFunc is a function converted after the load: it runs in the
+// runtime that made it.
+type pinnedFunc struct {
+	v *vm
+	f jsFunc
+}
+
+var _ api.BytesCallable = (*pinnedFunc)(nil)
+
+func (f *pinnedFunc) acquire(ctx context.Context) (*vm, context.Context, func(), error) {
+	if f.v.prog == nil { // Eval's runtime: only while the Eval runs
+		if held(ctx, nil) != f.v || f.v.dead.Load() {
+			return nil, ctx, nil, ErrRuntimeGone
+		}
+		return f.v, ctx, func() {}, nil
+	}
+	return f.v.prog.acquire(ctx, f.v)
+}
+
+// Call calls the function in its runtime.
+func (f *pinnedFunc) Call(ctx context.Context, args []api.Value) (api.Value, error) {
+	v, ctx, release, err := f.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return v.callValues(ctx, f.f, args)
+}
+
+// CallBytes calls the function in its runtime, as an RPC.
+func (f *pinnedFunc) CallBytes(ctx context.Context, args [][]byte) ([]byte, error) {
+	v, ctx, release, err := f.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return v.callBytes(ctx, f.f, args)
+}
+
+// Eval runs code as a script (not a module: sloppy mode, and its
+// completion value is the result) in a fresh sandboxed runtime with
+// uwsgi, console, timers and require, and returns the result (awaited
+// when it is a promise) and what console printed (at most 1 MiB, then a
+// "[output truncated]" line). Functions it makes die with its runtime:
+// they cannot be registered.
+func (e *Engine) Eval(ctx context.Context, env *api.Env, code string) (api.Value, string, error) {
+	val, out, truncated, err := e.EvalLimited(ctx, env, code, maxEvalOutput)
+	if truncated {
+		out += "\n[output truncated]\n"
+	}
+	return val, out, err
+}
+
+// EvalLimited is Eval keeping at most maxOutput bytes of console output
+// (<= 0: 1 MiB); truncated reports whether some was dropped. (It is the
+// host's LimitedEvaluator.)
+func (e *Engine) EvalLimited(ctx context.Context, env *api.Env, code string, maxOutput int) (result api.Value, output string, truncated bool, err error) {
+	if maxOutput <= 0 {
+		maxOutput = maxEvalOutput
+	}
+	out := &outBuffer{max: maxOutput}
+	mods := newModules(env.Dir)
+	v, err := newRuntime(e, env, nil, mods, out)
+	if err != nil {
+		return nil, "", false, err
+	}
+	defer v.close()
+	prg, err := compileScript("<eval>", code)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if err := v.jsDo(func() {
+		v.rt.GlobalObject().DefineDataProperty("require", v.requireFunc(""), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	}); err != nil {
+		return nil, "", false, err
+	}
+	ctx = context.WithValue(ctx, heldKey{nil}, v)
+	var val api.Value
+	err = v.run(ctx, func() error {
+		res, err := v.rt.RunProgram(prg)
+		if err != nil {
+			return v.scriptError(err)
+		}
+		if res, err = v.await(res); err != nil {
+			return err
+		}
+		val, err = v.exportValue(res)
+		return err
+	})
+	return val, out.String(), out.truncated, err
+}
