@@ -38,7 +38,7 @@ func copyDir(t *testing.T, dir string) map[string][]byte {
 // TestExamples serves examples/scripts as the README's run command does
 // (uwsgi and HTTP front) and walks through the README's session.
 func TestExamples(t *testing.T) {
-	s := startScripthost(t, copyDir(t, "../examples/scripts"), true)
+	s := startScripthost(t, copyDir(t, "../examples/scripts"), true, "--mount", "/js=web")
 	client := &http.Client{Timeout: 10 * time.Second}
 	do := func(method, path, form string) (int, string) {
 		t.Helper()
@@ -70,14 +70,20 @@ func TestExamples(t *testing.T) {
 		{"POST", "/notes", "", 400, "missing text\n"},
 		{"GET", "/stream", "", 200, "chunk 1\nchunk 2\nchunk 3\n"},
 		{"GET", "/nope", "", 404, "not found\n"},
+		// The JavaScript twin, mounted at /js, shares the cache and calls Lua.
+		{"GET", "/js/hello?name=js", "", 200, "Hello, js! (Lua says: Hello, js!)\n"},
+		{"GET", "/js/notes?id=1", "", 200, "remember this\n"},
+		{"POST", "/js/notes", "text=second", 201, "2\n"},
+		{"GET", "/notes?id=2", "", 200, "second\n"},
+		{"GET", "/js/stream", "", 200, "chunk 1\nchunk 2\nchunk 3\n"},
 	}
 	for _, st := range steps {
 		if code, body := do(st.method, st.path, st.form); code != st.code || body != st.body {
 			t.Errorf("%s %s = %d %q, want %d %q", st.method, st.path, code, body, st.code, st.body)
 		}
 	}
-	if code, body := do("GET", "/stats", ""); code != 200 || !strings.Contains(body, "notes=1") {
-		t.Errorf("GET /stats = %d %q, want notes=1", code, body)
+	if code, body := do("GET", "/stats", ""); code != 200 || !strings.Contains(body, "notes=2") {
+		t.Errorf("GET /stats = %d %q, want notes=2", code, body)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -86,6 +92,9 @@ func TestExamples(t *testing.T) {
 	defer c.Close()
 	if got, err := c.CallString(ctx, "hello", "Gopher"); err != nil || got != "Hello, Gopher!" {
 		t.Errorf("RPC hello(Gopher) = %q, %v", got, err)
+	}
+	if got, err := c.CallString(ctx, "js_hello", "Gopher"); err != nil || got != "Hello, Gopher!" {
+		t.Errorf("RPC js_hello(Gopher) = %q, %v", got, err)
 	}
 	if got, err := c.CacheGet(ctx, "note:1"); err != nil || string(got) != "remember this" {
 		t.Errorf("cache note:1 = %q, %v", got, err)
