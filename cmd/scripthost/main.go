@@ -9,6 +9,7 @@
 //	scripthost cache ADDR CMD KEY [VALUE]         use a server's cache
 //	scripthost bench [flags] ADDR                 load-test a server
 //	scripthost reload [--brutal] OPS_ADDR         reload a server's scripts
+//	scripthost eval ADDR --lang lua|js|go CODE|-  run code through an eval listener
 //	scripthost status OPS_ADDR                    show the scripts it runs
 //	scripthost version                            print the version
 //
@@ -41,6 +42,7 @@ var commands = map[string]command{
 	"cache":   {"get, set, update, delete, test or clear cache items on a server", cmdCache},
 	"bench":   {"load-test a uwsgi server and report throughput and latency", cmdBench},
 	"reload":  {"reload a server's scripts through its operations listener", cmdReload},
+	"eval":    {"run code on a server through its eval listener", cmdEval},
 	"status":  {"show a server's scripts generation and last reload", cmdStatus},
 	"version": {"print the version", cmdVersion},
 }

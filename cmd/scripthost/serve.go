@@ -30,6 +30,9 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 type serveConfig struct {
 	sockets         listFlag
 	opsSockets      listFlag
+	evalSockets     listFlag
+	evalKey         string
+	evalTimeout     time.Duration
 	watch           bool
 	debounce        time.Duration
 	rescan          time.Duration
@@ -54,7 +57,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Var(&cfg.sockets, "socket", "uwsgi listener: host:port or a unix socket path (repeatable; default 127.0.0.1:3031)")
 	fs.Var(&cfg.https, "http", "plain HTTP/1.1 listener serving the scripts' apps without nginx, host:port (repeatable)")
 	fs.Var(&cfg.opsSockets, "ops-socket", "operations listener for reload and status requests (modifier1 97, 98, 99): a unix socket path (created with mode 0600) or host:port (repeatable)")
-	fs.StringVar(&cfg.scripts, "scripts", "scripts", "scripts directory: every .lua file in it is loaded")
+	fs.Var(&cfg.evalSockets, "eval-socket", "operations listener that also serves raw code evaluation (modifier1 22; off without this flag): a unix socket path (created with mode 0600) or host:port (repeatable)")
+	fs.StringVar(&cfg.evalKey, "eval-key", "", "file holding the key every eval request must be signed with (HMAC-SHA256, at least 16 bytes; one trailing newline is ignored)")
+	fs.DurationVar(&cfg.evalTimeout, "eval-timeout", host.DefaultEvalTimeout, "time limit of each eval")
+	fs.StringVar(&cfg.scripts, "scripts", "scripts", "scripts directory: every .lua and .js file in it is loaded")
 	fs.BoolVar(&cfg.watch, "watch", true, "reload the scripts when the directory changes")
 	fs.DurationVar(&cfg.debounce, "watch-debounce", 200*time.Millisecond, "quiet time after a change before reloading (editors save in bursts)")
 	fs.DurationVar(&cfg.rescan, "watch-rescan", 5*time.Second, "how often to rescan the directory in case change events were missed")
@@ -75,7 +81,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.warning, "warning", "", "message carried by ping replies (at most 80 bytes)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [flags]\n\nServe the uwsgi protocol: RPC (173), ping (100), echo (101), signals (110),\ncache (111) and the close mark (200); other modifiers are dropped like uWSGI does.\n\nExample:\n  scripthost serve --socket 127.0.0.1:3031 --socket /run/scripthost.sock\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111) and the close mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs, cfg
@@ -146,7 +152,11 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	srv.Limits = cfg.limits
 	srv.Warning = cfg.warning
 
-	reloader := &host.Reloader{Server: srv, State: state, Dir: cfg.scripts, Engines: engines(log),
+	engs := engines(log)
+	if err := enableEval(srv, cfg, engs); err != nil {
+		return err
+	}
+	reloader := &host.Reloader{Server: srv, State: state, Dir: cfg.scripts, Engines: engs,
 		Routes: routes, Logger: log, DrainTimeout: cfg.shutdownTimeout}
 	srv.HandleReloads(reloader)
 	haveScripts, err := scriptsDir(cfg, log)
@@ -321,6 +331,19 @@ func openListeners(cfg *serveConfig, srv *host.Server, log *slog.Logger) (*liste
 		}
 		ls.all = append(ls.all, uwsgiListener(srv, l, true, log))
 	}
+	for _, addr := range cfg.evalSockets {
+		l, err := in.listen(addr, 0o600)
+		if err != nil {
+			return fail(fmt.Errorf("--eval-socket %s: %w", addr, err))
+		}
+		log.Info("listening", "protocol", "uwsgi operations with eval", "addr", l.Addr().String(), "network", l.Addr().Network())
+		ls.all = append(ls.all, &listener{l: l, serve: func() error {
+			if err := srv.ServeEval(l); !errors.Is(err, host.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}})
+	}
 	for _, addr := range cfg.https {
 		l, err := in.listen(addr, 0)
 		if err != nil {
@@ -374,4 +397,29 @@ func (ls *listenerSet) shutdown(srv *host.Server, timeout time.Duration, log *sl
 		log.Warn("requests still running at the shutdown timeout; closing them", "err", err)
 		srv.Close()
 	}
+}
+
+// enableEval turns raw code evaluation on for the --eval-socket listeners,
+// with every engine that can evaluate.
+func enableEval(srv *host.Server, cfg *serveConfig, engs []api.Engine) error {
+	if len(cfg.evalSockets) == 0 {
+		if cfg.evalKey != "" {
+			return errors.New("--eval-key needs --eval-socket")
+		}
+		return nil
+	}
+	ec := host.EvalConfig{Evaluators: map[uwsgi.Modifier]api.Evaluator{}, Timeout: cfg.evalTimeout}
+	for _, e := range engs {
+		if ev, ok := e.(api.Evaluator); ok {
+			ec.Evaluators[e.Modifier()] = ev
+		}
+	}
+	if cfg.evalKey != "" {
+		key, err := readKeyFile(cfg.evalKey)
+		if err != nil {
+			return fmt.Errorf("--eval-key: %w", err)
+		}
+		ec.Key = key
+	}
+	return srv.EnableEval(ec)
 }
