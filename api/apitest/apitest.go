@@ -166,6 +166,7 @@ func (f *Fixture) CacheInt(key string) int {
 // adds its map here (and its file, cases_<lang>.go).
 var languages = map[string]map[string]string{
 	"lua": luaScripts,
+	"go":  goScripts,
 }
 
 // Cases returns the case table with each case's Scripts filled in.
@@ -186,6 +187,7 @@ func Cases() []Case {
 // helpers that render results as the package documentation says.
 var languagePrelude = map[string]string{
 	"lua": luaPrelude,
+	"go":  goPrelude,
 }
 
 // Functions returns the names of the API functions, sorted.

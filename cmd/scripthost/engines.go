@@ -7,6 +7,7 @@ import (
 	"github.com/dlclark/regexp2/v2"
 
 	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/gointerp"
 	"github.com/scripthost/scripthost/js"
 	"github.com/scripthost/scripthost/lua"
 )
@@ -20,5 +21,6 @@ func engines(log *slog.Logger) []api.Engine {
 	return []api.Engine{
 		lua.New(lua.Options{Logger: log}),
 		js.New(js.Options{Logger: log}),
+		gointerp.New(gointerp.Options{Logger: log}),
 	}
 }

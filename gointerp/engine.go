@@ -1,0 +1,296 @@
+// Package gointerp is scripthost's Go engine: .go files of the scripts
+// directory are interpreted by yaegi (github.com/traefik/yaegi) with the
+// uWSGI API as the importable package "scripthost/uwsgi", serve
+// net/http Handlers as apps (modifier1 11), and export RPC functions and
+// signal handlers to the shared registry.
+//
+// # Files
+//
+// Every file is a program of its own, `package main` (other package
+// names are refused): files do not see each other's identifiers; they
+// share through the API (uwsgi.Call, caches). At load, as in a Go
+// program, the file's package-level variables are initialized, its init
+// functions run, then its main function if it has one; that is where a
+// file registers, with uwsgi.RegisterRpc, uwsgi.RegisterSignal,
+// uwsgi.AddTimer and friends:
+//
+//	package main
+//
+//	import "scripthost/uwsgi"
+//
+//	func init() {
+//		uwsgi.RegisterRpc("hello", func() string { return "Hello World" })
+//	}
+//
+// A file that declares a function
+//
+//	func Handler(w http.ResponseWriter, r *http.Request)
+//
+// or a package-level variable Handler holding an http.Handler (an
+// http.HandlerFunc, an *http.ServeMux, a value of a type of the file with
+// a ServeHTTP method) is an app, named after the file without ".go"
+// ("app.go" is app "app"); see app for how requests and responses map.
+//
+// # The uwsgi package
+//
+// The package is generated from api.Funcs(), the table every language
+// shares: each function is a func(args ...any) (any, error) named by
+// GoName ("cache_get" is uwsgi.CacheGet, "register_rpc"
+// uwsgi.RegisterRpc), each attribute a function returning its value
+// (uwsgi.Version() string, uwsgi.Hostname() string, uwsgi.Opt()
+// map[string]any). Arguments and results convert as convert.go says:
+// numbers are int64 or float64 (a time.Duration is seconds), strings and
+// []byte, []any lists and map[string]any maps, functions. Errors are
+// returned, never panicked; argument errors keep api's text ("bad
+// argument #2 to uwsgi.cache_set").
+//
+// A function given to the API (an RPC, a signal handler) may have any
+// signature: the API's values are converted to its parameters (RPC
+// arguments are strings, so func(a, b int) int adds "1" and "2"), and its
+// first result is its value, a last result of type error its error.
+//
+// # Interpreters, pools and calls
+//
+// A yaegi interpreter runs one call at a time, its compiled code cannot
+// be shared with another interpreter, and its cancellation is per
+// execution (function literals keep the cancellation channel of the
+// execution that made them). So each interpreter runs its file in one
+// long execution: the engine adds a generated main to the file that runs
+// the file's own main (renamed) and then serves calls handed to it one at
+// a time, in its goroutine. Each file has a pool of such interpreters,
+// Options.PoolSize at most, built on demand (a build compiles the file,
+// a few milliseconds): the first at load (it registers for real), the
+// others (replicas) when calls find every interpreter busy. A replica
+// runs the file again but its registrations only check their arguments
+// and capture their functions (they go to a scratch Env); every function
+// converted while a file loads gets the next key (0, 1, ...), the same in
+// every interpreter of the file, so a registered callback is (file, key)
+// and runs in whichever interpreter a call borrows. Loading must
+// therefore be deterministic: a replica making another number of
+// functions fails (ErrNondeterministicLoad). Package-level variables are
+// per interpreter, like Lua's globals per state: a counter in a variable
+// counts the calls of one interpreter; keep shared state in the cache.
+//
+// A function converted during a call lives in that one interpreter:
+// calling it borrows that very interpreter (waiting while it serves other
+// calls) and fails with ErrVMGone once it was discarded. A call that
+// calls back into its own file (uwsgi.Call of an RPC of the same file)
+// runs in the interpreter it holds, on the same stack, so a pool of one
+// cannot deadlock; the context carries what the call holds and must not
+// be shared with other goroutines while the call runs.
+//
+// # Containment
+//
+// Every call runs under its context (harakiri, cancellation). When the
+// context ends first, the interpreter is stopped: yaegi checks for it at
+// every step of interpreted code, so busy loops (for {}) stop, and wakes
+// blocked channel operations and selects (select {}, <-time.After(...));
+// time.Sleep is the engine's own and returns; the API's blocking
+// functions (AsyncSleep, Lock, Recv, Suspend, Call, Rpc) watch the
+// context. The call returns the context's cause (api.ErrHarakiri) in a
+// *ScriptError, and the interpreter is discarded and replaced on demand.
+// A script that ignores an API error after its context ended still fails
+// its call with the cause, and a Handler's writes after that are refused.
+//
+// What cannot be stopped: a script blocked in a library call nothing
+// wakes (locking a sync.Mutex it already holds, sync.WaitGroup.Wait,
+// sync.Cond.Wait) or stuck in one long library computation (a huge
+// regexp, strings.Repeat): the call returns after stopGrace (0.5 s) all
+// the same, the interpreter is abandoned (its API calls, response writes
+// and body reads fail from then on) and its goroutine stays blocked until
+// the library call returns, forever for a self-deadlock. Memory is not
+// limited.
+//
+// yaegi runs interpreted calls on the Go stack, and a Go stack overflow
+// ends the process, so the engine puts a check at the start of every
+// function body (a call of the engine, some 0.2 µs): past some 100,000 Go
+// frames (about 50,000 nested calls, 50 MB of stack) the interpreter is
+// stopped and the call fails with ErrStackOverflow.
+//
+// A panic in a script fails its call with a *ScriptError wrapping
+// ErrPanic, with a position in the file (yaegi places some runtime errors
+// at the failing function's first statement); the interpreter is
+// discarded; the host goes on.
+//
+// # Sandbox
+//
+// Files may import "scripthost/uwsgi" and the packages of
+// Options.AllowedPackages (DefaultAllowedPackages: computation, text,
+// encoding, hashing, time, sync and net/http's types), nothing else: an
+// import of another package fails the load with a *ScriptError naming it
+// and wrapping ErrForbiddenImport. Whatever the list, net/http has no
+// clients, servers, file serving or global mux, and time.AfterFunc,
+// context.AfterFunc and log.Default are removed. go statements are
+// refused (ErrForbidden): a goroutine would run script code outside any
+// call and outlive it. Names starting with __scripthost are the engine's.
+// Scripts' os.Args is the file name, their environment empty, their stdin
+// empty; fmt.Print* and println output and the log package's go to the
+// host's log, line by line, with the file's name. Source is never read
+// from disk: the interpreter's source filesystem is empty.
+//
+// # Eval
+//
+// Eval (modifier1 22 with modifier2 11) runs code in a fresh interpreter
+// where uwsgi and every allowed package are imported under their names
+// (except names two allowed packages share: import math/rand or
+// crypto/rand explicitly). The code is statements and declarations,
+// evaluated chunk by chunk as a REPL does (import declarations included):
+// lines are gathered until they parse. The result is the value of the
+// last statement if it is an expression (the first value of a call with
+// several), nil otherwise; values without an API counterpart are rendered
+// with fmt's %v. The output is what the code printed, 1 MiB at most.
+//
+// # yaegi
+//
+// The interpreter is yaegi v0.16.1, whose standard library symbols are
+// those of Go 1.22 (it builds and runs with Go 1.26). Known gaps that
+// scripts meet: range over an integer (Go 1.22) is not supported; a type
+// switch case map[string]any does not match the API's maps (write
+// map[string]interface{}, or index the map); the generic functions of
+// the standard library are those yaegi ships as source (slices without
+// its sorting functions, for which sort serves; maps; cmp). Runtime
+// panics are positioned at a statement of the failing function, not
+// always the failing one.
+package gointerp
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/api/uwsgi"
+)
+
+// Options configure an Engine. Zero fields take the defaults.
+type Options struct {
+	// PoolSize is the most interpreters per file (default
+	// 2*GOMAXPROCS); they are built when calls need them.
+	PoolSize int
+	// AllowedPackages are the standard packages scripts may import
+	// besides "scripthost/uwsgi"; nil means DefaultAllowedPackages().
+	// Each must be one the interpreter has symbols for.
+	AllowedPackages []string
+	// Logger receives what scripts print and the engine's notices; nil
+	// means the Env's logger.
+	Logger *slog.Logger
+}
+
+// Engine is the Go engine. It is safe for concurrent use.
+type Engine struct {
+	opts       Options
+	sandbox    *sandbox
+	exports    []export
+	exportsErr error
+}
+
+var (
+	_ api.Engine    = (*Engine)(nil)
+	_ api.Evaluator = (*Engine)(nil)
+)
+
+// New returns a Go engine. A bad option (an unknown allowed package)
+// fails every Load and Eval.
+func New(opts Options) *Engine {
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = 2 * runtime.GOMAXPROCS(0)
+	}
+	allowed := opts.AllowedPackages
+	if allowed == nil {
+		allowed = defaultAllowed
+	}
+	e := &Engine{opts: opts, sandbox: newSandbox(allowed)}
+	e.exports, e.exportsErr = newExports(api.Funcs())
+	return e
+}
+
+// Name returns "go".
+func (e *Engine) Name() string { return "go" }
+
+// Extensions returns [".go"].
+func (e *Engine) Extensions() []string { return []string{".go"} }
+
+// Modifier returns uwsgi.ModGo (11).
+func (e *Engine) Modifier() uwsgi.Modifier { return uwsgi.ModGo }
+
+func (e *Engine) logger(env *api.Env) *slog.Logger {
+	if e.opts.Logger != nil {
+		return e.opts.Logger
+	}
+	if env != nil && env.Logger != nil {
+		return env.Logger
+	}
+	return slog.Default()
+}
+
+func (e *Engine) usable() error {
+	if e.sandbox.err != nil {
+		return e.sandbox.err
+	}
+	return e.exportsErr
+}
+
+// program is what Load made of the files. It implements api.Program.
+type program struct {
+	eng     *Engine
+	env     *api.Env
+	log     *slog.Logger
+	scripts []*script
+	apps    map[string]api.App
+	// life is the generation's lifetime: replicas are built under it,
+	// and Close ends it.
+	life context.Context
+	stop context.CancelFunc
+}
+
+// Load checks and loads every file in one interpreter each, in name
+// order (see the package comment). A file that does not parse or
+// type-check, imports a package outside the sandbox, panics or fails
+// while it initializes fails the whole load with a *ScriptError.
+func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
+	if err := e.usable(); err != nil {
+		return nil, err
+	}
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
+	p := &program{eng: e, env: env, log: e.logger(env), apps: map[string]api.App{}}
+	p.life, p.stop = context.WithCancel(context.WithoutCancel(ctx))
+	for _, f := range sorted {
+		sc := &script{p: p, name: f.Name, app: strings.TrimSuffix(f.Name, ".go"), src: f.Source}
+		sc.pool.max = e.opts.PoolSize
+		if err := sc.analyze(); err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.scripts = append(p.scripts, sc)
+	}
+	for _, sc := range p.scripts {
+		v, err := newVM(ctx, sc, false)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		sc.ncaptured = len(v.captured)
+		sc.pool.add(v)
+		if sc.hasHandler {
+			p.apps[sc.app] = &app{sc: sc}
+		}
+	}
+	return p, nil
+}
+
+// Apps returns the apps the files defined.
+func (p *program) Apps() map[string]api.App { return maps.Clone(p.apps) }
+
+// Close closes the idle interpreters now and the borrowed ones when their
+// calls end. Calls after Close fail with ErrClosed.
+func (p *program) Close() error {
+	p.stop()
+	for _, sc := range p.scripts {
+		sc.pool.close()
+	}
+	return nil
+}

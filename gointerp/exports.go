@@ -1,0 +1,167 @@
+package gointerp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/scripthost/scripthost/api"
+)
+
+// GoName is the name of API function name in the scripts' uwsgi package:
+// the name's underscore-separated words with their first letters upper
+// case, joined ("cache_get" is CacheGet, "register_rpc" RegisterRpc,
+// "add_rb_timer" AddRbTimer, "masterpid" Masterpid). The rule is
+// mechanical, with no initialisms, so that every name of uWSGI's
+// documentation maps to one Go name without a table.
+func GoName(name string) string {
+	var b strings.Builder
+	for _, word := range strings.Split(name, "_") {
+		r, size := utf8.DecodeRuneInString(word)
+		if size == 0 {
+			continue
+		}
+		b.WriteRune(unicode.ToUpper(r))
+		b.WriteString(word[size:])
+	}
+	return b.String()
+}
+
+// export is one symbol of the uwsgi package.
+type export struct {
+	f    api.Func
+	name string // GoName(f.Name)
+	// registers: the function registers something with the host (a
+	// function, a timer); replicas run it against a scratch Env while
+	// their file loads.
+	registers bool
+}
+
+// registers are the API functions that register something with the host.
+var registers = map[string]bool{
+	"register_rpc":    true,
+	"register_signal": true,
+	"add_timer":       true,
+	"add_rb_timer":    true,
+	"add_cron":        true,
+}
+
+// newExports builds the uwsgi package's table from api's.
+func newExports(funcs []api.Func) ([]export, error) {
+	seen := map[string]string{}
+	var out []export
+	for _, f := range funcs {
+		if f.Call == nil && f.Value == nil {
+			continue
+		}
+		name := GoName(f.Name)
+		if prev, dup := seen[name]; dup || !isExported(name) {
+			return nil, fmt.Errorf("gointerp: API functions %q and %q both map to Go name %q", prev, f.Name, name)
+		}
+		seen[name] = f.Name
+		out = append(out, export{f: f, name: name, registers: registers[f.Name]})
+	}
+	return out, nil
+}
+
+func isExported(name string) bool {
+	r, _ := utf8.DecodeRuneInString(name)
+	return unicode.IsUpper(r)
+}
+
+// uwsgiSymbols builds the uwsgi package of one interpreter: every
+// function of the API table is a func(args ...any) (any, error) made with
+// reflect.MakeFunc around one generic adapter, every attribute a function
+// without arguments returning its current value (Version() string,
+// Hostname() string, Opt() map[string]any).
+func (v *vm) uwsgiSymbols() map[string]reflect.Value {
+	syms := make(map[string]reflect.Value, len(v.eng.exports))
+	for _, x := range v.eng.exports {
+		if x.f.Call != nil {
+			syms[x.name] = reflect.MakeFunc(apiFuncType, func(in []reflect.Value) []reflect.Value {
+				res, err := v.callAPI(x, in[0])
+				return []reflect.Value{anyValue(res), errorValue(err)}
+			})
+			continue
+		}
+		typ := anyType
+		if val := v.conv.toGo(x.f.Value(v.env)); val != nil {
+			typ = reflect.TypeOf(val)
+		}
+		fnType := reflect.FuncOf(nil, []reflect.Type{typ}, false)
+		syms[x.name] = reflect.MakeFunc(fnType, func([]reflect.Value) []reflect.Value {
+			rv, err := v.conv.assign(x.f.Value(v.env), typ, 0)
+			if err != nil {
+				panic(fmt.Sprintf("uwsgi.%s: %v", x.name, err))
+			}
+			return []reflect.Value{rv}
+		})
+	}
+	return syms
+}
+
+// callAPI is the adapter of every uwsgi function: script values to api
+// values, the call under the running call's context, the result back.
+// Errors are returned to the script as Go errors; argument errors keep
+// api's "bad argument #N to uwsgi.name" text.
+func (v *vm) callAPI(x export, args reflect.Value) (any, error) {
+	vals := make([]api.Value, args.Len())
+	for i := range vals {
+		val, err := v.conv.value(args.Index(i), 0)
+		if err != nil {
+			return nil, &api.ArgError{Func: x.f.Name, Index: i, Msg: err.Error()}
+		}
+		vals[i] = val
+	}
+	env := v.env
+	if x.registers {
+		if v.eval && hasCallable(vals) {
+			return nil, fmt.Errorf("uwsgi.%s: %w: functions of an eval cannot be registered, its interpreter ends with it", x.name, ErrVMGone)
+		}
+		if v.loading && v.replica {
+			env = v.scratchEnv()
+		}
+	}
+	if v.abandoned.Load() {
+		return nil, fmt.Errorf("uwsgi.%s: %w", x.name, ErrAbandoned)
+	}
+	res, err := x.f.Invoke(v.ctx, env, vals)
+	if v.req != nil {
+		v.req.noteAPI(x.f.Name, vals, res)
+	}
+	if err != nil {
+		if !errors.Is(err, api.ErrArgument) {
+			err = fmt.Errorf("uwsgi.%s: %w", x.name, err)
+		}
+		return nil, err
+	}
+	return v.conv.toGo(res), nil
+}
+
+func hasCallable(vals []api.Value) bool {
+	for _, val := range vals {
+		if _, ok := val.(api.Callable); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// scratchEnv is where a replica's registrations go while its file loads:
+// a throwaway State and Env, never committed, so arguments are checked as
+// for the first interpreter (which registered for real) but nothing is
+// registered twice.
+func (v *vm) scratchEnv() *api.Env {
+	if v.scratch == nil {
+		st, err := api.NewState(api.StateConfig{Hostname: v.env.State.Hostname, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil { // only a bad cache configuration fails; there is none
+			panic(err)
+		}
+		v.scratch = api.NewEnv(st, v.env.Dir)
+	}
+	return v.scratch
+}

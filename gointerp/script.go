@@ -1,0 +1,160 @@
+package gointerp
+
+import (
+	"context"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"time"
+)
+
+// replicaTimeout bounds building an interpreter after the load.
+const replicaTimeout = 30 * time.Second
+
+// script is one file of a program: its source, what the load found out
+// about it, and its pool of interpreters.
+type script struct {
+	p           *program
+	name        string // "app.go"
+	app         string // the app name: name without ".go"
+	src         []byte
+	edits       edits // what the engine adds to the text (see source)
+	hasMain     bool
+	hasHandler  bool
+	handlerLine int
+	ncaptured   int // callbacks the first interpreter made while loading
+	pool        pool
+}
+
+// analyze parses the file once to check it against the sandbox and find
+// its main and Handler.
+func (sc *script) analyze() error {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, sc.name, sc.src, parser.SkipObjectResolution)
+	if err != nil {
+		return compileError(sc.name, err, 0)
+	}
+	pos := func(n ast.Node) (int, int) {
+		p := fset.Position(n.Pos())
+		return p.Line, p.Column
+	}
+	if err := sc.p.eng.sandbox.checkFile(sc.name, f, pos); err != nil {
+		return err
+	}
+	sc.edits = append(bodyEdits(fset, f, 0), importEdit(fset, f))
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if d.Recv != nil {
+				continue
+			}
+			switch d.Name.Name {
+			case "main":
+				if d.Type.Params.NumFields() > 0 || d.Type.Results.NumFields() > 0 {
+					line, col := pos(d)
+					return &ScriptError{File: sc.name, Line: line, Column: col, Msg: "func main must have no arguments and no return values"}
+				}
+				sc.hasMain = true
+				p := fset.Position(d.Name.Pos())
+				sc.edits = append(sc.edits, edit{at: p.Offset, del: len("main"), text: mainRename, line: p.Line, col: p.Column})
+			case "Handler":
+				sc.hasHandler = true
+				sc.handlerLine, _ = pos(d)
+			}
+		case *ast.GenDecl:
+			if d.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range d.Specs {
+				for _, id := range spec.(*ast.ValueSpec).Names {
+					if id.Name == "Handler" {
+						sc.hasHandler = true
+						sc.handlerLine, _ = pos(id)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// source is the file as interpreters run it: the hidden package imported
+// on the package clause's line, a stack check at the start of every
+// function body, its own main renamed, and a generated main appended that
+// runs it and then serves. Lines do not move; fixPos maps columns back.
+func (sc *script) source() string {
+	call := ""
+	if sc.hasMain {
+		call = mainRename + "(); "
+	}
+	handler := "nil"
+	if sc.hasHandler {
+		handler = "Handler"
+	}
+	return sc.edits.apply(string(sc.src)) +
+		fmt.Sprintf("\n\nfunc main() { %s%s.Serve(%s) }\n", call, hiddenAlias, handler)
+}
+
+// fixPos maps a position in source() back to the file.
+func (sc *script) fixPos(line, col int) (int, int) { return sc.edits.fixPos(line, col) }
+
+// with runs fn in an interpreter of the file: the one the call already
+// holds (re-entrant calls run inline), or want, or any from the pool,
+// building one if the pool may grow.
+func (sc *script) with(ctx context.Context, want *vm, fn func(v *vm) error) error {
+	if v := held(ctx, sc, want); v != nil {
+		return v.inline(ctx, func() error { return fn(v) })
+	}
+	v, err := sc.acquire(ctx, want)
+	if err != nil {
+		return err
+	}
+	discard, err := v.do(hold(ctx, v), func() error { return fn(v) })
+	if discard {
+		sc.pool.discard(v)
+		sc.p.log.Info("gointerp: interpreter discarded", "file", sc.name, "err", err)
+	} else {
+		sc.pool.put(v)
+	}
+	return err
+}
+
+// acquire borrows an interpreter (want, or any), building a replica when
+// the pool has room and none is idle.
+func (sc *script) acquire(ctx context.Context, want *vm) (*vm, error) {
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	v, build, err := sc.pool.get(ctx, want)
+	if err != nil || !build {
+		return v, err
+	}
+	v, err = sc.replica(ctx)
+	if err != nil {
+		sc.pool.failed()
+		sc.p.log.Error("gointerp: cannot build an interpreter", "file", sc.name, "err", err)
+		return nil, err
+	}
+	return v, nil
+}
+
+// replica builds another interpreter of the file, under the program's
+// lifetime (not the call's values: the file's init must not see the
+// call's client connection), given up when the caller gives up.
+func (sc *script) replica(ctx context.Context) (*vm, error) {
+	bctx, cancel := context.WithTimeoutCause(sc.p.life, replicaTimeout, fmt.Errorf("building an interpreter took over %v", replicaTimeout))
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	v, err := newVM(bctx, sc, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(v.captured) != sc.ncaptured {
+		v.close()
+		return nil, &ScriptError{File: sc.name, Err: ErrNondeterministicLoad,
+			Msg: fmt.Sprintf("%v: %d callbacks, the first interpreter made %d", ErrNondeterministicLoad, len(v.captured), sc.ncaptured)}
+	}
+	return v, nil
+}
