@@ -19,9 +19,10 @@ import (
 )
 
 // app is a file's Handler served as an app named after the file. The
-// request's vars become an *http.Request: method from REQUEST_METHOD, URL
-// and RequestURI from REQUEST_URI (else SCRIPT_NAME+PATH_INFO and
-// QUERY_STRING), Proto from SERVER_PROTOCOL, Host from HTTP_HOST (else
+// request's vars become an *http.Request: method from REQUEST_METHOD,
+// URL.Path from PATH_INFO (what the app routes on, as in WSGI: without the
+// SCRIPT_NAME of a mount point) and the query from QUERY_STRING, RequestURI
+// from REQUEST_URI (else SCRIPT_NAME+PATH_INFO and QUERY_STRING), Proto from SERVER_PROTOCOL, Host from HTTP_HOST (else
 // SERVER_NAME), a header for every HTTP_* var plus Content-Type and
 // Content-Length, RemoteAddr from REMOTE_ADDR and REMOTE_PORT, TLS set
 // (empty) when HTTPS is on, and the body; its context is the call's
@@ -110,7 +111,11 @@ func httpRequest(r *api.Request, body io.Reader) (*http.Request, error) {
 	}
 	u, err := url.ParseRequestURI(uri)
 	if err != nil {
-		u = &url.URL{Path: r.Var("PATH_INFO"), RawQuery: r.Var("QUERY_STRING")}
+		u = &url.URL{}
+	}
+	if path, ok := r.Vars.Lookup("PATH_INFO"); ok {
+		u.Path, u.RawPath = string(path), ""
+		u.RawQuery = r.Var("QUERY_STRING")
 	}
 	proto := r.Var("SERVER_PROTOCOL")
 	major, minor, ok := http.ParseHTTPVersion(proto)

@@ -29,11 +29,16 @@ func TestApp(t *testing.T) {
 	}{
 		{name: "hello", req: request("", "REQUEST_METHOD=GET", "REQUEST_URI=/hello", "SERVER_PROTOCOL=HTTP/1.1"),
 			status: "200", headers: []api.Header{{Name: "Content-Type", Value: "text/plain"}}, body: "Hello World", flushes: 1},
-		{name: "echo", req: request("hi there", "REQUEST_METHOD=POST", "REQUEST_URI=/echo?q=1&r=2", "PATH_INFO=/ignored",
-			"QUERY_STRING=ignored", "HTTP_HOST=example.com", "HTTP_X_TEST=yes", "CONTENT_LENGTH=8", "CONTENT_TYPE=text/plain",
+		{name: "echo", req: request("hi there", "REQUEST_METHOD=POST", "REQUEST_URI=/echo?q=1&r=2", "PATH_INFO=/echo",
+			"QUERY_STRING=q=1&r=2", "HTTP_HOST=example.com", "HTTP_X_TEST=yes", "CONTENT_LENGTH=8", "CONTENT_TYPE=text/plain",
 			"REMOTE_ADDR=10.0.0.1", "REMOTE_PORT=4242", "HTTPS=on", "SERVER_PROTOCOL=HTTP/1.0"),
 			status: "201", headers: []api.Header{{Name: "X-Method", Value: "POST"}, {Name: "X-Multi", Value: "1"}, {Name: "X-Multi", Value: "2"}},
 			body: "POST /echo?q=1&r=2 q=1 host=example.com test=yes len=8 remote=10.0.0.1:4242 tls=true body=hi there", flushes: 1},
+		// A mount point: the handler routes on PATH_INFO, without SCRIPT_NAME.
+		{name: "mounted", req: request("", "REQUEST_URI=/go/echo?q=m", "SCRIPT_NAME=/go", "PATH_INFO=/echo",
+			"QUERY_STRING=q=m", "SERVER_NAME=srv"),
+			status: "201", headers: []api.Header{{Name: "X-Method", Value: "GET"}, {Name: "X-Multi", Value: "1"}, {Name: "X-Multi", Value: "2"}},
+			body: "GET /echo?q=m q=m host=srv test= len=0 remote= tls=false body=", flushes: 1},
 		{name: "no request uri", req: request("", "PATH_INFO=/echo", "QUERY_STRING=q=z", "SERVER_NAME=srv"),
 			status: "201", headers: []api.Header{{Name: "X-Method", Value: "GET"}, {Name: "X-Multi", Value: "1"}, {Name: "X-Multi", Value: "2"}},
 			body: "GET /echo?q=z q=z host=srv test= len=0 remote= tls=false body=", flushes: 1},

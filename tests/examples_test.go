@@ -38,7 +38,7 @@ func copyDir(t *testing.T, dir string) map[string][]byte {
 // TestExamples serves examples/scripts as the README's run command does
 // (uwsgi and HTTP front) and walks through the README's session.
 func TestExamples(t *testing.T) {
-	s := startScripthost(t, copyDir(t, "../examples/scripts"), true, "--mount", "/js=web")
+	s := startScripthost(t, copyDir(t, "../examples/scripts"), true, "--mount", "/js=web", "--mount", "/go=goapp")
 	client := &http.Client{Timeout: 10 * time.Second}
 	do := func(method, path, form string) (int, string) {
 		t.Helper()
@@ -76,6 +76,9 @@ func TestExamples(t *testing.T) {
 		{"POST", "/js/notes", "text=second", 201, "2\n"},
 		{"GET", "/notes?id=2", "", 200, "second\n"},
 		{"GET", "/js/stream", "", 200, "chunk 1\nchunk 2\nchunk 3\n"},
+		// The Go twin, mounted at /go.
+		{"GET", "/go/hello?name=go", "", 200, "Hello, go! (Lua says: Hello, go!)\n"},
+		{"GET", "/go/notes?id=2", "", 200, "second\n"},
 	}
 	for _, st := range steps {
 		if code, body := do(st.method, st.path, st.form); code != st.code || body != st.body {
@@ -93,8 +96,10 @@ func TestExamples(t *testing.T) {
 	if got, err := c.CallString(ctx, "hello", "Gopher"); err != nil || got != "Hello, Gopher!" {
 		t.Errorf("RPC hello(Gopher) = %q, %v", got, err)
 	}
-	if got, err := c.CallString(ctx, "js_hello", "Gopher"); err != nil || got != "Hello, Gopher!" {
-		t.Errorf("RPC js_hello(Gopher) = %q, %v", got, err)
+	for _, fn := range []string{"js_hello", "go_hello"} {
+		if got, err := c.CallString(ctx, fn, "Gopher"); err != nil || got != "Hello, Gopher!" {
+			t.Errorf("RPC %s(Gopher) = %q, %v", fn, got, err)
+		}
 	}
 	if got, err := c.CacheGet(ctx, "note:1"); err != nil || string(got) != "remember this" {
 		t.Errorf("cache note:1 = %q, %v", got, err)
