@@ -2,7 +2,8 @@
 #
 #   make test     install the peers (uWSGI, nginx: Debian packages), vet, test
 #   make fuzz     every fuzz target of the module for FUZZTIME each
-#   make bench    Go benchmarks, then tests/bench.sh when it exists
+#   make bench    Go benchmarks, then tests/bench.sh: scripthost (Lua, then
+#                 JavaScript, then Go scripts) and uWSGI side by side
 #   make build    go build ./...
 #   make run      go run ./cmd/scripthost $(RUN_ARGS)
 #   make deps     install the peers only
@@ -16,6 +17,10 @@ export PATH := $(PATH):/usr/local/go/bin
 
 GO       ?= go
 FUZZTIME ?= 30s
+# The JavaScript and Go runs of `make bench`: their hello app answers
+# modifier1 6 (--map 6=app), so the Lua tests of bench.sh compare them with
+# uWSGI's Lua plugin.
+ENGINE_TESTS ?= rpc_oneshot_c32 rpc_keepalive_c32 lua_hello_c32 http_nginx_c32
 RUN_ARGS ?= serve
 
 .DEFAULT_GOAL := build
@@ -56,11 +61,11 @@ fuzz:
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	@if [[ -f tests/bench.sh ]]; then \
-	  bash tests/bench.sh; \
-	else \
-	  echo "tests/bench.sh not present: no peer benchmarks"; \
-	fi
+	bash tests/bench.sh
+	SCRIPTHOST_CMD="BIN serve --socket ADDR --scripts tests/testdata/bench/js --map 6=app" \
+	  TESTS="$(ENGINE_TESTS)" bash tests/bench.sh
+	SCRIPTHOST_CMD="BIN serve --socket ADDR --scripts tests/testdata/bench/go --map 6=app" \
+	  TESTS="$(ENGINE_TESTS)" bash tests/bench.sh
 
 clean:
 	rm -rf bin dist
