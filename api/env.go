@@ -246,8 +246,11 @@ type forwardedKey struct{}
 
 func (e *Env) guardSignal(num uint8, h SignalHandler) SignalHandler {
 	return func(ctx context.Context, n uint8) error {
-		if !e.Acquire() {
-			return nil // replaced: the new generation's handler runs its own deliveries
+		if !e.Acquire() { // replaced after the delivery found it: pass it on once to the handler registered now
+			if ctx.Value(forwardedKey{}) == nil && e.State.Signals.Registered(n) {
+				return e.State.Signals.RaiseSync(context.WithValue(ctx, forwardedKey{}, true), n)
+			}
+			return nil
 		}
 		defer e.Release()
 		return h(ctx, n)

@@ -178,7 +178,7 @@ func (r *Reloader) Watch(ctx context.Context, debounce, rescan time.Duration) er
 	}
 	defer w.Close()
 	watchTree := func() {
-		filepath.WalkDir(r.Dir, func(path string, d fs.DirEntry, err error) error {
+		filepath.WalkDir(r.Dir+string(filepath.Separator), func(path string, d fs.DirEntry, err error) error { // the separator follows a symlinked directory
 			if err == nil && d.IsDir() {
 				w.Add(path) // re-adding a watched directory is harmless
 			}
@@ -230,6 +230,9 @@ func fingerprint(dir string) (string, error) {
 		mod  time.Time
 	}
 	var entries []entry
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // a symlinked scripts directory: its target's files (and a new target differs)
+	}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

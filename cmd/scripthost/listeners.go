@@ -158,6 +158,9 @@ func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) 
 		return err
 	}
 	w.Close()
+	for _, f := range files { // ExtraFiles (File.Fd) made them blocking, and O_NONBLOCK is shared with our listeners
+		syscall.SetNonblock(int(f.Fd()), true)
+	}
 	log.Info("restarting: new process started", "pid", cmd.Process.Pid)
 	ready := make(chan error, 1)
 	go func() {
