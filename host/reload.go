@@ -190,6 +190,16 @@ func (r *Reloader) Watch(ctx context.Context, debounce, rescan time.Duration) er
 	quiet.Stop()
 	scan := time.NewTicker(rescan)
 	defer scan.Stop()
+	// settle waits for quiet, but never longer than rescan after the first
+	// change, so a directory written without pause still gets reloaded.
+	var pending time.Time
+	settle := func() {
+		now := time.Now()
+		if pending.IsZero() {
+			pending = now
+		}
+		quiet.Reset(max(min(debounce, pending.Add(rescan).Sub(now)), 0))
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -202,18 +212,20 @@ func (r *Reloader) Watch(ctx context.Context, debounce, rescan time.Duration) er
 			if ev.Op&fsnotify.Create != 0 {
 				watchTree() // a new subdirectory of modules
 			}
-			quiet.Reset(debounce)
+			settle()
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
 			}
 			r.log().Warn("watching the scripts directory", "err", err)
-			quiet.Reset(debounce)
+			settle()
 		case <-scan.C:
+			watchTree() // the directory may have been replaced (a symlink switched)
 			if r.Changed() {
-				quiet.Reset(debounce)
+				settle()
 			}
 		case <-quiet.C:
+			pending = time.Time{}
 			if r.Changed() {
 				r.Reload(ctx, false)
 			}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -118,50 +117,53 @@ func signalReady() {
 // restart starts a new scripthost process with the same arguments and the
 // given listeners, and waits (up to timeout) until it serves. On success
 // the caller drains and exits; on failure it keeps serving.
+//
+// The listeners' descriptors go to the new process by number
+// (syscall.ForkExec): turning them into *os.File, as os/exec needs, would
+// switch them to blocking mode, a flag the sockets share with this
+// process's own listeners, whose accept would then block a thread that
+// closing cannot wake.
 func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	var files []*os.File
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
+	fds := []uintptr{os.Stdin.Fd(), os.Stdout.Fd(), os.Stderr.Fd()}
 	for _, l := range listeners {
-		fl, ok := l.(interface{ File() (*os.File, error) })
+		sc, ok := l.(syscall.Conn)
 		if !ok {
 			return fmt.Errorf("listener %s cannot be passed on", l.Addr())
 		}
-		f, err := fl.File()
+		rc, err := sc.SyscallConn()
 		if err != nil {
 			return err
 		}
-		files = append(files, f)
+		// The descriptor stays valid after Control: the listener is open
+		// until this process has handed it over.
+		if err := rc.Control(func(fd uintptr) { fds = append(fds, fd) }); err != nil {
+			return err
+		}
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = append(files, w)
-	cmd.Env = append(os.Environ(),
-		"LISTEN_FDS="+strconv.Itoa(len(files)),
+	fds = append(fds, w.Fd())
+	env := append(os.Environ(),
+		"LISTEN_FDS="+strconv.Itoa(len(listeners)),
 		inheritVar+"=1",
-		readyVar+"="+strconv.Itoa(firstFD+len(files)))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: false}
-	if err := cmd.Start(); err != nil {
-		w.Close()
+		readyVar+"="+strconv.Itoa(firstFD+len(listeners)))
+	pid, err := syscall.ForkExec(exe, append([]string{exe}, os.Args[1:]...), &syscall.ProcAttr{Env: env, Files: fds})
+	w.Close()
+	if err != nil {
 		return err
 	}
-	w.Close()
-	for _, f := range files { // ExtraFiles (File.Fd) made them blocking, and O_NONBLOCK is shared with our listeners
-		syscall.SetNonblock(int(f.Fd()), true)
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return err
 	}
-	log.Info("restarting: new process started", "pid", cmd.Process.Pid)
+	log.Info("restarting: new process started", "pid", pid)
 	ready := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 16)
@@ -174,13 +176,13 @@ func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) 
 	select {
 	case err := <-ready:
 		if err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+			proc.Kill()
+			proc.Wait()
 			return fmt.Errorf("the new process exited before serving: %w", err)
 		}
 	case <-time.After(timeout):
-		cmd.Process.Kill()
-		cmd.Wait()
+		proc.Kill()
+		proc.Wait()
 		return errors.New("the new process did not start serving in time")
 	}
 	// The new process serves the same sockets: closing ours must not
@@ -191,6 +193,6 @@ func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) 
 		}
 	}
 	// The new process is on its own now; it is not our child to wait for.
-	cmd.Process.Release()
+	proc.Release()
 	return nil
 }
