@@ -47,7 +47,9 @@ var (
 // arguments and the result are byte strings. Returning ErrNoResult signals
 // "no result"; an empty slice is a valid, empty result. The args slices are
 // owned by the caller and may be reused once the function returns, so a
-// function must copy anything it keeps.
+// function must copy anything it keeps. Callers only read the result, so a
+// function may return memory it keeps (a cached value, StringBytes of a
+// string) without copying it.
 type RPCFunc func(ctx context.Context, args [][]byte) ([]byte, error)
 
 // PanicError reports a panic recovered from a registered RPC function or

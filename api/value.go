@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unsafe"
 )
 
 // Value is a script-neutral value, what engines convert their languages'
@@ -113,4 +114,11 @@ func FormatFloat(f float64) string {
 		return "nan"
 	}
 	return strconv.FormatFloat(f, 'g', 14, 64)
+}
+
+// StringBytes returns the bytes of s without copying them, for results
+// handed to the host, which only reads them (RPC results are never
+// modified). Callers must not write to the slice.
+func StringBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }

@@ -176,7 +176,7 @@ func (v *vm) resultBytes(val goja.Value) ([]byte, error) {
 	case *goja.Symbol:
 		return nil, api.ErrNoResult
 	}
-	return []byte(val.String()), nil
+	return api.StringBytes(val.String()), nil // a fresh Go string: no second copy
 }
 
 // callableOf wraps a JavaScript function as an api.Callable. During a

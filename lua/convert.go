@@ -60,7 +60,7 @@ func resultBytes(v lua.LValue) ([]byte, error) {
 	if !ok {
 		return nil, api.ErrNoResult
 	}
-	return []byte(s), nil
+	return api.StringBytes(s), nil // Lua strings are immutable: no copy
 }
 
 // fromLua converts a Lua value to an api.Value. Functions become
