@@ -503,6 +503,19 @@ func okOrNil(err error) (Value, error) {
 	return nil, err
 }
 
+// writeArgs reads the arguments the cache writers share after the key and
+// value: the time to live in seconds (#3, optional) and the cache (#4,
+// optional).
+func writeArgs(env *Env, a Args) (ttl time.Duration, c *Cache, name string, node *uwsgi.Client, err error) {
+	if a.Has(2) {
+		if ttl, err = a.Seconds(2); err != nil {
+			return
+		}
+	}
+	c, name, node, err = cacheArg(env, a, 3)
+	return
+}
+
 func cacheStore(ctx context.Context, env *Env, a Args, update bool) (Value, error) {
 	key, err := a.Bytes(0)
 	if err != nil {
@@ -512,13 +525,7 @@ func cacheStore(ctx context.Context, env *Env, a Args, update bool) (Value, erro
 	if err != nil {
 		return nil, err
 	}
-	ttl := time.Duration(0)
-	if a.Has(2) {
-		if ttl, err = a.Seconds(2); err != nil {
-			return nil, err
-		}
-	}
-	c, name, node, err := cacheArg(env, a, 3)
+	ttl, c, name, node, err := writeArgs(env, a)
 	if err != nil {
 		return nil, err
 	}
@@ -549,13 +556,7 @@ func cacheAdd(ctx context.Context, env *Env, a Args, sign int64) (Value, error) 
 	if err != nil {
 		return nil, err
 	}
-	ttl := time.Duration(0)
-	if a.Has(2) {
-		if ttl, err = a.Seconds(2); err != nil {
-			return nil, err
-		}
-	}
-	c, _, node, err := cacheArg(env, a, 3)
+	ttl, c, _, node, err := writeArgs(env, a)
 	if err != nil {
 		return nil, err
 	}
