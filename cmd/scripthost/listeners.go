@@ -188,7 +188,7 @@ func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) 
 	// The new process serves the same sockets: closing ours must not
 	// remove their files.
 	for _, l := range listeners {
-		if ul, ok := l.(*net.UnixListener); ok {
+		if ul, ok := l.(interface{ SetUnlinkOnClose(bool) }); ok {
 			ul.SetUnlinkOnClose(false)
 		}
 	}
