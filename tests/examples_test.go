@@ -116,6 +116,18 @@ func TestExamples(t *testing.T) {
 		t.Errorf("modifier1 6 GET /hello = %q", b)
 	}
 
+	// The Go app over the uwsgi protocol (modifier1 11, uWSGI's Go number).
+	req, _ = http.NewRequest("GET", "http://localhost/hello?name=m11", nil)
+	resp, err = c.Do(ctx, uwsgi.ModGo, 0, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "Hello, m11! (Lua says: Hello, m11!)\n" {
+		t.Errorf("modifier1 11 GET /hello = %q", b)
+	}
+
 	// The example Go client program.
 	out, err := exec.CommandContext(ctx, "go", "run", "../examples/client", "--addr", s.Addr, "Gopher").CombinedOutput()
 	if err != nil || string(out) != "Hello, Gopher!\nnote 1: remember this\n" {
