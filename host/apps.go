@@ -47,7 +47,7 @@ func ParseMount(s string) (string, string, error) {
 	if !ok || !strings.HasPrefix(path, "/") || app == "" {
 		return "", "", fmt.Errorf("host: bad mount %q (want /PATH=APP, e.g. /api=api)", s)
 	}
-	return strings.TrimSuffix(path, "/"), app, nil
+	return strings.TrimRight(path, "/"), app, nil
 }
 
 // AppInfo is one app of a generation.
