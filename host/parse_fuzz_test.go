@@ -1,6 +1,7 @@
 package host
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -16,7 +17,7 @@ func FuzzParseStatus(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if code < 100 || code > 999 || !strings.HasPrefix(line, line[:3]) || len(line) < 3 {
+		if code < 100 || code > 999 || !strings.HasPrefix(line, strconv.Itoa(code)+" ") || strings.ContainsAny(line, "\r\n") {
 			t.Errorf("ParseStatus(%q) = %d, %q", s, code, line)
 		}
 	})

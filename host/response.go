@@ -44,6 +44,9 @@ func ParseStatus(status string) (code int, line string, err error) {
 		line = strings.TrimSuffix(StatusLine("", code)[len("HTTP/1.0 "):], "\r\n")
 		return code, line, nil
 	}
+	if strings.ContainsAny(reason, "\r\n") {
+		return 0, "", errors.New("host: line break in status " + strconv.Quote(status))
+	}
 	return code, num + " " + reason, nil
 }
 
