@@ -245,18 +245,24 @@ func (p *uwsgiPeer) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("uwsgi could not load a plugin of %q (Debian packages uwsgi-plugin-*: "+
 				"run `make test` or tests/install-peers.sh)\n%s", strings.Join(p.opts.Plugins, ","), p.diagnostics())
 		}
-		if spawned.Match(log) {
-			c, err := net.DialTimeout(p.Network, p.Addr, time.Second)
-			if err == nil {
-				c.Close()
-				return nil
-			}
+		if spawned.Match(log) && canDial(p.Network, p.Addr) {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("uwsgi on %s not ready after %v\n%s", p.Addr, timeout, p.diagnostics())
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+// canDial reports whether a server accepts connections on addr.
+func canDial(network, addr string) bool {
+	c, err := net.DialTimeout(network, addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 func (p *uwsgiPeer) diagnostics() string {
@@ -526,12 +532,8 @@ func (p *nginxPeer) waitReady(timeout time.Duration) error {
 		if p.proc.exited() {
 			return fmt.Errorf("nginx exited during startup (%v)\n%s", p.proc.exitErr(), p.diagnostics())
 		}
-		if b, err := os.ReadFile(pidfile); err == nil && len(bytes.TrimSpace(b)) > 0 {
-			c, err := net.DialTimeout("tcp", p.HTTPAddr, time.Second)
-			if err == nil {
-				c.Close()
-				return nil
-			}
+		if b, err := os.ReadFile(pidfile); err == nil && len(bytes.TrimSpace(b)) > 0 && canDial("tcp", p.HTTPAddr) {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("nginx on %s not ready after %v\n%s", p.HTTPAddr, timeout, p.diagnostics())

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,12 +55,7 @@ func startScripthost(t *testing.T, files map[string][]byte, withHTTP bool, extra
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for _, addr := range []string{p.Addr, p.HTTPAddr} {
-		for addr != "" {
-			c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-			if err == nil {
-				c.Close()
-				break
-			}
+		for addr != "" && !canDial("tcp", addr) {
 			if child.exited() || time.Now().After(deadline) {
 				t.Fatalf("scripthost did not come up on %s: %v\n%s", addr, child.exitErr(), tailFile(p.Console, 40))
 			}
