@@ -154,7 +154,7 @@ func (c *conn) serve() {
 	}()
 
 	w := &ResponseWriter{c: c, buf: make([]byte, 0, 256)}
-	req := &Request{Listener: c.listener, RemoteAddr: c.nc.RemoteAddr(), Ops: c.ops, c: c}
+	req := &Request{Listener: c.listener, RemoteAddr: remoteAddr{c.nc}, Ops: c.ops, c: c}
 	var payload []byte
 	for first := true; ; first = false {
 		if !first && !c.waitNext() {

@@ -260,6 +260,11 @@ func (s *Server) ServeOps(l net.Listener) error {
 
 func (s *Server) serve(l net.Listener, ops bool) error {
 	s.init()
+	if sl, err := newSockListener(l); err == nil {
+		l = sl
+	} else {
+		s.log.Debug("accepting through the listener", "listener", l.Addr(), "reason", err)
+	}
 	// Registering under the lock that Shutdown closes listeners with means
 	// a listener is either closed by Shutdown or never served.
 	s.mu.Lock()

@@ -1,0 +1,374 @@
+package host
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Most uwsgi connections are one packet in, one answer out, then close
+// (nginx, uWSGI's rpc client, one-shot clients). Through net.Listener each
+// of them costs accept4, getsockname, setsockopt, an epoll registration and
+// removal and usually a trip through the poller; on a virtual machine where
+// every system call is expensive that was most of a call's CPU. So
+// standard listeners are served through sockListener, and the
+// connections it accepts (sockConn) use plain non-blocking system calls for
+// as long as they succeed: a one-shot request then costs accept4, read,
+// write and close. The first call that would block hands the descriptor to
+// Go's poller (an *os.File), and from then on the connection behaves like
+// any net.Conn, deadlines included.
+
+// sockListener serves a standard TCP or unix listener by accepting on a
+// duplicate of its socket, waiting in Go's poller (net's listeners offer
+// no raw reads of their own). Closing it closes both.
+type sockListener struct {
+	net.Listener
+	f       *os.File
+	rc      syscall.RawConn
+	network string
+	closed  atomic.Bool
+}
+
+// newSockListener wraps l, or fails for listeners it cannot use.
+func newSockListener(l net.Listener) (*sockListener, error) {
+	fl, ok := l.(interface{ File() (*os.File, error) })
+	network := l.Addr().Network()
+	if !ok || network != "tcp" && network != "unix" {
+		return nil, errors.New("not a TCP or unix stream listener")
+	}
+	f, err := fl.File()
+	if err != nil {
+		return nil, err
+	}
+	// Never call f.Fd: it would make the shared socket blocking.
+	rc, err := f.SyscallConn()
+	if err == nil {
+		err = prepareListener(rc, network)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &sockListener{Listener: l, f: f, rc: rc, network: network}, nil
+}
+
+// prepareListener sets the options accepted sockets inherit from their
+// listener, so that they need no system call of their own: TCP_NODELAY
+// (the net package sets it on every connection) and TCP_DEFER_ACCEPT,
+// which makes accept wait for the client's first bytes; every uwsgi client
+// speaks first, so the first read finds the packet there.
+func prepareListener(rc syscall.RawConn, network string) error {
+	if network != "tcp" {
+		return nil
+	}
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+		if serr == nil {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, 1)
+		}
+	})
+	if err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Accept accepts one connection, waiting in Go's poller while there is
+// none.
+func (l *sockListener) Accept() (net.Conn, error) {
+	var nfd int
+	var errno syscall.Errno
+	err := l.rc.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := syscall.Syscall6(syscall.SYS_ACCEPT4, fd, 0, 0,
+				syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+			if e == syscall.EINTR {
+				continue
+			}
+			nfd, errno = int(r), e
+			return e != syscall.EAGAIN
+		}
+	})
+	switch {
+	case err != nil && l.closed.Load():
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: net.ErrClosed}
+	case err != nil:
+		return nil, err
+	case errno != 0:
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: os.NewSyscallError("accept4", errno)}
+	}
+	return &sockConn{fd: nfd, network: l.network}, nil
+}
+
+// Close stops Accept and closes the listener.
+func (l *sockListener) Close() error {
+	l.closed.Store(true)
+	l.f.Close()
+	return l.Listener.Close()
+}
+
+// sockConn is a net.Conn over an accepted non-blocking socket: see the top
+// of this file. It is safe for concurrent use like any net.Conn; the
+// descriptor is closed only when no raw system call is using it, so its
+// number cannot be reused under a call in progress.
+type sockConn struct {
+	fd      int
+	network string // "tcp" or "unix"
+
+	mu       sync.Mutex
+	f        *os.File // set when a call would have blocked: the poller's from then on
+	inflight int      // raw system calls in progress
+	closed   bool
+	rdl, wdl time.Time // deadlines, applied to f when it is made
+	laddr    net.Addr
+	raddr    net.Addr
+}
+
+func (c *sockConn) Read(p []byte) (int, error) {
+	f, err := c.begin("read", &c.rdl)
+	if err != nil {
+		return 0, err
+	}
+	if f != nil {
+		return c.fileResult(f.Read(p))
+	}
+	var n int
+	for {
+		n, err = syscall.Read(c.fd, p)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	c.end()
+	switch {
+	case err == syscall.EAGAIN:
+		if f, err = c.poller(); err != nil {
+			return 0, err
+		}
+		return c.fileResult(f.Read(p))
+	case err != nil:
+		return 0, c.opError("read", os.NewSyscallError("read", err))
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (c *sockConn) Write(p []byte) (int, error) {
+	f, err := c.begin("write", &c.wdl)
+	if err != nil {
+		return 0, err
+	}
+	if f != nil {
+		return c.fileResult(f.Write(p))
+	}
+	written := 0
+	for written < len(p) {
+		n, werr := syscall.Write(c.fd, p[written:])
+		if n > 0 {
+			written += n
+		}
+		if werr == syscall.EINTR {
+			continue
+		}
+		if werr != nil {
+			err = werr
+			break
+		}
+	}
+	c.end()
+	switch {
+	case err == syscall.EAGAIN:
+		if f, err = c.poller(); err != nil {
+			return written, err
+		}
+		n, err := c.fileResult(f.Write(p[written:]))
+		return written + n, err
+	case err != nil:
+		return written, c.opError("write", os.NewSyscallError("write", err))
+	}
+	return written, nil
+}
+
+// begin starts an I/O call: it returns the poller's file once there is
+// one, an error if the connection is closed or the deadline has passed,
+// or (nil, nil) with a raw call registered, to be ended by end.
+func (c *sockConn) begin(op string, deadline *time.Time) (*os.File, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, c.opError(op, net.ErrClosed)
+	case c.f != nil:
+		return c.f, nil
+	case !deadline.IsZero() && !time.Now().Before(*deadline):
+		return nil, c.opError(op, os.ErrDeadlineExceeded)
+	}
+	c.inflight++
+	return nil, nil
+}
+
+func (c *sockConn) end() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inflight--
+	if c.closed && c.inflight == 0 {
+		c.release()
+	}
+}
+
+// poller hands the descriptor to Go's poller, once, and returns its file.
+func (c *sockConn) poller() (*os.File, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, c.opError("read", net.ErrClosed)
+	}
+	if c.f == nil {
+		// The descriptor is non-blocking, so os.NewFile registers it with
+		// the poller and the file supports deadlines.
+		f := os.NewFile(uintptr(c.fd), "socket")
+		if !c.rdl.IsZero() {
+			f.SetReadDeadline(c.rdl)
+		}
+		if !c.wdl.IsZero() {
+			f.SetWriteDeadline(c.wdl)
+		}
+		c.f = f
+	}
+	return c.f, nil
+}
+
+// fileResult gives the poller's file's errors the net package's shapes
+// (io.EOF as is, net.ErrClosed, timeouts).
+func (c *sockConn) fileResult(n int, err error) (int, error) {
+	if err == nil || err == io.EOF {
+		return n, err
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, os.ErrClosed) {
+			return n, c.opError(pe.Op, net.ErrClosed)
+		}
+		return n, c.opError(pe.Op, pe.Err)
+	}
+	return n, err
+}
+
+func (c *sockConn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.network, Err: err}
+}
+
+// Close closes the connection; calls blocked in the poller return
+// net.ErrClosed.
+func (c *sockConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return c.opError("close", net.ErrClosed)
+	}
+	c.closed = true
+	if c.inflight == 0 {
+		return c.release()
+	}
+	return nil
+}
+
+// release closes the descriptor; c.mu is held.
+func (c *sockConn) release() error {
+	if c.f != nil {
+		return c.f.Close()
+	}
+	return syscall.Close(c.fd)
+}
+
+func (c *sockConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+func (c *sockConn) SetReadDeadline(t time.Time) error {
+	return c.setDeadline(&c.rdl, t, (*os.File).SetReadDeadline)
+}
+
+func (c *sockConn) SetWriteDeadline(t time.Time) error {
+	return c.setDeadline(&c.wdl, t, (*os.File).SetWriteDeadline)
+}
+
+func (c *sockConn) setDeadline(dl *time.Time, t time.Time, apply func(*os.File, time.Time) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return c.opError("set deadline", net.ErrClosed)
+	}
+	*dl = t
+	if c.f != nil {
+		return apply(c.f, t)
+	}
+	return nil
+}
+
+// LocalAddr and RemoteAddr ask the kernel on first use: most connections
+// never need them.
+func (c *sockConn) LocalAddr() net.Addr {
+	return c.addr(&c.laddr, syscall.Getsockname)
+}
+
+func (c *sockConn) RemoteAddr() net.Addr {
+	return c.addr(&c.raddr, syscall.Getpeername)
+}
+
+func (c *sockConn) addr(cache *net.Addr, query func(int) (syscall.Sockaddr, error)) net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if *cache == nil && !c.closed {
+		if sa, err := query(c.fd); err == nil {
+			*cache = sockaddrAddr(sa, c.network)
+		}
+	}
+	if *cache == nil {
+		if c.network == "unix" {
+			return &net.UnixAddr{Net: "unix"}
+		}
+		return &net.TCPAddr{}
+	}
+	return *cache
+}
+
+func sockaddrAddr(sa syscall.Sockaddr, network string) net.Addr {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
+	case *syscall.SockaddrInet6:
+		zone := ""
+		if sa.ZoneId != 0 {
+			zone = strconv.Itoa(int(sa.ZoneId))
+			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
+				zone = ifi.Name
+			}
+		}
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port, Zone: zone}
+	case *syscall.SockaddrUnix:
+		return &net.UnixAddr{Name: sa.Name, Net: "unix"}
+	}
+	if network == "unix" {
+		return &net.UnixAddr{Net: "unix"}
+	}
+	return &net.TCPAddr{}
+}
+
+// remoteAddr is a Request's RemoteAddr: it asks the connection only when
+// printed, which happens in log lines, not on the hot path.
+type remoteAddr struct{ nc net.Conn }
+
+func (a remoteAddr) Network() string { return a.nc.RemoteAddr().Network() }
+func (a remoteAddr) String() string  { return a.nc.RemoteAddr().String() }
