@@ -71,72 +71,9 @@ func (v *vm) openLibs() {
 	set(str, "format", v.strFormat)
 	set(lib("table"), "concat", v.tableConcat)
 
-	co := lib("coroutine")
-	resume := co.RawGetString("resume").(*lua.LFunction).GFunction
-	create := co.RawGetString("create").(*lua.LFunction).GFunction
-	set(co, "resume", func(L *lua.LState) int {
-		v.enterCoroutine(L, L.CheckThread(1))
-		defer v.leaveCoroutine()
-		return resume(L)
-	})
-	set(co, "wrap", func(L *lua.LState) int {
-		L.CheckFunction(1)
-		create(L)
-		th := L.Get(-1)
-		L.Pop(1)
-		L.Push(L.NewClosure(v.wrapped(resume), th, v.mark))
-		return 1
-	})
+	v.openCoroutines(lib("coroutine"))
 }
 
-// enterCoroutine bounds coroutine nesting and gives the coroutine the
-// running call's context: one created during an earlier call (or at load)
-// would otherwise keep that call's, long cancelled.
-func (v *vm) enterCoroutine(L, th *lua.LState) {
-	if v.coDepth >= maxCoroutineDepth {
-		v.limit(L, fmt.Sprintf("coroutines nested deeper than %d", maxCoroutineDepth), ErrStackOverflow)
-	}
-	v.coDepth++
-	if ctx := L.Context(); ctx != nil {
-		th.SetContext(ctx)
-	} else {
-		th.RemoveContext()
-	}
-}
-
-func (v *vm) leaveCoroutine() { v.coDepth-- }
-
-// wrapped is the function coroutine.wrap returns: it resumes the
-// coroutine and raises its errors; calling it once the coroutine is dead
-// raises "cannot resume dead coroutine", as in Lua 5.1 (uWSGI's WSAPI
-// loop relies on that to end a body).
-func (v *vm) wrapped(resume lua.LGFunction) lua.LGFunction {
-	return func(L *lua.LState) int {
-		th := L.Get(lua.UpvalueIndex(1)).(*lua.LState)
-		if th.Dead {
-			L.RaiseError("cannot resume dead coroutine")
-		}
-		v.enterCoroutine(L, th)
-		defer v.leaveCoroutine()
-		L.Insert(th, 1)
-		n := resume(L)
-		top := L.GetTop()
-		if !lua.LVAsBool(L.Get(top - n + 1)) {
-			L.Error(L.Get(top-n+2), 0)
-		}
-		return n - 1
-	}
-}
-
-// deadCoroutine reports whether fn is a coroutine.wrap function of v
-// whose coroutine has finished.
-func (v *vm) deadCoroutine(fn *lua.LFunction) bool {
-	if !fn.IsG || len(fn.Upvalues) != 2 || fn.Upvalues[1].Value() != v.mark {
-		return false
-	}
-	th, ok := fn.Upvalues[0].Value().(*lua.LState)
-	return ok && th.Dead
-}
 
 func baseTostring(L *lua.LState) int {
 	L.CheckAny(1)

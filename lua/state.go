@@ -40,7 +40,8 @@ type vm struct {
 	broken error           // why the state must not be reused
 	raised raised          // the Go error behind the last raise
 
-	coDepth int            // coroutines resuming coroutines
+	coDepth int // coroutines resuming coroutines
+	co      coPool
 	mark    *lua.LUserData // private marker: coroutine.wrap functions, modules being loaded
 
 	input  *lua.LTable // the running WSAPI request's env.input
