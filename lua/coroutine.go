@@ -33,11 +33,11 @@ const maxPooledThreads = 8
 
 // coPool is a state's coroutine machinery.
 type coPool struct {
-	resume lua.LGFunction
-	create *lua.LFunction
-	loop           *lua.LFunction // coLoopSrc's loop
-	key, done      *lua.LUserData
-	idle           []*lua.LState
+	resume    lua.LGFunction
+	create    *lua.LFunction
+	loop      *lua.LFunction // coLoopSrc's loop
+	key, done *lua.LUserData
+	idle      []*lua.LState
 }
 
 // openCoroutines replaces coroutine.resume and coroutine.wrap.

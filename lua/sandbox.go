@@ -74,7 +74,6 @@ func (v *vm) openLibs() {
 	v.openCoroutines(lib("coroutine"))
 }
 
-
 func baseTostring(L *lua.LState) int {
 	L.CheckAny(1)
 	L.Push(lua.LString(tostring(L, L.Get(1))))
