@@ -282,41 +282,7 @@ func (s *Server) serve(l net.Listener, ops bool) error {
 		l.Close()
 	}()
 	s.startBackground()
-	name := l.Addr().String()
-	var backoff time.Duration
-	for {
-		select {
-		case s.sem <- struct{}{}:
-		case <-s.base.Done():
-			return ErrServerClosed
-		}
-		nc, err := l.Accept()
-		if err != nil {
-			<-s.sem
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "listener", name, "err", err, "in", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		c := &conn{srv: s, nc: nc, listener: name, ops: ops}
-		if !s.track(c) {
-			nc.Close()
-			<-s.sem
-			return ErrServerClosed
-		}
-		go func() {
-			defer func() { <-s.sem }()
-			c.serve()
-		}()
-	}
+	return s.acceptLoop(l, ops)
 }
 
 // isTemporary recognises accept errors worth retrying: out of file

@@ -1,0 +1,111 @@
+package host
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// acceptLoop serves l with a pool of goroutines that each accept a
+// connection and serve it to the end, then accept the next. Compared with
+// a goroutine started per connection, a worker that finishes takes the
+// next connection waiting in the backlog on the same processor, so
+// one-shot connections cost no goroutine start and no wake-up of another
+// thread. The pool grows whenever the last waiting worker takes a
+// connection (a slow handler never holds up accepting) and shrinks back
+// when workers are left waiting. It returns what ends the listener:
+// ErrServerClosed once the server is closing, or the first accept error
+// that is not worth retrying.
+func (s *Server) acceptLoop(l net.Listener, ops bool) error {
+	p := &acceptPool{
+		srv:     s,
+		l:       l,
+		name:    l.Addr().String(),
+		ops:     ops,
+		maxIdle: int32(maxIdleAcceptors()),
+		done:    make(chan error, 1),
+	}
+	p.start()
+	return <-p.done
+}
+
+// maxIdleAcceptors is how many workers a listener keeps waiting.
+func maxIdleAcceptors() int { return 2 * runtime.GOMAXPROCS(0) }
+
+type acceptPool struct {
+	srv     *Server
+	l       net.Listener
+	name    string
+	ops     bool
+	maxIdle int32
+	done    chan error // the listener's end, sent once
+
+	waiting atomic.Int32 // workers in, or on their way to, Accept
+	ended   atomic.Bool
+}
+
+func (p *acceptPool) start() {
+	p.waiting.Add(1)
+	go p.work()
+}
+
+// finish reports the listener's end once.
+func (p *acceptPool) finish(err error) {
+	if p.ended.CompareAndSwap(false, true) {
+		p.done <- err
+	}
+}
+
+// work is one worker. It counts as waiting from when it was started (or
+// finished a connection) until Accept returns.
+func (p *acceptPool) work() {
+	s := p.srv
+	var backoff time.Duration
+	for {
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.base.Done():
+			p.waiting.Add(-1)
+			p.finish(ErrServerClosed)
+			return
+		}
+		nc, err := p.l.Accept()
+		if err != nil {
+			<-s.sem
+			if s.closing.Load() || p.ended.Load() {
+				p.waiting.Add(-1)
+				p.finish(ErrServerClosed)
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "listener", p.name, "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			p.waiting.Add(-1)
+			p.finish(err)
+			return
+		}
+		backoff = 0
+		if p.waiting.Add(-1) == 0 {
+			p.start() // nobody is accepting while this worker serves
+		}
+		c := &conn{srv: s, nc: nc, listener: p.name, ops: p.ops}
+		if !s.track(c) {
+			nc.Close()
+			<-s.sem
+			p.finish(ErrServerClosed)
+			return
+		}
+		c.serve()
+		<-s.sem
+		if p.waiting.Add(1) > p.maxIdle || p.ended.Load() {
+			p.waiting.Add(-1)
+			return
+		}
+	}
+}
