@@ -9,6 +9,14 @@
 // huge lengths and slow or silent clients get a log line and a closed
 // connection, never a crash or a pinned goroutine.
 //
+// Most uwsgi connections carry one request (nginx, uWSGI's clients), so
+// the cost of a connection is most of the cost of a request. A listener's
+// goroutines (accept.go) each accept a connection, serve it to its end and
+// take the next, growing in number whenever all are busy; and TCP and
+// unix listeners hand out connections (sockconn.go) that use plain
+// non-blocking system calls until one would block, and only then join Go's
+// poller. A one-shot request costs accept4, read, write and close.
+//
 // Towards uWSGI clients and nginx it behaves like uWSGI 2.0.21 byte for
 // byte, with two deliberate differences that no valid uWSGI client can
 // observe: connections stay open after framed responses (so clients may

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 )
 
 // Most uwsgi connections are one packet in, one answer out, then close
@@ -124,30 +123,42 @@ type sockConn struct {
 	network string // "tcp" or "unix"
 
 	mu       sync.Mutex
-	f        *os.File // set when a call would have blocked: the poller's from then on
-	inflight int      // raw system calls in progress
+	f        *os.File        // set when a call would have blocked: the poller's from then on
+	rc       syscall.RawConn // f's: raw calls that wait in the poller
+	inflight int             // raw system calls in progress outside the poller
 	closed   bool
 	rdl, wdl time.Time // deadlines, applied to f when it is made
 	laddr    net.Addr
 	raddr    net.Addr
+
+	rd, wr pollIO // the read and the write in progress through the poller
+}
+
+// pollIO is a read or write made through the poller: step, bound once,
+// is what RawConn.Read or Write calls until it reports done.
+type pollIO struct {
+	step func(fd uintptr) bool
+	p    []byte
+	n    int
+	err  error
 }
 
 func (c *sockConn) Read(p []byte) (int, error) {
-	f, err := c.begin("read", &c.rdl)
+	rc, err := c.begin("read", &c.rdl)
 	if err != nil {
 		return 0, err
 	}
-	if f != nil {
-		return c.fileResult(f.Read(p))
+	if rc != nil {
+		return c.pollRead(rc, p)
 	}
 	n, err := rawIO(syscall.SYS_READ, c.fd, p)
 	c.end()
 	switch {
 	case err == syscall.EAGAIN:
-		if f, err = c.poller(); err != nil {
+		if rc, err = c.poller(); err != nil {
 			return 0, err
 		}
-		return c.fileResult(f.Read(p))
+		return c.pollRead(rc, p)
 	case err != nil:
 		return 0, c.opError("read", os.NewSyscallError("read", err))
 	case n == 0 && len(p) > 0:
@@ -156,34 +167,13 @@ func (c *sockConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// rawIO reads or writes once. The socket is non-blocking, so the call
-// never waits: it is made without telling the scheduler (RawSyscall),
-// which saves the scheduler's bookkeeping and keeps the background monitor
-// from taking the processor away in the middle.
-func rawIO(trap uintptr, fd int, p []byte) (int, error) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	for {
-		r, _, e := syscall.RawSyscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
-		switch e {
-		case 0:
-			return int(r), nil
-		case syscall.EINTR:
-			continue
-		}
-		return 0, e
-	}
-}
-
 func (c *sockConn) Write(p []byte) (int, error) {
-	f, err := c.begin("write", &c.wdl)
+	rc, err := c.begin("write", &c.wdl)
 	if err != nil {
 		return 0, err
 	}
-	if f != nil {
-		return c.fileResult(f.Write(p))
+	if rc != nil {
+		return c.pollWrite(rc, p)
 	}
 	written := 0
 	for written < len(p) {
@@ -197,10 +187,10 @@ func (c *sockConn) Write(p []byte) (int, error) {
 	c.end()
 	switch {
 	case err == syscall.EAGAIN:
-		if f, err = c.poller(); err != nil {
+		if rc, err = c.poller(); err != nil {
 			return written, err
 		}
-		n, err := c.fileResult(f.Write(p[written:]))
+		n, err := c.pollWrite(rc, p[written:])
 		return written + n, err
 	case err != nil:
 		return written, c.opError("write", os.NewSyscallError("write", err))
@@ -208,17 +198,88 @@ func (c *sockConn) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// begin starts an I/O call: it returns the poller's file once there is
-// one, an error if the connection is closed or the deadline has passed,
-// or (nil, nil) with a raw call registered, to be ended by end.
-func (c *sockConn) begin(op string, deadline *time.Time) (*os.File, error) {
+// pollRead reads through the poller: the same raw read, and a wait for
+// the socket while it has nothing (deadlines apply to the wait).
+func (c *sockConn) pollRead(rc syscall.RawConn, p []byte) (int, error) {
+	c.rd.p, c.rd.n, c.rd.err = p, 0, nil
+	err := rc.Read(c.rd.step)
+	n, rerr := c.rd.n, c.rd.err
+	c.rd.p = nil
+	switch {
+	case err != nil:
+		return 0, c.pollError("read", err)
+	case rerr != nil:
+		return 0, c.opError("read", os.NewSyscallError("read", rerr))
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (c *sockConn) readStep(fd uintptr) bool {
+	n, err := rawIO(syscall.SYS_READ, int(fd), c.rd.p)
+	if err == syscall.EAGAIN {
+		return false
+	}
+	c.rd.n, c.rd.err = n, err
+	return true
+}
+
+// pollWrite writes all of p through the poller.
+func (c *sockConn) pollWrite(rc syscall.RawConn, p []byte) (int, error) {
+	c.wr.p, c.wr.n, c.wr.err = p, 0, nil
+	err := rc.Write(c.wr.step)
+	n, werr := c.wr.n, c.wr.err
+	c.wr.p = nil
+	switch {
+	case err != nil:
+		return n, c.pollError("write", err)
+	case werr != nil:
+		return n, c.opError("write", os.NewSyscallError("write", werr))
+	}
+	return n, nil
+}
+
+func (c *sockConn) writeStep(fd uintptr) bool {
+	for c.wr.n < len(c.wr.p) {
+		n, err := rawIO(syscall.SYS_WRITE, int(fd), c.wr.p[c.wr.n:])
+		if err == syscall.EAGAIN {
+			return false
+		}
+		if err != nil {
+			c.wr.err = err
+			return true
+		}
+		c.wr.n += n
+	}
+	return true
+}
+
+// pollError gives the poller's errors the net package's shapes.
+func (c *sockConn) pollError(op string, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return c.opError(op, os.ErrDeadlineExceeded)
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return c.opError(op, net.ErrClosed)
+	}
+	return c.opError(op, err)
+}
+
+// begin starts an I/O call: it returns the poller's raw connection once
+// there is one, an error if the connection is closed or the deadline has
+// passed, or (nil, nil) with a raw call registered, to be ended by end.
+func (c *sockConn) begin(op string, deadline *time.Time) (syscall.RawConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.closed:
 		return nil, c.opError(op, net.ErrClosed)
-	case c.f != nil:
-		return c.f, nil
+	case c.rc != nil:
+		return c.rc, nil
 	case !deadline.IsZero() && !time.Now().Before(*deadline):
 		return nil, c.opError(op, os.ErrDeadlineExceeded)
 	}
@@ -235,42 +296,31 @@ func (c *sockConn) end() {
 	}
 }
 
-// poller hands the descriptor to Go's poller, once, and returns its file.
-func (c *sockConn) poller() (*os.File, error) {
+// poller hands the descriptor to Go's poller, once.
+func (c *sockConn) poller() (syscall.RawConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, c.opError("read", net.ErrClosed)
 	}
-	if c.f == nil {
+	if c.rc == nil {
 		// The descriptor is non-blocking, so os.NewFile registers it with
 		// the poller and the file supports deadlines.
 		f := os.NewFile(uintptr(c.fd), "socket")
+		rc, err := f.SyscallConn()
+		if err != nil { // not for an open file
+			return nil, c.opError("read", err)
+		}
 		if !c.rdl.IsZero() {
 			f.SetReadDeadline(c.rdl)
 		}
 		if !c.wdl.IsZero() {
 			f.SetWriteDeadline(c.wdl)
 		}
-		c.f = f
+		c.rd.step, c.wr.step = c.readStep, c.writeStep
+		c.f, c.rc = f, rc
 	}
-	return c.f, nil
-}
-
-// fileResult gives the poller's file's errors the net package's shapes
-// (io.EOF as is, net.ErrClosed, timeouts).
-func (c *sockConn) fileResult(n int, err error) (int, error) {
-	if err == nil || err == io.EOF {
-		return n, err
-	}
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		if errors.Is(pe.Err, os.ErrClosed) {
-			return n, c.opError(pe.Op, net.ErrClosed)
-		}
-		return n, c.opError(pe.Op, pe.Err)
-	}
-	return n, err
+	return c.rc, nil
 }
 
 func (c *sockConn) opError(op string, err error) error {
