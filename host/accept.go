@@ -62,6 +62,7 @@ func (p *acceptPool) finish(err error) {
 // finished a connection) until Accept returns.
 func (p *acceptPool) work() {
 	s := p.srv
+	c := new(conn) // one per worker: its buffers serve connection after connection
 	var backoff time.Duration
 	for {
 		select {
@@ -94,7 +95,7 @@ func (p *acceptPool) work() {
 		if p.waiting.Add(-1) == 0 {
 			p.start() // nobody is accepting while this worker serves
 		}
-		c := &conn{srv: s, nc: nc, listener: p.name, ops: p.ops}
+		c.reset(s, nc, p.name, p.ops)
 		if !s.track(c) {
 			nc.Close()
 			<-s.sem

@@ -124,10 +124,14 @@ type conn struct {
 	bw       *bufio.Writer
 	extended bool
 
-	// Scratch space reused across the connection's packets.
-	items [][]byte
-	vars  uwsgi.Vars
-	value []byte
+	// Scratch space reused across the connection's packets, and across
+	// the connections of an accept worker (see reset).
+	items   [][]byte
+	vars    uwsgi.Vars
+	value   []byte
+	payload []byte
+	w       ResponseWriter
+	req     Request
 
 	mu    sync.Mutex
 	state connState
@@ -137,6 +141,15 @@ var (
 	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 )
+
+// reset readies c, new or used for an earlier connection, for nc; its
+// scratch buffers stay.
+func (c *conn) reset(s *Server, nc net.Conn, listener string, ops bool) {
+	c.srv, c.nc, c.listener, c.ops = s, nc, listener, ops
+	c.br, c.bw, c.extended = nil, nil, false
+	c.items, c.vars, c.value = c.items[:0], c.vars[:0], c.value[:0]
+	c.state = stateActive
+}
 
 func (c *conn) serve() {
 	s := c.srv
@@ -153,9 +166,14 @@ func (c *conn) serve() {
 		writerPool.Put(c.bw)
 	}()
 
-	w := &ResponseWriter{c: c, buf: make([]byte, 0, 256)}
-	req := &Request{Listener: c.listener, RemoteAddr: remoteAddr{c.nc}, Ops: c.ops, c: c}
-	var payload []byte
+	if cap(c.w.buf) == 0 {
+		c.w.buf = make([]byte, 0, 256)
+	}
+	c.w = ResponseWriter{c: c, buf: c.w.buf[:0]}
+	c.req = Request{Listener: c.listener, RemoteAddr: remoteAddr{c.nc}, Ops: c.ops, c: c}
+	w, req := &c.w, &c.req
+	payload := c.payload
+	defer func() { c.payload = payload[:0] }()
 	for first := true; ; first = false {
 		if !first && !c.waitNext() {
 			return
