@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -44,6 +45,12 @@ type acceptPool struct {
 
 	waiting atomic.Int32 // workers in, or on their way to, Accept
 	ended   atomic.Bool
+
+	lmu       sync.Mutex
+	lingering []lingerConn
+	nLinger   atomic.Int32 // len(lingering), read without the lock
+	timer     *time.Timer  // bounds lingering
+	armed     bool
 }
 
 func (p *acceptPool) start() {
@@ -58,6 +65,24 @@ func (p *acceptPool) finish(err error) {
 	}
 }
 
+// A plain (not extended) connection that got a framed answer stays open
+// for the client's next packet, and one-shot clients (uWSGI's rpc, ping)
+// close it right after reading the answer. Waiting for that close in the
+// poller cost as much as the rest of the call, so such sockets go to the
+// pool's lingering list instead, and a worker that finishes a connection
+// looks at them (one non-blocking peek each), when the close has usually
+// arrived. A socket with data, or still silent after lingerMax (a timer
+// runs while the list is not empty), goes on in a goroutine of its own,
+// the usual way. So a client that sends its next packet on such a
+// connection some time after the answer may wait up to lingerMax more
+// for it to be read; clients that keep connections use the extension.
+const lingerMax = time.Millisecond
+
+type lingerConn struct {
+	sc    *sockConn
+	since time.Time
+}
+
 // work is one worker. It counts as waiting from when it was started (or
 // finished a connection) until Accept returns.
 func (p *acceptPool) work() {
@@ -70,14 +95,16 @@ func (p *acceptPool) work() {
 		case <-s.base.Done():
 			p.waiting.Add(-1)
 			p.finish(ErrServerClosed)
+			p.sweep(true)
 			return
 		}
-		nc, err := p.l.Accept()
+		nc, err := p.accept()
 		if err != nil {
 			<-s.sem
 			if s.closing.Load() || p.ended.Load() {
 				p.waiting.Add(-1)
 				p.finish(ErrServerClosed)
+				p.sweep(true)
 				return
 			}
 			var ne net.Error
@@ -89,6 +116,7 @@ func (p *acceptPool) work() {
 			}
 			p.waiting.Add(-1)
 			p.finish(err)
+			p.sweep(true)
 			return
 		}
 		backoff = 0
@@ -96,17 +124,124 @@ func (p *acceptPool) work() {
 			p.start() // nobody is accepting while this worker serves
 		}
 		c.reset(s, nc, p.name, p.ops)
+		c.mayLinger = true
 		if !s.track(c) {
 			nc.Close()
 			<-s.sem
 			p.finish(ErrServerClosed)
 			return
 		}
-		c.serve()
+		c.serve(false)
 		<-s.sem
+		if c.lingered != nil {
+			p.linger(c.lingered)
+			c.lingered = nil
+		}
+		p.sweep(false)
 		if p.waiting.Add(1) > p.maxIdle || p.ended.Load() {
 			p.waiting.Add(-1)
 			return
 		}
 	}
+}
+
+// accept takes the next connection. While sockets linger it first checks
+// whether one is waiting, and if none is, looks at them once more before
+// it waits (the timer takes care of them after that).
+func (p *acceptPool) accept() (net.Conn, error) {
+	if sl, ok := p.l.(*sockListener); ok && p.nLinger.Load() > 0 {
+		if nc, err := sl.tryAccept(); nc != nil || err != nil {
+			return nc, err
+		}
+		p.sweep(false)
+	}
+	return p.l.Accept()
+}
+
+// linger adds a socket to the lingering list.
+func (p *acceptPool) linger(sc *sockConn) {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	p.lingering = append(p.lingering, lingerConn{sc: sc, since: time.Now()})
+	p.nLinger.Store(int32(len(p.lingering)))
+	p.armLocked()
+}
+
+// armLocked starts the timer that bounds lingering, if sockets linger
+// and it is not running; p.lmu is held.
+func (p *acceptPool) armLocked() {
+	if len(p.lingering) == 0 || p.armed {
+		return
+	}
+	p.armed = true
+	if p.timer == nil {
+		p.timer = time.AfterFunc(lingerMax, p.lingerTimeout)
+	} else {
+		p.timer.Reset(lingerMax)
+	}
+}
+
+func (p *acceptPool) lingerTimeout() {
+	p.lmu.Lock()
+	p.armed = false
+	p.lmu.Unlock()
+	p.sweep(false)
+}
+
+// sweep looks at the lingering sockets: closes those whose client left,
+// resumes those with data, and those silent for lingerMax (all silent
+// ones when force is set).
+func (p *acceptPool) sweep(force bool) {
+	if p.nLinger.Load() == 0 {
+		return
+	}
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	now := time.Now()
+	kept := p.lingering[:0]
+	for i, lc := range p.lingering {
+		switch lc.sc.peek() {
+		case peekGone:
+			lc.sc.Close()
+			continue
+		case peekData:
+			p.resume(lc.sc)
+			continue
+		}
+		if force || now.Sub(lc.since) >= lingerMax {
+			p.resume(lc.sc)
+			continue
+		}
+		// Clients close in about the order they were answered: when the
+		// oldest is still silent, so are the others, most likely.
+		kept = append(kept, p.lingering[i:]...)
+		break
+	}
+	clear(p.lingering[len(kept):])
+	p.lingering = kept
+	p.nLinger.Store(int32(len(kept)))
+	p.armLocked()
+}
+
+// resume serves a lingering socket in its own goroutine, from the wait
+// for its next packet on; a closing server closes it instead.
+func (p *acceptPool) resume(sc *sockConn) {
+	s := p.srv
+	c := new(conn)
+	c.reset(s, sc, p.name, p.ops)
+	if !s.track(c) {
+		sc.Close()
+		return
+	}
+	go func() {
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.base.Done():
+			s.untrack(c)
+			sc.Close()
+			return
+		}
+		defer func() { <-s.sem }()
+		c.serve(true)
+	}()
 }

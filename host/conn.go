@@ -133,6 +133,12 @@ type conn struct {
 	w       ResponseWriter
 	req     Request
 
+	// mayLinger lets a plain connection that waits for its next packet
+	// leave its socket to the accept worker instead (see accept.go);
+	// lingered is then that socket, still open.
+	mayLinger bool
+	lingered  *sockConn
+
 	mu    sync.Mutex
 	state connState
 }
@@ -149,12 +155,19 @@ func (c *conn) reset(s *Server, nc net.Conn, listener string, ops bool) {
 	c.br, c.bw, c.extended = nil, nil, false
 	c.items, c.vars, c.value = c.items[:0], c.vars[:0], c.value[:0]
 	c.state = stateActive
+	c.mayLinger, c.lingered = false, nil
 }
 
-func (c *conn) serve() {
+// serve serves the connection's packets until it ends; resumed means a
+// packet was served before and the next is awaited first.
+func (c *conn) serve(resumed bool) {
 	s := c.srv
-	defer s.untrack(c)
-	defer c.nc.Close()
+	defer func() {
+		if c.lingered == nil {
+			c.nc.Close()
+		}
+		s.untrack(c)
+	}()
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(c.nc)
 	c.bw = writerPool.Get().(*bufio.Writer)
@@ -174,7 +187,7 @@ func (c *conn) serve() {
 	w, req := &c.w, &c.req
 	payload := c.payload
 	defer func() { c.payload = payload[:0] }()
-	for first := true; ; first = false {
+	for first := !resumed; ; first = false {
 		if !first && !c.waitNext() {
 			return
 		}
@@ -239,6 +252,12 @@ func (c *conn) run(h Handler, w *ResponseWriter, r *Request) (out Outcome) {
 func (c *conn) waitNext() bool {
 	if c.br.Buffered() > 0 {
 		return true // a pipelined packet is here: not idle
+	}
+	if c.mayLinger && !c.extended {
+		if sc, ok := c.nc.(*sockConn); ok && sc.isRaw() {
+			c.lingered = sc
+			return false
+		}
 	}
 	if !c.setState(stateIdle) {
 		return false

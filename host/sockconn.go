@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Most uwsgi connections are one packet in, one answer out, then close
@@ -101,6 +102,35 @@ func (l *sockListener) Accept() (net.Conn, error) {
 		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: net.ErrClosed}
 	case err != nil:
 		return nil, err
+	case errno != 0:
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: os.NewSyscallError("accept4", errno)}
+	}
+	return &sockConn{fd: nfd, network: l.network}, nil
+}
+
+// tryAccept accepts a connection if one is waiting: (nil, nil) if none.
+// It never waits, not even for a worker blocked in Accept (Control does
+// not take the read lock that Accept holds while it waits).
+func (l *sockListener) tryAccept() (net.Conn, error) {
+	var nfd int
+	var errno syscall.Errno
+	err := l.rc.Control(func(fd uintptr) {
+		for {
+			r, _, e := syscall.RawSyscall6(syscall.SYS_ACCEPT4, fd, 0, 0,
+				syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+			if e != syscall.EINTR {
+				nfd, errno = int(r), e
+				return
+			}
+		}
+	})
+	switch {
+	case err != nil && l.closed.Load():
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: net.ErrClosed}
+	case err != nil:
+		return nil, err
+	case errno == syscall.EAGAIN:
+		return nil, nil
 	case errno != 0:
 		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: os.NewSyscallError("accept4", errno)}
 	}
@@ -321,6 +351,45 @@ func (c *sockConn) poller() (syscall.RawConn, error) {
 		c.f, c.rc = f, rc
 	}
 	return c.rc, nil
+}
+
+// isRaw reports whether the socket is open and not in the poller.
+func (c *sockConn) isRaw() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed && c.rc == nil
+}
+
+// peekState is what peek found on a socket.
+type peekState int
+
+const (
+	peekEmpty peekState = iota // nothing yet
+	peekData                   // bytes to read (or the socket is in the poller)
+	peekGone                   // the client closed, or the socket failed
+)
+
+// peek looks, without waiting or consuming anything, whether the client
+// sent more or went away.
+func (c *sockConn) peek() peekState {
+	rc, err := c.begin("read", &time.Time{})
+	switch {
+	case err != nil:
+		return peekGone
+	case rc != nil:
+		return peekData
+	}
+	var b [1]byte
+	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	c.end()
+	switch {
+	case e == syscall.EAGAIN || e == syscall.EINTR:
+		return peekEmpty
+	case e != 0 || n == 0:
+		return peekGone
+	}
+	return peekData
 }
 
 func (c *sockConn) opError(op string, err error) error {
