@@ -15,7 +15,8 @@
 // take the next, growing in number whenever all are busy; and TCP and
 // unix listeners hand out connections (sockconn.go) that use plain
 // non-blocking system calls until one would block, and only then join Go's
-// poller. A one-shot request costs accept4, read, write and close.
+// poller. A one-shot request costs accept4, read, write and close; after a
+// framed answer, one peek more for the client's close (accept.go).
 //
 // Towards uWSGI clients and nginx it behaves like uWSGI 2.0.21 byte for
 // byte, with two deliberate differences that no valid uWSGI client can
