@@ -51,6 +51,7 @@ type acceptPool struct {
 	nLinger   atomic.Int32 // len(lingering), read without the lock
 	timer     *time.Timer  // bounds lingering
 	armed     bool
+	lastSweep atomic.Int64 // when a worker last looked (unix ns)
 }
 
 func (p *acceptPool) start() {
@@ -70,13 +71,26 @@ func (p *acceptPool) finish(err error) {
 // close it right after reading the answer. Waiting for that close in the
 // poller cost as much as the rest of the call, so such sockets go to the
 // pool's lingering list instead, and a worker that finishes a connection
-// looks at them (one non-blocking peek each), when the close has usually
-// arrived. A socket with data, or still silent after lingerMax (a timer
-// runs while the list is not empty), goes on in a goroutine of its own,
-// the usual way. So a client that sends its next packet on such a
-// connection some time after the answer may wait up to lingerMax more
-// for it to be read; clients that keep connections use the extension.
-const lingerMax = time.Millisecond
+// looks at the oldest ones (one non-blocking peek each), when the close
+// has usually arrived. A socket with data goes on in a goroutine of its
+// own, the usual way; so does one still silent after lingerBusy, or, when
+// no worker has looked for lingerIdle (an idle server: a timer runs while
+// the list is not empty), at once. So a client that keeps such a
+// connection and sends its next packet some time after the answer may
+// wait up to about lingerIdle more for it to be read (up to lingerBusy on
+// a busy server); clients that keep connections use the extension.
+const (
+	lingerPeek = 200 * time.Microsecond // younger sockets are not looked at yet
+	lingerBusy = 5 * time.Millisecond
+	lingerIdle = 500 * time.Microsecond // also the timer's period
+)
+
+// sweep modes.
+const (
+	sweepWorker = iota // after a connection: the oldest sockets, by age
+	sweepTimer         // the timer: as a worker, or all if no worker looked lately
+	sweepAll           // every socket: closed or resumed
+)
 
 type lingerConn struct {
 	sc    *sockConn
@@ -95,7 +109,7 @@ func (p *acceptPool) work() {
 		case <-s.base.Done():
 			p.waiting.Add(-1)
 			p.finish(ErrServerClosed)
-			p.sweep(true)
+			p.sweep(sweepAll)
 			return
 		}
 		nc, err := p.accept()
@@ -104,7 +118,7 @@ func (p *acceptPool) work() {
 			if s.closing.Load() || p.ended.Load() {
 				p.waiting.Add(-1)
 				p.finish(ErrServerClosed)
-				p.sweep(true)
+				p.sweep(sweepAll)
 				return
 			}
 			var ne net.Error
@@ -116,7 +130,7 @@ func (p *acceptPool) work() {
 			}
 			p.waiting.Add(-1)
 			p.finish(err)
-			p.sweep(true)
+			p.sweep(sweepAll)
 			return
 		}
 		backoff = 0
@@ -137,7 +151,7 @@ func (p *acceptPool) work() {
 			p.linger(c.lingered)
 			c.lingered = nil
 		}
-		p.sweep(false)
+		p.sweep(sweepWorker)
 		if p.waiting.Add(1) > p.maxIdle || p.ended.Load() {
 			p.waiting.Add(-1)
 			return
@@ -153,7 +167,7 @@ func (p *acceptPool) accept() (net.Conn, error) {
 		if nc, err := sl.tryAccept(); nc != nil || err != nil {
 			return nc, err
 		}
-		p.sweep(false)
+		p.sweep(sweepWorker)
 	}
 	return p.l.Accept()
 }
@@ -175,9 +189,9 @@ func (p *acceptPool) armLocked() {
 	}
 	p.armed = true
 	if p.timer == nil {
-		p.timer = time.AfterFunc(lingerMax, p.lingerTimeout)
+		p.timer = time.AfterFunc(lingerIdle, p.lingerTimeout)
 	} else {
-		p.timer.Reset(lingerMax)
+		p.timer.Reset(lingerIdle)
 	}
 }
 
@@ -185,21 +199,33 @@ func (p *acceptPool) lingerTimeout() {
 	p.lmu.Lock()
 	p.armed = false
 	p.lmu.Unlock()
-	p.sweep(false)
+	p.sweep(sweepTimer)
 }
 
-// sweep looks at the lingering sockets: closes those whose client left,
-// resumes those with data, and those silent for lingerMax (all silent
-// ones when force is set).
-func (p *acceptPool) sweep(force bool) {
+// sweep looks at the lingering sockets (see sweepWorker...): it closes
+// those whose client left and resumes those with data or waiting too long.
+func (p *acceptPool) sweep(mode int) {
 	if p.nLinger.Load() == 0 {
 		return
 	}
+	now := time.Now()
+	switch mode {
+	case sweepWorker:
+		p.lastSweep.Store(now.UnixNano())
+	case sweepTimer:
+		if now.UnixNano()-p.lastSweep.Load() >= int64(lingerIdle) {
+			mode = sweepAll
+		}
+	}
 	p.lmu.Lock()
 	defer p.lmu.Unlock()
-	now := time.Now()
 	kept := p.lingering[:0]
 	for i, lc := range p.lingering {
+		age := now.Sub(lc.since)
+		if mode != sweepAll && age < lingerPeek {
+			kept = append(kept, p.lingering[i:]...)
+			break
+		}
 		switch lc.sc.peek() {
 		case peekGone:
 			lc.sc.Close()
@@ -208,7 +234,7 @@ func (p *acceptPool) sweep(force bool) {
 			p.resume(lc.sc)
 			continue
 		}
-		if force || now.Sub(lc.since) >= lingerMax {
+		if mode == sweepAll || age >= lingerBusy {
 			p.resume(lc.sc)
 			continue
 		}
