@@ -87,25 +87,10 @@ func (l *sockListener) Accept() (net.Conn, error) {
 	var nfd int
 	var errno syscall.Errno
 	err := l.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall6(syscall.SYS_ACCEPT4, fd, 0, 0,
-				syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
-			if e == syscall.EINTR {
-				continue
-			}
-			nfd, errno = int(r), e
-			return e != syscall.EAGAIN
-		}
+		nfd, errno = accept4(fd)
+		return errno != syscall.EAGAIN
 	})
-	switch {
-	case err != nil && l.closed.Load():
-		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: net.ErrClosed}
-	case err != nil:
-		return nil, err
-	case errno != 0:
-		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: os.NewSyscallError("accept4", errno)}
-	}
-	return &sockConn{fd: nfd, network: l.network}, nil
+	return l.accepted(err, nfd, errno)
 }
 
 // tryAccept accepts a connection if one is waiting: (nil, nil) if none.
@@ -114,23 +99,32 @@ func (l *sockListener) Accept() (net.Conn, error) {
 func (l *sockListener) tryAccept() (net.Conn, error) {
 	var nfd int
 	var errno syscall.Errno
-	err := l.rc.Control(func(fd uintptr) {
-		for {
-			r, _, e := syscall.RawSyscall6(syscall.SYS_ACCEPT4, fd, 0, 0,
-				syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
-			if e != syscall.EINTR {
-				nfd, errno = int(r), e
-				return
-			}
+	err := l.rc.Control(func(fd uintptr) { nfd, errno = accept4(fd) })
+	if err == nil && errno == syscall.EAGAIN {
+		return nil, nil
+	}
+	return l.accepted(err, nfd, errno)
+}
+
+// accept4 accepts a connection on the listening socket fd, without
+// waiting and without asking for the peer's address.
+func accept4(fd uintptr) (int, syscall.Errno) {
+	for {
+		r, _, e := syscall.RawSyscall6(syscall.SYS_ACCEPT4, fd, 0, 0,
+			syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+		if e != syscall.EINTR {
+			return int(r), e
 		}
-	})
+	}
+}
+
+// accepted turns what an accept gave into a connection or an error.
+func (l *sockListener) accepted(err error, nfd int, errno syscall.Errno) (net.Conn, error) {
 	switch {
 	case err != nil && l.closed.Load():
 		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: net.ErrClosed}
 	case err != nil:
 		return nil, err
-	case errno == syscall.EAGAIN:
-		return nil, nil
 	case errno != 0:
 		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: os.NewSyscallError("accept4", errno)}
 	}
