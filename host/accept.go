@@ -32,8 +32,9 @@ func (s *Server) acceptLoop(l net.Listener, ops bool) error {
 	return <-p.done
 }
 
-// maxIdleAcceptors is how many workers a listener keeps waiting.
-func maxIdleAcceptors() int { return 2 * runtime.GOMAXPROCS(0) }
+// maxIdleAcceptors is how many workers a listener keeps waiting (a
+// variable for the tests).
+var maxIdleAcceptors = func() int { return 2 * runtime.GOMAXPROCS(0) }
 
 type acceptPool struct {
 	srv     *Server
@@ -152,9 +153,25 @@ func (p *acceptPool) work() {
 			c.lingered = nil
 		}
 		p.sweep(sweepWorker)
-		if p.waiting.Add(1) > p.maxIdle || p.ended.Load() {
-			p.waiting.Add(-1)
+		if !p.rejoin() {
 			return
+		}
+	}
+}
+
+// rejoin counts a worker that finished a connection as waiting again, or
+// reports false if enough are waiting and it should end. It never counts
+// the worker even for a moment before deciding: a worker taking a
+// connection starts a replacement only when it sees no other waiting, and
+// a count raised by a worker about to leave would hide that.
+func (p *acceptPool) rejoin() bool {
+	for {
+		w := p.waiting.Load()
+		if w >= p.maxIdle || p.ended.Load() {
+			return false
+		}
+		if p.waiting.CompareAndSwap(w, w+1) {
+			return true
 		}
 	}
 }

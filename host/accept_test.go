@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,5 +145,53 @@ func TestLingeringShutdown(t *testing.T) {
 		if got, err := readUntilClose(c); err != nil || len(got) != 0 {
 			t.Errorf("connection %d: %q, %v; want the close", i, got, err)
 		}
+	}
+}
+
+// With as few waiting workers as possible, one-shot connections of both
+// kinds (closed after the answer, and kept after a framed one) from many
+// clients at once must all be served: the pool never runs out of
+// workers that accept.
+func TestAcceptWorkersUnderChurn(t *testing.T) {
+	defer host.SetMaxIdleAcceptors(1)()
+	ts := startServer(t, "tcp", host.Limits{}, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 300 {
+				c, err := net.DialTimeout("tcp", ts.addr, ioTimeout)
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.SetDeadline(time.Now().Add(ioTimeout))
+				if (g+i)%2 == 0 {
+					_, err = c.Write(pingReq)
+					if err == nil {
+						_, err = io.ReadFull(c, make([]byte, len(pongResp)))
+					}
+				} else {
+					_, err = c.Write(rpcReq(t, uwsgi.RPCRaw, "hello"))
+					if err == nil {
+						var got []byte
+						got, err = readUntilClose(c)
+						if err == nil && string(got) != "Hello World" {
+							err = fmt.Errorf("raw hello answered %q", got)
+						}
+					}
+				}
+				c.Close()
+				if err != nil {
+					errs <- fmt.Errorf("client %d, call %d: %w", g, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
