@@ -140,7 +140,7 @@ func init() {
 		t.Error(err)
 	}
 	sc := p.(*program).scripts[0]
-	if n := sc.pool.size(); n < 2 || n > 4 {
+	if n := sc.pool.Size(); n < 2 || n > 4 {
 		t.Errorf("the pool has %d interpreters after 64 concurrent calls, want 2..4", n)
 	}
 }

@@ -46,7 +46,7 @@ func Handler(w http.ResponseWriter, r *http.Request) {
 }
 `)...)
 	sc := p.(*program).scripts[0]
-	first := sc.pool.idle[0]
+	first := sc.pool.Idle()[0]
 	for _, name := range []string{"boom", "index"} {
 		_, err := f.rpc(t.Context(), name)
 		var se *ScriptError
@@ -128,8 +128,8 @@ func init() {
 				t.Errorf("ok() after the interruption = %q, %v", got, err)
 			}
 			sc := p.(*program).scripts[0]
-			if sc.pool.size() != 1 {
-				t.Errorf("pool size %d, want 1", sc.pool.size())
+			if sc.pool.Size() != 1 {
+				t.Errorf("pool size %d, want 1", sc.pool.Size())
 			}
 			f.state.Locks.Unlock(2)
 		})
@@ -161,7 +161,7 @@ func init() {
 }
 `)...)
 	sc := p.(*program).scripts[0]
-	v := sc.pool.idle[0]
+	v := sc.pool.Idle()[0]
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -260,7 +260,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 	p.life, p.stop = context.WithCancel(context.WithoutCancel(ctx))
 	for _, f := range sorted {
 		sc := &script{p: p, name: f.Name, app: strings.TrimSuffix(f.Name, ".go"), src: f.Source}
-		sc.pool.max = e.opts.PoolSize
+		sc.pool = newPool(e.opts.PoolSize)
 		if err := sc.analyze(); err != nil {
 			p.Close()
 			return nil, err
@@ -274,7 +274,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 			return nil, err
 		}
 		sc.ncaptured = len(v.captured)
-		sc.pool.add(v)
+		sc.pool.Add(v)
 		if sc.hasHandler {
 			p.apps[sc.app] = &app{sc: sc}
 		}
@@ -290,7 +290,7 @@ func (p *program) Apps() map[string]api.App { return maps.Clone(p.apps) }
 func (p *program) Close() error {
 	p.stop()
 	for _, sc := range p.scripts {
-		sc.pool.close()
+		sc.pool.Close()
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"go/parser"
 	"go/token"
 	"time"
+
+	"github.com/scripthost/scripthost/api/vmpool"
 )
 
 // replicaTimeout bounds building an interpreter after the load.
@@ -24,7 +26,7 @@ type script struct {
 	hasHandler  bool
 	handlerLine int
 	ncaptured   int // callbacks the first interpreter made while loading
-	pool        pool
+	pool        *vmpool.Pool[*vm]
 }
 
 // analyze parses the file once to check it against the sandbox and find
@@ -112,10 +114,11 @@ func (sc *script) with(ctx context.Context, want *vm, fn func(v *vm) error) erro
 	}
 	discard, err := v.do(hold(ctx, v), func() error { return fn(v) })
 	if discard {
-		sc.pool.discard(v)
+		v.close()
+		sc.pool.Discard(v)
 		sc.p.log.Info("gointerp: interpreter discarded", "file", sc.name, "err", err)
 	} else {
-		sc.pool.put(v)
+		sc.pool.Put(v)
 	}
 	return err
 }
@@ -126,13 +129,13 @@ func (sc *script) acquire(ctx context.Context, want *vm) (*vm, error) {
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
-	v, build, err := sc.pool.get(ctx, want)
+	v, build, err := sc.pool.Get(ctx, want)
 	if err != nil || !build {
 		return v, err
 	}
 	v, err = sc.replica(ctx)
 	if err != nil {
-		sc.pool.failed()
+		sc.pool.Failed()
 		sc.p.log.Error("gointerp: cannot build an interpreter", "file", sc.name, "err", err)
 		return nil, err
 	}

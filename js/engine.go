@@ -119,7 +119,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -127,6 +126,7 @@ import (
 
 	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
+	"github.com/scripthost/scripthost/api/vmpool"
 )
 
 // Defaults of Options.
@@ -210,7 +210,7 @@ type program struct {
 	log   *slog.Logger
 	files []string // names, sorted
 	mods  *modules
-	pool  pool
+	pool  *vmpool.Pool[*vm]
 
 	// life is the generation's lifetime: replacement runtimes are built
 	// under it, and Close ends it.
@@ -236,6 +236,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		log:  e.logger(env),
 		mods: newModules(env.Dir),
 		apps: map[string]api.App{},
+		pool: newPool(),
 	}
 	for _, f := range sorted {
 		prg, err := compileModule(f.Name, f.Source)
@@ -270,7 +271,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		vms = append(vms, v)
 	}
 	for _, v := range vms {
-		p.pool.put(v)
+		p.pool.Put(v)
 	}
 	return p, nil
 }
@@ -365,7 +366,7 @@ func (p *program) Close() error {
 		return nil
 	}
 	p.stop()
-	p.pool.close()
+	p.pool.Close()
 	return nil
 }
 
@@ -388,14 +389,14 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 	if p.closed.Load() {
 		return nil, ctx, nil, ErrClosed
 	}
-	v, err := p.pool.get(ctx, want)
+	v, _, err := p.pool.Get(ctx, want)
 	if err != nil {
 		return nil, ctx, nil, err
 	}
 	if v.rt == nil { // a slot whose replacement could not be built
 		nv, err := p.rebuild()
 		if err != nil {
-			p.pool.put(v)
+			p.pool.Put(v)
 			return nil, ctx, nil, err
 		}
 		v = nv
@@ -414,12 +415,12 @@ func (p *program) rebuild() (*vm, error) {
 // be reused.
 func (p *program) release(v *vm) {
 	if v.broken == nil {
-		p.pool.put(v)
+		p.pool.Put(v)
 		return
 	}
 	cause := v.broken
-	p.pool.discard(v)
 	v.close()
+	p.pool.Discard(v)
 	if p.closed.Load() {
 		return
 	}
@@ -430,126 +431,13 @@ func (p *program) release(v *vm) {
 	} else {
 		p.log.Info("js: runtime replaced", "cause", cause)
 	}
-	p.pool.put(nv)
+	p.pool.Put(nv)
 }
 
-// pool holds a program's idle runtimes and the calls waiting for one:
-// any runtime, or one in particular (pinned functions).
-type pool struct {
-	mu      sync.Mutex
-	idle    []*vm
-	waiters []*waiter
-	closed  bool
-}
-
-type waiter struct {
-	want *vm      // nil: any
-	ch   chan *vm // buffered; nil is sent when want is gone or the pool closed
-}
-
-// get takes an idle runtime (want, when not nil), waiting for one as long
-// as ctx allows.
-func (pl *pool) get(ctx context.Context, want *vm) (*vm, error) {
-	pl.mu.Lock()
-	if pl.closed {
-		pl.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if want != nil && want.dead.Load() {
-		pl.mu.Unlock()
-		return nil, ErrRuntimeGone
-	}
-	for i := len(pl.idle) - 1; i >= 0; i-- { // the most recently used first
-		if v := pl.idle[i]; want == nil || v == want {
-			pl.idle = slices.Delete(pl.idle, i, i+1)
-			pl.mu.Unlock()
-			return v, nil
-		}
-	}
-	w := &waiter{want: want, ch: make(chan *vm, 1)}
-	pl.waiters = append(pl.waiters, w)
-	pl.mu.Unlock()
-
-	select {
-	case v := <-w.ch:
-		if v == nil {
-			return nil, pl.goneError()
-		}
-		return v, nil
-	case <-ctx.Done():
-		pl.mu.Lock()
-		i := slices.Index(pl.waiters, w)
-		if i >= 0 {
-			pl.waiters = slices.Delete(pl.waiters, i, i+1)
-		}
-		pl.mu.Unlock()
-		if i < 0 { // handed over meanwhile: pass it on
-			if v := <-w.ch; v != nil {
-				pl.put(v)
-			}
-		}
-		return nil, context.Cause(ctx)
-	}
-}
-
-func (pl *pool) goneError() error {
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
-	if pl.closed {
-		return ErrClosed
-	}
-	return ErrRuntimeGone
-}
-
-// put returns a runtime: to the first call waiting for it, else to the
-// idle list; after close, it is closed.
-func (pl *pool) put(v *vm) {
-	pl.mu.Lock()
-	if pl.closed {
-		pl.mu.Unlock()
-		v.close()
-		return
-	}
-	for i, w := range pl.waiters {
-		if w.want == nil || w.want == v {
-			pl.waiters = slices.Delete(pl.waiters, i, i+1)
-			pl.mu.Unlock()
-			w.ch <- v
-			return
-		}
-	}
-	pl.idle = append(pl.idle, v)
-	pl.mu.Unlock()
-}
-
-// discard marks a borrowed runtime dead and fails the calls waiting for
-// it in particular.
-func (pl *pool) discard(v *vm) {
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
-	v.dead.Store(true)
-	pl.waiters = slices.DeleteFunc(pl.waiters, func(w *waiter) bool {
-		if w.want == v {
-			w.ch <- nil
-			return true
-		}
-		return false
-	})
-}
-
-// close closes the idle runtimes and fails every waiting call.
-func (pl *pool) close() {
-	pl.mu.Lock()
-	pl.closed = true
-	idle, waiters := pl.idle, pl.waiters
-	pl.idle, pl.waiters = nil, nil
-	pl.mu.Unlock()
-	for _, w := range waiters {
-		w.ch <- nil
-	}
-	for _, v := range idle {
-		v.close()
-	}
+// newPool returns the pool of a program's runtimes (see package vmpool):
+// filled at load, a discarded runtime replaced by its caller.
+func newPool() *vmpool.Pool[*vm] {
+	return vmpool.New(0, func(v *vm) bool { return v.dead.Load() }, (*vm).close, ErrClosed, ErrRuntimeGone)
 }
 
 // progFunc is a function captured at load: key n is the n-th callback in

@@ -109,9 +109,7 @@ module.exports = () => ({status: 200, body: "app"});
 	if err := p.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	p.pool.mu.Lock()
-	idle := len(p.pool.idle)
-	p.pool.mu.Unlock()
+	idle := len(p.pool.Idle())
 	if idle != 0 {
 		t.Errorf("%d idle runtimes after Close, want 0", idle)
 	}
@@ -126,9 +124,7 @@ module.exports = () => ({status: 200, body: "app"});
 	if got := <-res; got != "held" {
 		t.Errorf("the call in flight during Close: %q, want it to finish", got)
 	}
-	p.pool.mu.Lock()
-	idle = len(p.pool.idle)
-	p.pool.mu.Unlock()
+	idle = len(p.pool.Idle())
 	if idle != 0 {
 		t.Errorf("the runtime returned after Close was kept")
 	}

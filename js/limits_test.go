@@ -78,12 +78,11 @@ uwsgi.register_rpc("caught_harakiri", () => {
 // runtimeID identifies the idle runtime of a pool of one.
 func (p *program) runtimeID(t *testing.T) *vm {
 	t.Helper()
-	p.pool.mu.Lock()
-	defer p.pool.mu.Unlock()
-	if len(p.pool.idle) != 1 {
-		t.Fatalf("%d idle runtimes, want 1", len(p.pool.idle))
+	idle := p.pool.Idle()
+	if len(idle) != 1 {
+		t.Fatalf("%d idle runtimes, want 1", len(idle))
 	}
-	return p.pool.idle[0]
+	return idle[0]
 }
 
 func TestHarakiri(t *testing.T) {

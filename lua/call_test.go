@@ -318,7 +318,7 @@ uwsgi.register_rpc("ok", function() return "ok" end)
 	if _, err := f.rpc(context.Background(), "ok"); !errors.Is(err, ErrClosed) {
 		t.Errorf("call after Close: %v, want ErrClosed", err)
 	}
-	if n := prog.pool.idle(); n != 0 {
+	if n := len(prog.pool.Idle()); n != 0 {
 		t.Errorf("%d states left in the pool after Close", n)
 	}
 	if err := p.Close(); err != nil {

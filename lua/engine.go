@@ -111,6 +111,7 @@ import (
 
 	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
+	"github.com/scripthost/scripthost/api/vmpool"
 )
 
 // Defaults of Options.
@@ -216,7 +217,7 @@ type program struct {
 	files []file
 	mods  *modules
 
-	pool pool
+	pool *vmpool.Pool[*vm]
 	// life is the generation's lifetime: replacement states are built
 	// under it, and Close ends it.
 	life context.Context
@@ -239,6 +240,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		log:  e.logger(env),
 		mods: newModules(e.comp, env.Dir),
 		apps: map[string]api.App{},
+		pool: newPool(),
 	}
 	for _, f := range sorted {
 		proto, err := e.comp.compile(f.Source, f.Name)
@@ -277,7 +279,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 	// The first state goes on top: the first call runs where the
 	// registrations happened.
 	for _, v := range slices.Backward(states) {
-		p.pool.put(v)
+		p.pool.Put(v)
 	}
 	return p, nil
 }
@@ -293,7 +295,7 @@ func (p *program) Apps() map[string]api.App { return maps.Clone(p.apps) }
 // Close closes the idle states now and the borrowed ones when their calls
 // return them. Calls after Close fail with ErrClosed.
 func (p *program) Close() error {
-	p.pool.close()
+	p.pool.Close()
 	p.stop()
 	return nil
 }
@@ -350,14 +352,14 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 	if ctx.Err() != nil { // no state to waste on a call that cannot run
 		return nil, ctx, nil, context.Cause(ctx)
 	}
-	v, err := p.pool.get(ctx, want)
+	v, _, err := p.pool.Get(ctx, want)
 	if err != nil {
 		return nil, ctx, nil, err
 	}
 	if v.L == nil { // a slot whose replacement could not be built
 		nv, err := p.rebuild()
 		if err != nil {
-			p.pool.put(v)
+			p.pool.Put(v)
 			return nil, ctx, nil, err
 		}
 		v = nv
@@ -376,7 +378,7 @@ func (p *program) rebuild() (*vm, error) {
 // reused.
 func (p *program) release(v *vm) {
 	if v.broken == nil {
-		p.pool.put(v)
+		p.pool.Put(v)
 		return
 	}
 	cause := v.broken
@@ -388,7 +390,8 @@ func (p *program) release(v *vm) {
 	} else {
 		p.log.Info("lua: state replaced", "cause", cause)
 	}
-	p.pool.replace(v, nv)
+	p.pool.Discard(v)
+	p.pool.Put(nv)
 }
 
 // progFunc is a function captured at load: key n is the n-th callback in

@@ -236,12 +236,12 @@ uwsgi.register_rpc("ok", function() return "ok" end)
 		}
 	}
 	prog := p.(*program)
-	v, err := prog.pool.get(context.Background(), nil)
+	v, _, err := prog.pool.Get(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	top := v.L.GetTop()
-	prog.pool.put(v)
+	prog.pool.Put(v)
 	if top != 0 {
 		t.Errorf("stack top %d after errors, want 0", top)
 	}

@@ -1,0 +1,235 @@
+// Package vmpool is the pool of interpreters each engine keeps per
+// program (or per file): calls borrow any interpreter, or one in
+// particular (to run a function made in it during an earlier call),
+// waiting as long as their context allows.
+//
+// Idle interpreters are reused most recently used first, so a lightly
+// loaded program keeps running in warm ones; waiters are served first
+// come, first served, a waiter for a particular interpreter before the
+// others. A pool is either filled by its owner (Put, Max 0) or grows on
+// demand up to Max: Get then tells a caller to build one.
+package vmpool
+
+import (
+	"context"
+	"slices"
+	"sync"
+)
+
+// Pool holds idle interpreters of type V and the calls waiting for one.
+type Pool[V comparable] struct {
+	max       int
+	gone      func(V) bool
+	closeVM   func(V)
+	errClosed error
+	errGone   error
+
+	mu      sync.Mutex
+	idle    []V
+	n       int // interpreters alive or being built (growing pools)
+	waiters []*waiter[V]
+	closed  bool
+}
+
+// waiter is a call waiting for an interpreter. It receives one, or the
+// zero V: for a waiter for any, "room was made, try again"; for a waiter
+// for a particular one, "it is gone" (or the pool closed).
+type waiter[V comparable] struct {
+	want V // the zero V: any
+	ch   chan V
+}
+
+// New returns a pool. max > 0 makes it grow on demand up to max; gone
+// reports a discarded interpreter; closeVM closes one; errClosed and
+// errGone are what Get returns after Close and for a gone interpreter.
+func New[V comparable](max int, gone func(V) bool, closeVM func(V), errClosed, errGone error) *Pool[V] {
+	return &Pool[V]{max: max, gone: gone, closeVM: closeVM, errClosed: errClosed, errGone: errGone}
+}
+
+// Get borrows an interpreter: want, or any (want the zero V). build
+// reports that the caller may build a new one instead (and must call
+// Failed if it cannot, Add is not needed: it is counted).
+func (pl *Pool[V]) Get(ctx context.Context, want V) (v V, build bool, err error) {
+	var zero V
+	for {
+		pl.mu.Lock()
+		if pl.closed {
+			pl.mu.Unlock()
+			return zero, false, pl.errClosed
+		}
+		if want != zero {
+			if pl.gone(want) {
+				pl.mu.Unlock()
+				return zero, false, pl.errGone
+			}
+			if i := slices.Index(pl.idle, want); i >= 0 {
+				pl.idle = slices.Delete(pl.idle, i, i+1)
+				pl.mu.Unlock()
+				return want, false, nil
+			}
+		} else {
+			if n := len(pl.idle); n > 0 {
+				v := pl.idle[n-1]
+				pl.idle[n-1] = zero
+				pl.idle = pl.idle[:n-1]
+				pl.mu.Unlock()
+				return v, false, nil
+			}
+			if pl.n < pl.max {
+				pl.n++
+				pl.mu.Unlock()
+				return zero, true, nil
+			}
+		}
+		w := &waiter[V]{want: want, ch: make(chan V, 1)}
+		pl.waiters = append(pl.waiters, w)
+		pl.mu.Unlock()
+
+		select {
+		case v := <-w.ch:
+			if v != zero {
+				return v, false, nil
+			}
+			if want != zero {
+				return zero, false, pl.goneErr()
+			}
+			// Room was made: try again.
+		case <-ctx.Done():
+			pl.mu.Lock()
+			if i := slices.Index(pl.waiters, w); i >= 0 {
+				pl.waiters = slices.Delete(pl.waiters, i, i+1)
+				pl.mu.Unlock()
+				return zero, false, context.Cause(ctx)
+			}
+			pl.mu.Unlock()
+			if v := <-w.ch; v != zero { // handed over meanwhile: give it back
+				pl.Put(v)
+			} else if want == zero {
+				pl.wakeAny() // pass the room on
+			}
+			return zero, false, context.Cause(ctx)
+		}
+	}
+}
+
+func (pl *Pool[V]) goneErr() error {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.closed {
+		return pl.errClosed
+	}
+	return pl.errGone
+}
+
+// Put returns a healthy interpreter: to a waiter for it, else to the
+// first waiter for any, else to the idle ones. After Close it closes it.
+func (pl *Pool[V]) Put(v V) {
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		pl.closeVM(v)
+		return
+	}
+	i := slices.IndexFunc(pl.waiters, func(w *waiter[V]) bool { return w.want == v })
+	if i < 0 {
+		var zero V
+		i = slices.IndexFunc(pl.waiters, func(w *waiter[V]) bool { return w.want == zero })
+	}
+	if i < 0 {
+		pl.idle = append(pl.idle, v)
+		pl.mu.Unlock()
+		return
+	}
+	w := pl.waiters[i]
+	pl.waiters = slices.Delete(pl.waiters, i, i+1)
+	pl.mu.Unlock()
+	w.ch <- v
+}
+
+// Add puts an interpreter built outside Get into a growing pool (the
+// first, at load).
+func (pl *Pool[V]) Add(v V) {
+	pl.mu.Lock()
+	pl.n++
+	pl.mu.Unlock()
+	pl.Put(v)
+}
+
+// Discard takes out a borrowed interpreter that must not serve again and
+// that gone already reports: the calls waiting for it learn it is gone,
+// and in a growing pool a waiter for any may build a replacement.
+func (pl *Pool[V]) Discard(v V) {
+	var zero V
+	pl.mu.Lock()
+	pl.waiters = slices.DeleteFunc(pl.waiters, func(w *waiter[V]) bool {
+		if w.want == v {
+			w.ch <- zero
+			return true
+		}
+		return false
+	})
+	grows := pl.max > 0
+	if grows {
+		pl.n--
+	}
+	pl.mu.Unlock()
+	if grows {
+		pl.wakeAny()
+	}
+}
+
+// Failed gives back the room of a build that failed.
+func (pl *Pool[V]) Failed() {
+	pl.mu.Lock()
+	pl.n--
+	pl.mu.Unlock()
+	pl.wakeAny()
+}
+
+// wakeAny tells the first waiter for any interpreter to try again.
+func (pl *Pool[V]) wakeAny() {
+	var zero V
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if i := slices.IndexFunc(pl.waiters, func(w *waiter[V]) bool { return w.want == zero }); i >= 0 {
+		w := pl.waiters[i]
+		pl.waiters = slices.Delete(pl.waiters, i, i+1)
+		w.ch <- zero
+	}
+}
+
+// Close closes the idle interpreters and fails the waiting calls; the
+// borrowed ones are closed when they come back.
+func (pl *Pool[V]) Close() {
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		return
+	}
+	pl.closed = true
+	idle, waiters := pl.idle, pl.waiters
+	pl.idle, pl.waiters = nil, nil
+	pl.mu.Unlock()
+	var zero V
+	for _, w := range waiters {
+		w.ch <- zero
+	}
+	for _, v := range idle {
+		pl.closeVM(v)
+	}
+}
+
+// Idle returns the idle interpreters, most recently used last.
+func (pl *Pool[V]) Idle() []V {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return slices.Clone(pl.idle)
+}
+
+// Size returns how many interpreters a growing pool has alive or being
+// built.
+func (pl *Pool[V]) Size() int {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.n
+}
