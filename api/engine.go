@@ -3,6 +3,9 @@ package api
 import (
 	"context"
 	"io"
+	"log/slog"
+	"strconv"
+	"strings"
 
 	"github.com/scripthost/scripthost/api/uwsgi"
 )
@@ -82,4 +85,39 @@ type ResponseWriter interface {
 // the code's value and what it printed.
 type Evaluator interface {
 	Eval(ctx context.Context, env *Env, code string) (result Value, output string, err error)
+}
+
+// EngineLogger is an engine's logger: its own when set, else the Env's,
+// else slog's default.
+func EngineLogger(own *slog.Logger, env *Env) *slog.Logger {
+	if own != nil {
+		return own
+	}
+	if env != nil && env.Logger != nil {
+		return env.Logger
+	}
+	return slog.Default()
+}
+
+// ScriptErrorText is how every engine prints a script error:
+// "engine: file:line:column: message", leaving out what is unknown (zero
+// or empty).
+func ScriptErrorText(engine, file string, line, column int, msg string) string {
+	var b strings.Builder
+	b.WriteString(engine)
+	b.WriteString(": ")
+	if file != "" {
+		b.WriteString(file)
+		if line > 0 {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(line))
+			if column > 0 {
+				b.WriteByte(':')
+				b.WriteString(strconv.Itoa(column))
+			}
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString(msg)
+	return b.String()
 }

@@ -216,15 +216,7 @@ func (e *Engine) Extensions() []string { return []string{".go"} }
 // Modifier returns uwsgi.ModGo (11).
 func (e *Engine) Modifier() uwsgi.Modifier { return uwsgi.ModGo }
 
-func (e *Engine) logger(env *api.Env) *slog.Logger {
-	if e.opts.Logger != nil {
-		return e.opts.Logger
-	}
-	if env != nil && env.Logger != nil {
-		return env.Logger
-	}
-	return slog.Default()
-}
+func (e *Engine) logger(env *api.Env) *slog.Logger { return api.EngineLogger(e.opts.Logger, env) }
 
 func (e *Engine) usable() error {
 	if e.sandbox.err != nil {

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 // Errors of the engine. Script failures are *ScriptError values that wrap
@@ -58,23 +60,7 @@ type ScriptError struct {
 }
 
 func (e *ScriptError) Error() string {
-	var b strings.Builder
-	b.WriteString("gointerp: ")
-	if e.File != "" {
-		b.WriteString(e.File)
-		b.WriteByte(':')
-		if e.Line > 0 {
-			b.WriteString(strconv.Itoa(e.Line))
-			b.WriteByte(':')
-			if e.Column > 0 {
-				b.WriteString(strconv.Itoa(e.Column))
-				b.WriteByte(':')
-			}
-		}
-		b.WriteByte(' ')
-	}
-	b.WriteString(e.Msg)
-	return b.String()
+	return api.ScriptErrorText("gointerp", e.File, e.Line, e.Column, e.Msg)
 }
 
 // Unwrap returns the cause.

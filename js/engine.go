@@ -192,15 +192,7 @@ func (e *Engine) Extensions() []string { return []string{".js"} }
 // Modifier returns uwsgi.ModV8 (24).
 func (e *Engine) Modifier() uwsgi.Modifier { return uwsgi.ModV8 }
 
-func (e *Engine) logger(env *api.Env) *slog.Logger {
-	if e.opts.Logger != nil {
-		return e.opts.Logger
-	}
-	if env != nil && env.Logger != nil {
-		return env.Logger
-	}
-	return slog.Default()
-}
+func (e *Engine) logger(env *api.Env) *slog.Logger { return api.EngineLogger(e.opts.Logger, env) }
 
 // program is what Load made of the files: the compiled code and the pool
 // of runtimes. It implements api.Program.

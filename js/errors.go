@@ -9,6 +9,8 @@ import (
 
 	"github.com/dop251/goja"
 	"github.com/dop251/goja/parser"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 // Errors of the engine. Script failures are *ScriptError values that wrap
@@ -63,22 +65,7 @@ type ScriptError struct {
 }
 
 func (e *ScriptError) Error() string {
-	var b strings.Builder
-	b.WriteString("js: ")
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			b.WriteByte(':')
-			b.WriteString(strconv.Itoa(e.Line))
-			if e.Column > 0 {
-				b.WriteByte(':')
-				b.WriteString(strconv.Itoa(e.Column))
-			}
-		}
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
+	return api.ScriptErrorText("js", e.File, e.Line, e.Column, e.Msg)
 }
 
 // Unwrap returns the cause.

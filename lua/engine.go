@@ -191,15 +191,7 @@ func (e *Engine) Extensions() []string { return []string{".lua"} }
 // Modifier returns uwsgi.ModLua (6).
 func (e *Engine) Modifier() uwsgi.Modifier { return uwsgi.ModLua }
 
-func (e *Engine) logger(env *api.Env) *slog.Logger {
-	if e.opts.Logger != nil {
-		return e.opts.Logger
-	}
-	if env != nil && env.Logger != nil {
-		return env.Logger
-	}
-	return slog.Default()
-}
+func (e *Engine) logger(env *api.Env) *slog.Logger { return api.EngineLogger(e.opts.Logger, env) }
 
 // file is one compiled script of a program.
 type file struct {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 // Errors of the engine. Script failures are *ScriptError values that wrap
@@ -47,19 +49,7 @@ type ScriptError struct {
 }
 
 func (e *ScriptError) Error() string {
-	var b strings.Builder
-	b.WriteString("lua: ")
-	if e.File != "" {
-		b.WriteString(e.File)
-		b.WriteByte(':')
-		if e.Line > 0 {
-			b.WriteString(strconv.Itoa(e.Line))
-			b.WriteByte(':')
-		}
-		b.WriteByte(' ')
-	}
-	b.WriteString(e.Msg)
-	return b.String()
+	return api.ScriptErrorText("lua", e.File, e.Line, 0, e.Msg)
 }
 
 // Unwrap returns the cause.
