@@ -53,6 +53,7 @@ type acceptPool struct {
 	timer     *time.Timer  // bounds lingering
 	armed     bool
 	lastSweep atomic.Int64 // when a worker last looked (unix ns)
+	lastQuiet atomic.Int64 // when a peek last found the oldest socket silent (unix ns)
 }
 
 func (p *acceptPool) start() {
@@ -74,23 +75,28 @@ func (p *acceptPool) finish(err error) {
 // pool's lingering list instead, and a worker that finishes a connection
 // looks at the oldest ones (one non-blocking peek each), when the close
 // has usually arrived. A socket with data goes on in a goroutine of its
-// own, the usual way; so does one still silent after lingerBusy, or, when
-// no worker has looked for lingerIdle (an idle server: a timer runs while
-// the list is not empty), at once. So a client that keeps such a
-// connection and sends its next packet some time after the answer may
-// wait up to about lingerIdle more for it to be read (up to lingerBusy on
-// a busy server); clients that keep connections use the extension.
+// own, the usual way; so does one still silent after lingerBusy. When no
+// worker has looked for lingerIdle (an idle server), a timer, running
+// while the list is not empty, peeks at every socket each lingerIdle. So
+// a client that keeps such a connection and sends its next packet some
+// time after the answer may wait up to about lingerIdle more for it to be
+// read (up to lingerBusy on a busy server); clients that keep connections
+// use the extension.
 const (
 	lingerPeek = 200 * time.Microsecond // younger sockets are not looked at yet
 	lingerBusy = 5 * time.Millisecond
 	lingerIdle = 500 * time.Microsecond // also the timer's period
+	// A worker does not peek again within lingerQuiet of a peek that
+	// found the oldest socket silent: the others are most likely silent
+	// too, and finished connections come much more often than that.
+	lingerQuiet = 100 * time.Microsecond
 )
 
 // sweep modes.
 const (
 	sweepWorker = iota // after a connection: the oldest sockets, by age
-	sweepTimer         // the timer: as a worker, or all if no worker looked lately
-	sweepAll           // every socket: closed or resumed
+	sweepTimer         // the timer: as a worker, or every socket if no worker looked lately
+	sweepAll           // every socket: closed or resumed (the listener's end)
 )
 
 type lingerConn struct {
@@ -229,9 +235,12 @@ func (p *acceptPool) sweep(mode int) {
 	switch mode {
 	case sweepWorker:
 		p.lastSweep.Store(now.UnixNano())
+		if now.UnixNano()-p.lastQuiet.Load() < int64(lingerQuiet) {
+			return
+		}
 	case sweepTimer:
-		if now.UnixNano()-p.lastSweep.Load() >= int64(lingerIdle) {
-			mode = sweepAll
+		if now.UnixNano()-p.lastSweep.Load() < int64(lingerIdle) {
+			mode = sweepWorker
 		}
 	}
 	p.lmu.Lock()
@@ -239,7 +248,7 @@ func (p *acceptPool) sweep(mode int) {
 	kept := p.lingering[:0]
 	for i, lc := range p.lingering {
 		age := now.Sub(lc.since)
-		if mode != sweepAll && age < lingerPeek {
+		if mode == sweepWorker && age < lingerPeek {
 			kept = append(kept, p.lingering[i:]...)
 			break
 		}
@@ -255,8 +264,14 @@ func (p *acceptPool) sweep(mode int) {
 			p.resume(lc.sc)
 			continue
 		}
+		if mode == sweepTimer {
+			// No worker looks: the timer peeks at every socket each time.
+			kept = append(kept, lc)
+			continue
+		}
 		// Clients close in about the order they were answered: when the
 		// oldest is still silent, so are the others, most likely.
+		p.lastQuiet.Store(now.UnixNano())
 		kept = append(kept, p.lingering[i:]...)
 		break
 	}

@@ -47,6 +47,7 @@ type serveConfig struct {
 	logLevel        string
 	logFormat       string
 	warning         string
+	procs           string
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -80,6 +81,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.warning, "warning", "", "message carried by ping replies (at most 80 bytes)")
+	fs.StringVar(&cfg.procs, "procs", "auto", "processors running Go code (GOMAXPROCS): a number, or auto for one while the server needs less than a core and every core once it is busy (a GOMAXPROCS environment variable overrides auto)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111) and the close mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -120,6 +122,12 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scripthost serve: %v\n", err)
 		return 2
 	}
+	procs, err := parseProcs(cfg.procs)
+	if err != nil {
+		fmt.Fprintf(stderr, "scripthost serve: %v\n", err)
+		return 2
+	}
+	setProcs(ctx, procs, log)
 	if err := serve(ctx, cfg, log, nil); err != nil {
 		log.Error("scripthost stopped", "err", err)
 		return 1
