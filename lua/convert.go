@@ -93,6 +93,7 @@ func (v *vm) fromLua(lv lua.LValue, depth int) (api.Value, error) {
 }
 
 func (v *vm) tableFromLua(t *lua.LTable, depth int) (api.Value, error) {
+	v.fillEnv(t)
 	count, maxKey, seq := 0, 0, true
 	t.ForEach(func(k, _ lua.LValue) {
 		count++
@@ -298,48 +299,11 @@ func (v *vm) results(rets []lua.LValue) (api.Value, error) {
 	return list, nil
 }
 
-// varsTable builds WSAPI's env table: every request var as a string
-// field, the last duplicate winning, CONTENT_TYPE defaulting to "".
-func varsTable(L *lua.LState, r *api.Request) *lua.LTable {
-	t := L.CreateTable(0, len(r.Vars)+2)
-	for _, kv := range r.Vars {
-		key, ok := commonNames[string(kv.Key)]
-		if !ok {
-			key = string(kv.Key)
-		}
-		val, ok := commonValues[string(kv.Value)]
-		if !ok {
-			val = lua.LString(kv.Value)
-		}
-		t.RawSetString(key, val)
-	}
-	if t.RawGetString("CONTENT_TYPE") == lua.LNil {
-		t.RawSetString("CONTENT_TYPE", lua.LString(""))
-	}
-	return t
-}
-
-// commonNames and commonValues hold the request vars' usual names and
-// values, made once: a request's env table then allocates only for the
-// others.
-var (
-	commonNames  = make(map[string]string)
-	commonValues = make(map[string]lua.LValue)
-)
+// commonValues holds the request vars' usual values as Lua strings, made
+// once: reading them from an env table allocates nothing.
+var commonValues = make(map[string]lua.LValue)
 
 func init() {
-	for _, name := range []string{
-		"QUERY_STRING", "REQUEST_METHOD", "CONTENT_TYPE", "CONTENT_LENGTH", "REQUEST_URI",
-		"PATH_INFO", "DOCUMENT_ROOT", "SERVER_PROTOCOL", "REQUEST_SCHEME", "HTTPS",
-		"REMOTE_ADDR", "REMOTE_PORT", "REMOTE_USER", "SERVER_PORT", "SERVER_NAME", "SERVER_ADDR",
-		"SCRIPT_NAME", "UWSGI_APPID", "UWSGI_SCHEME", "UWSGI_SCRIPT", "HTTP_HOST",
-		"HTTP_USER_AGENT", "HTTP_ACCEPT", "HTTP_ACCEPT_ENCODING", "HTTP_ACCEPT_LANGUAGE",
-		"HTTP_CONNECTION", "HTTP_COOKIE", "HTTP_REFERER", "HTTP_ORIGIN", "HTTP_AUTHORIZATION",
-		"HTTP_CACHE_CONTROL", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_X_FORWARDED_FOR",
-		"HTTP_X_FORWARDED_PROTO", "HTTP_X_REAL_IP", "HTTP_UPGRADE_INSECURE_REQUESTS",
-	} {
-		commonNames[name] = name
-	}
 	for _, v := range []string{
 		"", "GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS",
 		"HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "http", "https", "on", "off", "/",

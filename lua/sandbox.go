@@ -72,6 +72,7 @@ func (v *vm) openLibs() {
 	set(lib("table"), "concat", v.tableConcat)
 
 	v.openCoroutines(lib("coroutine"))
+	v.openEnv(g)
 }
 
 func baseTostring(L *lua.LState) int {

@@ -44,9 +44,11 @@ type vm struct {
 	co      coPool
 	mark    *lua.LUserData // private marker: coroutine.wrap functions, modules being loaded
 
-	input  *lua.LTable // the running WSAPI request's env.input
-	body   *bodyReader
-	readFn *lua.LFunction // input:read
+	input   *lua.LTable    // the running WSAPI request's env.input, once made
+	body    *bodyReader    // the running WSAPI request's body
+	readFn  *lua.LFunction // input:read
+	envMeta *lua.LTable    // metatable of env tables not filled yet (env.go)
+	envKey  *lua.LUserData // the hidden key under which they keep their vars
 }
 
 type raised struct {

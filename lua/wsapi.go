@@ -48,16 +48,10 @@ func (a *app) ServeRequest(ctx context.Context, w api.ResponseWriter, r *api.Req
 		return err
 	}
 	defer release()
-	L := v.L
-	env := varsTable(L, r)
-	input := L.CreateTable(0, 1)
-	if v.readFn == nil {
-		v.readFn = L.NewFunction(v.inputRead)
-	}
-	input.RawSetString("read", v.readFn)
-	env.RawSetString("input", input)
+	body := &bodyReader{r: r.Body}
+	env := v.newEnv(r, body)
 	prevInput, prevBody := v.input, v.body // a request served within a call
-	v.input, v.body = input, &bodyReader{r: r.Body}
+	v.input, v.body = nil, body
 	defer func() { v.input, v.body = prevInput, prevBody }()
 
 	rets, err := v.call(ctx, v.apps[a.name], []lua.LValue{env}, 3)
