@@ -31,12 +31,19 @@ type Pool[V comparable] struct {
 	closed  bool
 }
 
-// waiter is a call waiting for an interpreter. It receives one, or the
-// zero V: for a waiter for any, "room was made, try again"; for a waiter
-// for a particular one, "it is gone" (or the pool closed).
+// waiter is a call waiting for an interpreter.
 type waiter[V comparable] struct {
 	want V // the zero V: any
-	ch   chan V
+	ch   chan grant[V]
+}
+
+// grant is what a waiter receives: an interpreter; or, for a waiter for
+// any in a growing pool, room to build one (counted for it already, so no
+// later call can take it first); or neither: the interpreter it waits for
+// is gone, or the pool closed.
+type grant[V comparable] struct {
+	v     V
+	build bool
 }
 
 // New returns a pool. max > 0 makes it grow on demand up to max; gone
@@ -51,64 +58,61 @@ func New[V comparable](max int, gone func(V) bool, closeVM func(V), errClosed, e
 // Failed if it cannot, Add is not needed: it is counted).
 func (pl *Pool[V]) Get(ctx context.Context, want V) (v V, build bool, err error) {
 	var zero V
-	for {
-		pl.mu.Lock()
-		if pl.closed {
-			pl.mu.Unlock()
-			return zero, false, pl.errClosed
-		}
-		if want != zero {
-			if pl.gone(want) {
-				pl.mu.Unlock()
-				return zero, false, pl.errGone
-			}
-			if i := slices.Index(pl.idle, want); i >= 0 {
-				pl.idle = slices.Delete(pl.idle, i, i+1)
-				pl.mu.Unlock()
-				return want, false, nil
-			}
-		} else {
-			if n := len(pl.idle); n > 0 {
-				v := pl.idle[n-1]
-				pl.idle[n-1] = zero
-				pl.idle = pl.idle[:n-1]
-				pl.mu.Unlock()
-				return v, false, nil
-			}
-			if pl.n < pl.max {
-				pl.n++
-				pl.mu.Unlock()
-				return zero, true, nil
-			}
-		}
-		w := &waiter[V]{want: want, ch: make(chan V, 1)}
-		pl.waiters = append(pl.waiters, w)
+	pl.mu.Lock()
+	if pl.closed {
 		pl.mu.Unlock()
-
-		select {
-		case v := <-w.ch:
-			if v != zero {
-				return v, false, nil
-			}
-			if want != zero {
-				return zero, false, pl.goneErr()
-			}
-			// Room was made: try again.
-		case <-ctx.Done():
-			pl.mu.Lock()
-			if i := slices.Index(pl.waiters, w); i >= 0 {
-				pl.waiters = slices.Delete(pl.waiters, i, i+1)
-				pl.mu.Unlock()
-				return zero, false, context.Cause(ctx)
-			}
+		return zero, false, pl.errClosed
+	}
+	if want != zero {
+		if pl.gone(want) {
 			pl.mu.Unlock()
-			if v := <-w.ch; v != zero { // handed over meanwhile: give it back
-				pl.Put(v)
-			} else if want == zero {
-				pl.wakeAny() // pass the room on
-			}
+			return zero, false, pl.errGone
+		}
+		if i := slices.Index(pl.idle, want); i >= 0 {
+			pl.idle = slices.Delete(pl.idle, i, i+1)
+			pl.mu.Unlock()
+			return want, false, nil
+		}
+	} else {
+		if n := len(pl.idle); n > 0 {
+			v := pl.idle[n-1]
+			pl.idle[n-1] = zero
+			pl.idle = pl.idle[:n-1]
+			pl.mu.Unlock()
+			return v, false, nil
+		}
+		if pl.n < pl.max {
+			pl.n++
+			pl.mu.Unlock()
+			return zero, true, nil
+		}
+	}
+	w := &waiter[V]{want: want, ch: make(chan grant[V], 1)}
+	pl.waiters = append(pl.waiters, w)
+	pl.mu.Unlock()
+
+	select {
+	case g := <-w.ch:
+		if g.v != zero || g.build {
+			return g.v, g.build, nil
+		}
+		return zero, false, pl.goneErr()
+	case <-ctx.Done():
+		pl.mu.Lock()
+		if i := slices.Index(pl.waiters, w); i >= 0 {
+			pl.waiters = slices.Delete(pl.waiters, i, i+1)
+			pl.mu.Unlock()
 			return zero, false, context.Cause(ctx)
 		}
+		pl.mu.Unlock()
+		// Served meanwhile: pass on what it was given.
+		switch g := <-w.ch; {
+		case g.v != zero:
+			pl.Put(g.v)
+		case g.build:
+			pl.Failed()
+		}
+		return zero, false, context.Cause(ctx)
 	}
 }
 
@@ -143,7 +147,7 @@ func (pl *Pool[V]) Put(v V) {
 	w := pl.waiters[i]
 	pl.waiters = slices.Delete(pl.waiters, i, i+1)
 	pl.mu.Unlock()
-	w.ch <- v
+	w.ch <- grant[V]{v: v}
 }
 
 // Add puts an interpreter built outside Get into a growing pool (the
@@ -157,45 +161,41 @@ func (pl *Pool[V]) Add(v V) {
 
 // Discard takes out a borrowed interpreter that must not serve again and
 // that gone already reports: the calls waiting for it learn it is gone,
-// and in a growing pool a waiter for any may build a replacement.
+// and in a growing pool its room goes to the first waiter for any, who
+// builds a replacement.
 func (pl *Pool[V]) Discard(v V) {
-	var zero V
 	pl.mu.Lock()
+	defer pl.mu.Unlock()
 	pl.waiters = slices.DeleteFunc(pl.waiters, func(w *waiter[V]) bool {
 		if w.want == v {
-			w.ch <- zero
+			w.ch <- grant[V]{}
 			return true
 		}
 		return false
 	})
-	grows := pl.max > 0
-	if grows {
-		pl.n--
-	}
-	pl.mu.Unlock()
-	if grows {
-		pl.wakeAny()
+	if pl.max > 0 {
+		pl.freeRoomLocked()
 	}
 }
 
 // Failed gives back the room of a build that failed.
 func (pl *Pool[V]) Failed() {
 	pl.mu.Lock()
-	pl.n--
-	pl.mu.Unlock()
-	pl.wakeAny()
+	defer pl.mu.Unlock()
+	pl.freeRoomLocked()
 }
 
-// wakeAny tells the first waiter for any interpreter to try again.
-func (pl *Pool[V]) wakeAny() {
+// freeRoomLocked passes the room of an interpreter that is no more to the
+// first waiter for any, or counts it free; pl.mu is held.
+func (pl *Pool[V]) freeRoomLocked() {
 	var zero V
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
 	if i := slices.IndexFunc(pl.waiters, func(w *waiter[V]) bool { return w.want == zero }); i >= 0 {
 		w := pl.waiters[i]
 		pl.waiters = slices.Delete(pl.waiters, i, i+1)
-		w.ch <- zero
+		w.ch <- grant[V]{build: true}
+		return
 	}
+	pl.n--
 }
 
 // Close closes the idle interpreters and fails the waiting calls; the
@@ -210,9 +210,8 @@ func (pl *Pool[V]) Close() {
 	idle, waiters := pl.idle, pl.waiters
 	pl.idle, pl.waiters = nil, nil
 	pl.mu.Unlock()
-	var zero V
 	for _, w := range waiters {
-		w.ch <- zero
+		w.ch <- grant[V]{}
 	}
 	for _, v := range idle {
 		pl.closeVM(v)
