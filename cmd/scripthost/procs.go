@@ -37,6 +37,10 @@ type procsTuner struct {
 	max int // the most processors: the CPUs the process may use
 	n   int // the processors it has now
 	low int // windows in a row in which fewer would have done
+
+	window time.Duration
+	cpu    func() (time.Duration, bool) // the CPU time used so far
+	set    func(n int)                  // makes n the processors
 }
 
 // step takes the cores kept busy over the last window and returns the
@@ -83,20 +87,21 @@ func setProcs(ctx context.Context, procs int, log *slog.Logger) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
-	t := &procsTuner{max: runtime.GOMAXPROCS(0)}
-	t.n = t.max
-	if t.max < 2 {
+	n := runtime.GOMAXPROCS(0)
+	if n < 2 {
 		return
 	}
+	t := &procsTuner{max: n, n: n, window: procsWindow, cpu: processCPU,
+		set: func(n int) { runtime.GOMAXPROCS(n) }}
 	go t.run(ctx, log)
 }
 
-// run samples the process's CPU time every procsWindow and sets
-// GOMAXPROCS as step says.
+// run samples the CPU time every window and sets the processors as step
+// says.
 func (t *procsTuner) run(ctx context.Context, log *slog.Logger) {
-	tick := time.NewTicker(procsWindow)
+	tick := time.NewTicker(t.window)
 	defer tick.Stop()
-	lastCPU, ok := processCPU()
+	lastCPU, ok := t.cpu()
 	if !ok {
 		return
 	}
@@ -106,7 +111,7 @@ func (t *procsTuner) run(ctx context.Context, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			cpu, ok := processCPU()
+			cpu, ok := t.cpu()
 			wall := now.Sub(lastAt)
 			if !ok || wall <= 0 {
 				continue
@@ -114,7 +119,7 @@ func (t *procsTuner) run(ctx context.Context, log *slog.Logger) {
 			busy := float64(cpu-lastCPU) / float64(wall)
 			lastCPU, lastAt = cpu, now
 			if prev := t.n; t.step(busy) != prev {
-				runtime.GOMAXPROCS(t.n)
+				t.set(t.n)
 				log.Debug("processors", "from", prev, "to", t.n, "busy", math.Round(busy*100)/100)
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -75,51 +77,48 @@ func TestParseProcs(t *testing.T) {
 	}
 }
 
-// TestProcsTunerRuns runs the tuner on the test process: idle, it goes
-// down to one processor; made busy on every core, it takes them back.
+// TestProcsTunerRuns runs the tuner's loop on a CPU clock the test
+// drives: idle, it goes down to one processor; busy, it takes every one
+// back at once.
 func TestProcsTunerRuns(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs at least 2 CPUs")
-	}
-	prev := runtime.GOMAXPROCS(0)
-	defer runtime.GOMAXPROCS(prev)
-	runtime.GOMAXPROCS(2)
+	var load atomic.Int64 // cores kept busy, in thousandths
+	var mu sync.Mutex
+	var cpu time.Duration
+	last := time.Now()
+	sets := make(chan int, 100)
+	tu := &procsTuner{max: 4, n: 4, window: 2 * time.Millisecond,
+		cpu: func() (time.Duration, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			now := time.Now()
+			cpu += now.Sub(last) * time.Duration(load.Load()) / 1000
+			last = now
+			return cpu, true
+		},
+		set: func(n int) { sets <- n }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	tu := &procsTuner{max: 2, n: 2}
 	go func() {
 		defer close(done)
 		tu.run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	defer func() { cancel(); <-done }()
 
-	waitProcs := func(want int, busy bool) {
+	expect := func(want int) {
 		t.Helper()
-		stop := make(chan struct{})
-		if busy {
-			for range 2 {
-				go func() {
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-					}
-				}()
+		select {
+		case n := <-sets:
+			if n != want {
+				t.Fatalf("set %d processors, want %d", n, want)
 			}
-		}
-		defer close(stop)
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.GOMAXPROCS(0) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("GOMAXPROCS stayed %d, want %d (busy %v)", runtime.GOMAXPROCS(0), want, busy)
-			}
-			time.Sleep(10 * time.Millisecond)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no change to %d processors", want)
 		}
 	}
-	waitProcs(1, false)
-	waitProcs(2, true)
+	load.Store(100)
+	expect(1)
+	load.Store(3000)
+	expect(4)
 }
 
 func TestServeRejectsBadProcs(t *testing.T) {
@@ -127,5 +126,20 @@ func TestServeRejectsBadProcs(t *testing.T) {
 	code := run(context.Background(), []string{"serve", "--procs", "zero"}, io.Discard, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), `bad --procs "zero"`) {
 		t.Fatalf("exit %d, stderr %q; want 2 and the bad flag named", code, stderr.String())
+	}
+}
+
+// serve --procs N runs Go code on N processors.
+func TestServeProcsFlag(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var stderr strings.Builder
+	args := []string{"serve", "--procs", "3", "--socket", "127.0.0.1:0", "--scripts", t.TempDir(), "--watch=false"}
+	if code := run(ctx, args, io.Discard, &stderr); code != 0 {
+		t.Fatalf("serve exited %d: %s", code, stderr.String())
+	}
+	if n := runtime.GOMAXPROCS(0); n != 3 {
+		t.Errorf("GOMAXPROCS %d, want 3", n)
 	}
 }
