@@ -114,18 +114,14 @@ func (p *acceptPool) work() {
 		select {
 		case s.sem <- struct{}{}:
 		case <-s.base.Done():
-			p.waiting.Add(-1)
-			p.finish(ErrServerClosed)
-			p.sweep(sweepAll)
+			p.leave(ErrServerClosed)
 			return
 		}
-		nc, err := p.accept()
+		nc, err := p.l.Accept()
 		if err != nil {
 			<-s.sem
 			if s.closing.Load() || p.ended.Load() {
-				p.waiting.Add(-1)
-				p.finish(ErrServerClosed)
-				p.sweep(sweepAll)
+				p.leave(ErrServerClosed)
 				return
 			}
 			var ne net.Error
@@ -135,9 +131,7 @@ func (p *acceptPool) work() {
 				time.Sleep(backoff)
 				continue
 			}
-			p.waiting.Add(-1)
-			p.finish(err)
-			p.sweep(sweepAll)
+			p.leave(err)
 			return
 		}
 		backoff = 0
@@ -182,17 +176,12 @@ func (p *acceptPool) rejoin() bool {
 	}
 }
 
-// accept takes the next connection. While sockets linger it first checks
-// whether one is waiting, and if none is, looks at them once more before
-// it waits (the timer takes care of them after that).
-func (p *acceptPool) accept() (net.Conn, error) {
-	if sl, ok := p.l.(*sockListener); ok && p.nLinger.Load() > 0 {
-		if nc, err := sl.tryAccept(); nc != nil || err != nil {
-			return nc, err
-		}
-		p.sweep(sweepWorker)
-	}
-	return p.l.Accept()
+// leave ends a waiting worker with the listener: err is the listener's
+// end, and the lingering sockets are closed or resumed.
+func (p *acceptPool) leave(err error) {
+	p.waiting.Add(-1)
+	p.finish(err)
+	p.sweep(sweepAll)
 }
 
 // linger adds a socket to the lingering list.

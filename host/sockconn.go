@@ -93,19 +93,6 @@ func (l *sockListener) Accept() (net.Conn, error) {
 	return l.accepted(err, nfd, errno)
 }
 
-// tryAccept accepts a connection if one is waiting: (nil, nil) if none.
-// It never waits, not even for a worker blocked in Accept (Control does
-// not take the read lock that Accept holds while it waits).
-func (l *sockListener) tryAccept() (net.Conn, error) {
-	var nfd int
-	var errno syscall.Errno
-	err := l.rc.Control(func(fd uintptr) { nfd, errno = accept4(fd) })
-	if err == nil && errno == syscall.EAGAIN {
-		return nil, nil
-	}
-	return l.accepted(err, nfd, errno)
-}
-
 // accept4 accepts a connection on the listening socket fd, without
 // waiting and without asking for the peer's address.
 func accept4(fd uintptr) (int, syscall.Errno) {
@@ -179,7 +166,7 @@ func (c *sockConn) Read(p []byte) (int, error) {
 	c.end()
 	switch {
 	case err == syscall.EAGAIN:
-		if rc, err = c.poller(); err != nil {
+		if rc, err = c.poller("read"); err != nil {
 			return 0, err
 		}
 		return c.pollRead(rc, p)
@@ -211,7 +198,7 @@ func (c *sockConn) Write(p []byte) (int, error) {
 	c.end()
 	switch {
 	case err == syscall.EAGAIN:
-		if rc, err = c.poller(); err != nil {
+		if rc, err = c.poller("write"); err != nil {
 			return written, err
 		}
 		n, err := c.pollWrite(rc, p[written:])
@@ -320,12 +307,13 @@ func (c *sockConn) end() {
 	}
 }
 
-// poller hands the descriptor to Go's poller, once.
-func (c *sockConn) poller() (syscall.RawConn, error) {
+// poller hands the descriptor to Go's poller, once; op is the call that
+// needs it.
+func (c *sockConn) poller(op string) (syscall.RawConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, c.opError("read", net.ErrClosed)
+		return nil, c.opError(op, net.ErrClosed)
 	}
 	if c.rc == nil {
 		// The descriptor is non-blocking, so os.NewFile registers it with
@@ -333,7 +321,7 @@ func (c *sockConn) poller() (syscall.RawConn, error) {
 		f := os.NewFile(uintptr(c.fd), "socket")
 		rc, err := f.SyscallConn()
 		if err != nil { // not for an open file
-			return nil, c.opError("read", err)
+			return nil, c.opError(op, err)
 		}
 		if !c.rdl.IsZero() {
 			f.SetReadDeadline(c.rdl)

@@ -1,6 +1,8 @@
 package lua
 
 import (
+	"strings"
+
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/scripthost/scripthost/api"
@@ -65,12 +67,13 @@ func (v *vm) newEnv(r *api.Request, body *bodyReader) *lua.LTable {
 		size += len(kv.Key) + len(kv.Value)
 	}
 	// One string holds every name and value: vars are substrings of it.
-	buf := make([]byte, 0, size)
+	var b strings.Builder
+	b.Grow(size)
 	for _, kv := range r.Vars {
-		buf = append(buf, kv.Key...)
-		buf = append(buf, kv.Value...)
+		b.Write(kv.Key)
+		b.Write(kv.Value)
 	}
-	all := string(buf)
+	all := b.String()
 	e := &wsapiEnv{vars: make([]envVar, len(r.Vars)), body: body}
 	at := 0
 	for i, kv := range r.Vars {
