@@ -29,11 +29,22 @@ uwsgi.register_rpc('js_spin', () => { for (;;) {} });
 uwsgi.register_rpc('js_recurse', () => { const f = (n) => f(n + 1) + 1; return f(0); });
 uwsgi.register_rpc('js_huge', () => 'x'.repeat(2 ** 30));
 uwsgi.register_rpc('js_async', async (s) => { await new Promise((r) => setTimeout(r, 5)); return 'later ' + s; });
-module.exports = async (req) => {
+const text = { 'Content-Type': 'text/plain' };
+module.exports = (req) => {
   if (req.pathInfo === '/spin') { for (;;) {} }
-  await null;
-  return { status: 200, headers: { 'Content-Type': 'text/plain' },
-    body: { forEach(write) { write('js app '); write(req.pathInfo); } } };
+  if (req.pathInfo === '/sync') return { status: 200, headers: text, body: ['sync ', 'array'] };
+  if (req.pathInfo === '/stream') {
+    return { status: 200, headers: text, body: (function* () {
+      yield 'chunk 1, ';
+      yield new Promise((r) => setTimeout(() => r('chunk 2, '), 5));
+      yield 'chunk 3';
+    })() };
+  }
+  return (async () => {
+    await null;
+    return { status: 200, headers: text,
+      body: { forEach(write) { write('js app '); write(req.pathInfo); } } };
+  })();
 };
 `),
 }
@@ -110,7 +121,8 @@ func TestSideBySideApps(t *testing.T) {
 }
 
 // TestJSThroughNginx serves the JSGI app through nginx with
-// uwsgi_modifier1 24, and a JS RPC to a real uWSGI node's uwsgi.rpc.
+// uwsgi_modifier1 24 (sync, async and streaming bodies), and a JS RPC to
+// a real uWSGI node's uwsgi.rpc.
 func TestJSThroughNginx(t *testing.T) {
 	s := startScripthost(t, mixedScripts, false)
 	n := startNginx(t, `
@@ -119,14 +131,20 @@ func TestJSThroughNginx(t *testing.T) {
             uwsgi_pass `+s.Addr+`;
             uwsgi_modifier1 24;
         }`)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(n.URL("/through/nginx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(body) != "js app /through/nginx" {
-		t.Errorf("GET through nginx = %d %q", resp.StatusCode, body)
+	for _, tc := range []struct{ path, want string }{
+		{"/through/nginx", "js app /through/nginx"}, // async, forEach body
+		{"/sync", "sync array"},                     // sync, array body
+		{"/stream", "chunk 1, chunk 2, chunk 3"},    // a generator yielding a promise
+	} {
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(n.URL(tc.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != tc.want {
+			t.Errorf("GET %s through nginx = %d %q, want 200 %q", tc.path, resp.StatusCode, body, tc.want)
+		}
 	}
 
 	u := startUWSGI(t, uwsgiOptions{
