@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,6 +50,11 @@ type Scope struct {
 	waits    []wait
 	readyFD  int
 	deadline time.Time
+
+	mem     *Memory // the budget the call is counted in, if any
+	charged atomic.Int64
+	started time.Time
+	ended   chan struct{} // closed when the call ends
 }
 
 type handle struct {
@@ -74,8 +80,15 @@ func NewScope(parent context.Context, conn Conn, timeout time.Duration) (context
 	if timeout > 0 {
 		s.setTimer(timeout)
 	}
+	if m := MemoryOf(parent); m != nil {
+		s.mem, s.started, s.ended = m, time.Now(), make(chan struct{})
+		m.add(s)
+	}
 	ctx = context.WithValue(ctx, scopeKey{}, s)
 	return ctx, s, func() {
+		if s.mem != nil && s.mem.remove(s) {
+			close(s.ended)
+		}
 		s.mu.Lock()
 		if s.timer != nil {
 			s.timer.Stop()

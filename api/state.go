@@ -21,6 +21,10 @@ type State struct {
 	Signals  *Signals
 	Locks    *Locks
 	Timers   *Timers
+	// Memory is the scripts' memory budget; the host runs its Serve.
+	Memory *Memory
+	// Counters count containment events (pool waits, load timeouts, ...).
+	Counters *Counters
 	Version  string
 	Hostname string
 	// Options are the host's configuration as scripts see it (uwsgi.opt).
@@ -42,6 +46,9 @@ type StateConfig struct {
 	Caches      []CacheConfig // NewCaches's configs; none means one "default" cache
 	SignalQueue int           // NewSignals's queue
 	Locks       int           // NewLocks's n
+	// MemoryLimit is the scripts' memory budget in bytes (NewMemory's
+	// limit; <= 0: none).
+	MemoryLimit int64
 	// Hostname overrides os.Hostname, for tests and for hosts that
 	// advertise a name other than the machine's.
 	Hostname string
@@ -72,12 +79,16 @@ func NewState(cfg StateConfig) (*State, error) {
 	if options == nil {
 		options = map[string]string{}
 	}
+	memory := NewMemory(cfg.MemoryLimit)
+	memory.Logger = logger
 	signals := NewSignals(cfg.SignalQueue)
 	signals.Logger = logger
 	timers := NewTimers(signals)
 	timers.Logger = logger
 	return &State{
 		Timers:   timers,
+		Memory:   memory,
+		Counters: &Counters{},
 		RPC:      NewRegistry(cfg.MaxRPC),
 		Caches:   caches,
 		Signals:  signals,

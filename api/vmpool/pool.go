@@ -12,12 +12,23 @@ package vmpool
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
+
+// ErrBusy is what Get returns when no interpreter came free within
+// MaxWait.
+var ErrBusy = errors.New("vmpool: every interpreter is busy")
 
 // Pool holds idle interpreters of type V and the calls waiting for one.
 type Pool[V comparable] struct {
+	// MaxWait bounds how long Get waits for an interpreter (0: as long as
+	// its context allows). Set it before the pool is used.
+	MaxWait time.Duration
+
 	max       int
 	gone      func(V) bool
 	closeVM   func(V)
@@ -91,6 +102,12 @@ func (pl *Pool[V]) Get(ctx context.Context, want V) (v V, build bool, err error)
 	pl.waiters = append(pl.waiters, w)
 	pl.mu.Unlock()
 
+	if pl.MaxWait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, pl.MaxWait,
+			fmt.Errorf("%w: none came free within %v", ErrBusy, pl.MaxWait))
+		defer cancel()
+	}
 	select {
 	case g := <-w.ch:
 		if g.v != zero || g.build {
