@@ -16,11 +16,11 @@ const Version = "0.1.0"
 // creates one with NewState, runs Signals.Serve in a goroutine it owns
 // and calls Caches.Sweep periodically; State itself starts nothing.
 type State struct {
-	RPC      *Registry
-	Caches   *Caches
-	Signals  *Signals
-	Locks    *Locks
-	Timers   *Timers
+	RPC     *Registry
+	Caches  *Caches
+	Signals *Signals
+	Locks   *Locks
+	Timers  *Timers
 	// Memory is the scripts' memory budget; the host runs its Serve.
 	Memory *Memory
 	// Counters count containment events (pool waits, load timeouts, ...).
