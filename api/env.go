@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -31,6 +32,10 @@ type Env struct {
 	// Dir is the scripts directory; require and friends resolve inside it.
 	Dir    string
 	Logger *slog.Logger
+	// LoadTimeout bounds the top level of each file, in the first VM and
+	// in every replica built later (0: DefaultLoadTimeout). Engines run
+	// a file under FileContext.
+	LoadTimeout time.Duration
 
 	mu      sync.Mutex
 	live    bool
@@ -55,6 +60,23 @@ type stagedTimer struct {
 	every      time.Duration
 	iterations int
 	cron       *Cron
+}
+
+// DefaultLoadTimeout is Env.LoadTimeout's default.
+const DefaultLoadTimeout = 10 * time.Second
+
+// ErrLoadTimeout is the cause of a file's load that ran past
+// Env.LoadTimeout: the load fails like a syntax error in that file.
+var ErrLoadTimeout = errors.New("api: loading took too long")
+
+// FileContext returns the context in which an engine runs the top level
+// of file: cancelled with ErrLoadTimeout after the load timeout.
+func (e *Env) FileContext(ctx context.Context, file string) (context.Context, context.CancelFunc) {
+	d := e.LoadTimeout
+	if d <= 0 {
+		d = DefaultLoadTimeout
+	}
+	return context.WithTimeoutCause(ctx, d, fmt.Errorf("%w: %s did not finish loading within %v", ErrLoadTimeout, file, d))
 }
 
 // NewEnv returns an environment for scripts of dir over state.
