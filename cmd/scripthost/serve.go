@@ -146,25 +146,15 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 // serve runs the server until ctx is done, then drains it. ready, when not
 // nil, receives the listeners' addresses once they accept (for tests).
 func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<- []net.Addr) error {
-	var caches []api.CacheConfig
-	for _, c := range cfg.caches {
-		cc, err := api.ParseCacheConfig(c)
-		if err != nil {
-			return fmt.Errorf("--cache %q: %w", c, err)
-		}
-		caches = append(caches, cc)
-	}
-	caches = journalCaches(caches)
 	routes, err := parseRoutes(cfg)
 	if err != nil {
 		return err
 	}
-	state, err := api.NewState(api.StateConfig{Caches: caches, Logger: log})
+	state, err := newServeState(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer state.Close()
-	state.Counters.Restarts.Store(supervisedRestarts())
 	srv := host.NewServer(state)
 	srv.Logger = log
 	srv.Limits = cfg.limits
@@ -260,6 +250,26 @@ wait:
 	ls.shutdown(srv, cfg.shutdownTimeout, log)
 	wg.Wait()
 	return serveErr
+}
+
+// newServeState builds the state shared by the server and the engines:
+// the --cache caches (journaled when a supervisor keeps them) and the
+// restart count the supervisor handed over.
+func newServeState(cfg *serveConfig, log *slog.Logger) (*api.State, error) {
+	var caches []api.CacheConfig
+	for _, c := range cfg.caches {
+		cc, err := api.ParseCacheConfig(c)
+		if err != nil {
+			return nil, fmt.Errorf("--cache %q: %w", c, err)
+		}
+		caches = append(caches, cc)
+	}
+	state, err := api.NewState(api.StateConfig{Caches: journalCaches(caches), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	state.Counters.Restarts.Store(supervisedRestarts())
+	return state, nil
 }
 
 // parseRoutes reads --map and --mount.

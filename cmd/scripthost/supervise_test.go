@@ -192,3 +192,27 @@ func checkMode(t *testing.T, path string, want os.FileMode) {
 		t.Errorf("%s has mode %v, want %v", path, got, want)
 	}
 }
+
+// A supervised serving process counts the restarts its supervisor handed
+// over and journals its caches in the supervisor's directory.
+func TestServeStateSupervised(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(supervisorVar, "1")
+	t.Setenv(restartsVar, "2")
+	t.Setenv(cacheDirVar, dir)
+	fs, cfg := serveFlags(io.Discard)
+	if err := fs.Parse([]string{"--cache", "name=sessions,items=10"}); err != nil {
+		t.Fatal(err)
+	}
+	state, err := newServeState(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer state.Close()
+	if got := state.Counters.Restarts.Load(); got != 2 {
+		t.Errorf("Counters.Restarts = %d, want 2", got)
+	}
+	if got := state.Caches.Default().Config().Store; filepath.Dir(got) != dir {
+		t.Errorf("cache store %q, want one in %s", got, dir)
+	}
+}
