@@ -363,6 +363,11 @@ func (c *Cache) compactThreshold() int64 {
 func (c *Cache) compact(locked bool) error {
 	j := c.journal
 	if !locked && !tryLockExclusive(j.f) {
+		// A failed conversion may have dropped the shared lock (flock(2)
+		// converts by unlocking first): take it again.
+		if err := lockShared(j.f); err != nil {
+			return fmt.Errorf("%w: locking %s: %v", ErrJournal, j.path, err)
+		}
 		j.nextCompact = j.size + max(j.size, compactMin)
 		return nil
 	}

@@ -324,6 +324,12 @@ func TestJournalSharedNotCompacted(t *testing.T) {
 	if st, _ := os.Stat(path); st.Size() < 2000*int64(len(value)) {
 		t.Fatalf("the journal was compacted to %d bytes while shared", st.Size())
 	}
+	// next's failed tries kept its shared lock, so old cannot take the
+	// journal alone either.
+	if tryLockExclusive(old.journal.f) {
+		t.Errorf("the old cache could lock the shared journal exclusively")
+	}
+	lockShared(old.journal.f)
 	mustSet(t, old, "late-from-old", "2", 0) // while draining
 	old.Close()
 	for range 2000 {
