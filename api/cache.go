@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -58,6 +59,14 @@ type CacheConfig struct {
 	// the same settings (64 MiB with all defaults). It must be at least
 	// MaxItemSize.
 	MaxBytes int64
+	// Store is the path of the cache's journal (uWSGI's store=): the
+	// contents are replayed from it at start and every mutation is
+	// appended to it, so they survive a crash or a restart of the whole
+	// server. "" keeps the cache in memory only.
+	Store string
+	// Logger receives journal problems (damage dropped at replay, failed
+	// writes); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // withDefaults fills zero fields and rejects values that cannot work.
@@ -139,16 +148,29 @@ type Cache struct {
 	root  entry // sentinel: root.next is the most, root.prev the least recently used
 	bytes int64
 	stats CacheStats
+	// journal is nil unless cfg.Store is set; see cachestore.go.
+	journal *journal
 }
 
-// NewCache returns an empty cache configured by cfg.
+// NewCache returns a cache configured by cfg: empty, or with the live
+// items of its journal when cfg.Store is set (see Close). A journal that
+// cannot be opened or is not one gives an error wrapping ErrJournal.
 func NewCache(cfg CacheConfig) (*Cache, error) {
+	return newCache(cfg, time.Now)
+}
+
+func newCache(cfg CacheConfig, now func() time.Time) (*Cache, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	c := &Cache{cfg: cfg, now: time.Now, items: make(map[string]*entry)}
+	c := &Cache{cfg: cfg, now: now, items: make(map[string]*entry)}
 	c.root.next, c.root.prev = &c.root, &c.root
+	if cfg.Store != "" {
+		if err := c.attachJournal(); err != nil {
+			return nil, fmt.Errorf("cache %q: %w", cfg.Name, err)
+		}
+	}
 	return c, nil
 }
 
@@ -260,7 +282,8 @@ func (c *Cache) Set(ctx context.Context, key, value []byte, ttl time.Duration) e
 	if c.live(key, now) != nil {
 		return fmt.Errorf("%w: %q", ErrExists, key)
 	}
-	c.insert(string(key), cloneBytes(value), expiry(now, ttl), now)
+	e := c.insert(string(key), cloneBytes(value), expiry(now, ttl), now)
+	c.record(opPut, e.key, e.value, e.expires)
 	return nil
 }
 
@@ -273,7 +296,8 @@ func (c *Cache) Update(ctx context.Context, key, value []byte, ttl time.Duration
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	c.put(string(key), cloneBytes(value), expiry(now, ttl), now)
+	e := c.put(string(key), cloneBytes(value), expiry(now, ttl), now)
+	c.record(opPut, e.key, e.value, e.expires)
 	return nil
 }
 
@@ -290,6 +314,7 @@ func (c *Cache) Delete(ctx context.Context, key []byte) error {
 		return ErrNotFound
 	}
 	c.remove(e)
+	c.record(opDelete, e.key, nil, time.Time{})
 	return nil
 }
 
@@ -297,10 +322,15 @@ func (c *Cache) Delete(ctx context.Context, key []byte) error {
 func (c *Cache) Clear(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.clearItems()
+	c.record(opClear, "", nil, time.Time{})
+	return nil
+}
+
+func (c *Cache) clearItems() {
 	clear(c.items)
 	c.root.next, c.root.prev = &c.root, &c.root
 	c.bytes = 0
-	return nil
 }
 
 // Keys returns copies of the keys of all live items, most recently used
@@ -362,7 +392,8 @@ func (c *Cache) add(key []byte, delta int64, sub bool, ttl time.Duration) (int64
 	if err := c.checkItem(key, value); err != nil {
 		return 0, err
 	}
-	c.put(string(key), value, expiry(now, ttl), now)
+	e := c.put(string(key), value, expiry(now, ttl), now)
+	c.record(opPut, e.key, e.value, e.expires)
 	return n, nil
 }
 
@@ -385,25 +416,26 @@ func (c *Cache) Sweep(now time.Time) int {
 	return n
 }
 
-// put stores an item, replacing any existing one. The caller holds c.mu
-// and has validated the sizes.
-func (c *Cache) put(key string, value []byte, expires, now time.Time) {
+// put stores an item, replacing any existing one, and returns it. The
+// caller holds c.mu and has validated the sizes.
+func (c *Cache) put(key string, value []byte, expires, now time.Time) *entry {
 	if e := c.items[key]; e != nil {
 		// Take the old item out first so that makeRoom neither counts
 		// its bytes nor evicts it while it is being replaced.
 		c.remove(e)
 	}
-	c.insert(key, value, expires, now)
+	return c.insert(key, value, expires, now)
 }
 
-// insert adds a new item as the most recently used one, making room first.
-// The caller holds c.mu and knows key is absent.
-func (c *Cache) insert(key string, value []byte, expires, now time.Time) {
+// insert adds a new item as the most recently used one, making room
+// first, and returns it. The caller holds c.mu and knows key is absent.
+func (c *Cache) insert(key string, value []byte, expires, now time.Time) *entry {
 	e := &entry{key: key, value: value, expires: expires}
 	c.makeRoom(e.size(), now)
 	c.items[key] = e
 	c.bytes += e.size()
 	c.pushFront(e)
+	return e
 }
 
 // makeRoom removes items until one more item of need bytes fits. Expired
@@ -483,12 +515,18 @@ func NewCaches(configs ...CacheConfig) (*Caches, error) {
 	}
 	cs := &Caches{byName: make(map[string]*Cache, len(configs))}
 	for _, cfg := range configs {
+		if cfg.Name == "" {
+			cfg.Name = DefaultCacheName
+		}
+		// Checked before NewCache, which opens the journal.
+		if _, dup := cs.byName[cfg.Name]; dup {
+			cs.Close()
+			return nil, fmt.Errorf("%w: %q", ErrDuplicateCache, cfg.Name)
+		}
 		c, err := NewCache(cfg)
 		if err != nil {
+			cs.Close()
 			return nil, err
-		}
-		if _, dup := cs.byName[c.Name()]; dup {
-			return nil, fmt.Errorf("%w: %q", ErrDuplicateCache, c.Name())
 		}
 		cs.byName[c.Name()] = c
 		cs.names = append(cs.names, c.Name())
@@ -515,6 +553,18 @@ func (cs *Caches) Default() *Cache { return cs.byName[cs.names[0]] }
 // Names returns the cache names in configuration order, the default first.
 func (cs *Caches) Names() []string { return append([]string(nil), cs.names...) }
 
+// Close closes every cache's journal (see Cache.Close) and returns the
+// first error.
+func (cs *Caches) Close() error {
+	var first error
+	for _, name := range cs.names {
+		if err := cs.byName[name].Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 // Sweep removes expired items from every cache and returns the total.
 func (cs *Caches) Sweep(now time.Time) int {
 	n := 0
@@ -530,10 +580,11 @@ func (cs *Caches) Sweep(now time.Time) int {
 //	name=sessions,items=1000,blocksize=64K,keysize=2048,maxbytes=64M
 //
 // Keys: name; items (or max_items, maxitems); blocksize (or block_size);
-// keysize (or key_size, max_key_size); maxbytes (or max_bytes). Sizes accept
-// a K, M or G suffix (powers of 1024). Omitted keys stay zero so that
-// NewCache applies the defaults; other uWSGI keys (store, hash, ...) are
-// rejected rather than silently ignored.
+// keysize (or key_size, max_key_size); maxbytes (or max_bytes); store (the
+// journal file, see CacheConfig.Store). Sizes accept a K, M or G suffix
+// (powers of 1024). Omitted keys stay zero so that NewCache applies the
+// defaults; other uWSGI keys (hash, ...) are rejected rather than silently
+// ignored.
 func ParseCacheConfig(s string) (CacheConfig, error) {
 	var cfg CacheConfig
 	if strings.TrimSpace(s) == "" {
@@ -554,8 +605,12 @@ func ParseCacheConfig(s string) (CacheConfig, error) {
 			return cfg, fmt.Errorf("%w: %q: %s given twice", ErrCacheConfig, s, canon)
 		}
 		seen[canon] = true
-		if canon == "name" {
+		switch canon {
+		case "name":
 			cfg.Name = v
+			continue
+		case "store":
+			cfg.Store = v
 			continue
 		}
 		n, err := parseSize(v)
@@ -592,6 +647,7 @@ var cacheSpecKeys = map[string]string{
 	"max_key_size": "keysize",
 	"maxbytes":     "maxbytes",
 	"max_bytes":    "maxbytes",
+	"store":        "store",
 }
 
 // parseSize parses a positive decimal with an optional K, M or G suffix.

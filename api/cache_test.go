@@ -547,7 +547,7 @@ func TestParseCacheConfigErrors(t *testing.T) {
 		{"name=", "key=value"},
 		{"=x", "key=value"},
 		{"name=a,,items=1", "key=value"},
-		{"store=/tmp/x", `unknown key "store"`},
+		{"hash=murmur2", `unknown key "hash"`},
 		{"items=ten", "items"},
 		{"items=0", "items"},
 		{"items=-5", "items"},

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/scripthost/scripthost/api/uwsgi"
@@ -57,15 +58,21 @@ type StateConfig struct {
 }
 
 // NewState builds a State from cfg. It fails only on an invalid cache
-// configuration.
+// configuration or a cache journal that cannot be used.
 func NewState(cfg StateConfig) (*State, error) {
-	caches, err := NewCaches(cfg.Caches...)
-	if err != nil {
-		return nil, err
-	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
+	}
+	cacheConfigs := slices.Clone(cfg.Caches)
+	for i := range cacheConfigs {
+		if cacheConfigs[i].Logger == nil {
+			cacheConfigs[i].Logger = logger
+		}
+	}
+	caches, err := NewCaches(cacheConfigs...)
+	if err != nil {
+		return nil, err
 	}
 	host := cfg.Hostname
 	if host == "" {
@@ -125,7 +132,8 @@ func (s *State) RaiseAlarm(name, msg string) {
 	s.Logger.Error("alarm", "alarm", name, "msg", msg)
 }
 
-// Close releases the node clients' pooled connections.
+// Close releases the node clients' pooled connections and closes the
+// caches' journals.
 func (s *State) Close() error {
 	s.nodesMu.Lock()
 	defer s.nodesMu.Unlock()
@@ -133,5 +141,5 @@ func (s *State) Close() error {
 		c.Close()
 	}
 	s.nodes = nil
-	return nil
+	return s.Caches.Close()
 }

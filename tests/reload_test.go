@@ -736,7 +736,9 @@ func (w *spawnWatch) add(p procInfo) {
 // and on pooled connections see no failure at all; twice in a row (the
 // second restart is of a process that inherited its listeners).
 func TestGracefulRestart(t *testing.T) {
-	p, ops := startWithOps(t, pidFiles, "--watch=false", "--shutdown-timeout", "10s")
+	// The serving process's own handoff: without a supervisor, which
+	// would stay (TestSupervisedSignals covers USR2 through it).
+	p, ops := startWithOps(t, pidFiles, "--supervise=false", "--watch=false", "--shutdown-timeout", "10s")
 	servingPID := strconv.Itoa(p.child.pid())
 	if got := mustCall(t, p.Addr, "pid"); got != servingPID {
 		t.Fatalf("pid RPC = %q, want the child's PID %s", got, servingPID)
@@ -830,7 +832,7 @@ func TestGracefulRestartBrokenScripts(t *testing.T) {
 	for k, v := range pidFiles {
 		files[k] = v
 	}
-	p, ops := startWithOps(t, files, "--watch=false", "--shutdown-timeout", "10s")
+	p, ops := startWithOps(t, files, "--supervise=false", "--watch=false", "--shutdown-timeout", "10s")
 	pid := strconv.Itoa(p.child.pid())
 	spawn := newSpawnWatch(t)
 	load := &restartLoad{}
@@ -902,7 +904,7 @@ func TestGracefulRestartQuietAfterStartup(t *testing.T) {
 	files := map[string]string{
 		"pid.lua": "local t = os.clock() while os.clock() - t < 0.1 do end\n" + pidFiles["pid.lua"],
 	}
-	p, ops := startWithOps(t, files, "--watch=false", "--shutdown-timeout", "10s")
+	p, ops := startWithOps(t, files, "--supervise=false", "--watch=false", "--shutdown-timeout", "10s")
 	oldPID := strconv.Itoa(p.child.pid())
 	if got := mustCall(t, p.Addr, "pid"); got != oldPID {
 		t.Fatalf("pid = %q, want %s", got, oldPID)
@@ -949,7 +951,7 @@ func TestGracefulRestartQuietAfterStartup(t *testing.T) {
 // until another connection came, and drop that one.) The test tries
 // several restarts, with busy goroutines competing for the CPU.
 func TestGracefulRestartConnectionAtSignal(t *testing.T) {
-	p, ops := startWithOps(t, pidFiles, "--watch=false", "--shutdown-timeout", "2s")
+	p, ops := startWithOps(t, pidFiles, "--supervise=false", "--watch=false", "--shutdown-timeout", "2s")
 	spawn := newSpawnWatch(t)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -52,7 +52,9 @@ func takeInherited(log *slog.Logger) (*inherited, error) {
 			return nil, fmt.Errorf("inherited file descriptor %d is not a listening socket: %w", fd, err)
 		}
 		if ul, ok := l.(*net.UnixListener); ok {
-			ul.SetUnlinkOnClose(true) // this process owns the socket file now
+			// This process owns the socket file now, unless a supervisor
+			// holds it for the serving processes it starts.
+			ul.SetUnlinkOnClose(supervisedBy() == 0)
 		}
 		in.byAddr[listenerKey(l.Addr())] = l
 		log.Info("inherited listener", "addr", l.Addr().String(), "network", l.Addr().Network())
@@ -114,71 +116,118 @@ func signalReady() {
 	f.Close()
 }
 
-// restart starts a new scripthost process with the same arguments and the
-// given listeners, and waits (up to timeout) until it serves. On success
-// the caller drains and exits; on failure it keeps serving.
+// startServing starts a new scripthost process (the binary on disk, this
+// process's arguments) that serves the given listeners, with env added to
+// (or replacing entries of) this process's environment and sys as its
+// process attributes. ready receives nil once the new process serves, or
+// an error if it exits first.
 //
 // The listeners' descriptors go to the new process by number
 // (syscall.ForkExec): turning them into *os.File, as os/exec needs, would
 // switch them to blocking mode, a flag the sockets share with this
 // process's own listeners, whose accept would then block a thread that
 // closing cannot wake.
-func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) error {
+func startServing(listeners []net.Listener, env map[string]string, sys *syscall.SysProcAttr) (proc *os.Process, ready <-chan error, err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	fds := []uintptr{os.Stdin.Fd(), os.Stdout.Fd(), os.Stderr.Fd()}
 	for _, l := range listeners {
 		sc, ok := l.(syscall.Conn)
 		if !ok {
-			return fmt.Errorf("listener %s cannot be passed on", l.Addr())
+			return nil, nil, fmt.Errorf("listener %s cannot be passed on", l.Addr())
 		}
 		rc, err := sc.SyscallConn()
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		// The descriptor stays valid after Control: the listener is open
 		// until this process has handed it over.
 		if err := rc.Control(func(fd uintptr) { fds = append(fds, fd) }); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer r.Close()
 	fds = append(fds, w.Fd())
-	env := append(os.Environ(),
-		"LISTEN_FDS="+strconv.Itoa(len(listeners)),
-		inheritVar+"=1",
-		readyVar+"="+strconv.Itoa(firstFD+len(listeners)))
-	pid, err := syscall.ForkExec(exe, append([]string{exe}, os.Args[1:]...), &syscall.ProcAttr{Env: env, Files: fds})
+	vars := map[string]string{
+		"LISTEN_FDS": strconv.Itoa(len(listeners)),
+		inheritVar:   "1",
+		readyVar:     strconv.Itoa(firstFD + len(listeners)),
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	pid, err := syscall.ForkExec(exe, append([]string{exe}, os.Args[1:]...),
+		&syscall.ProcAttr{Env: mergeEnv(os.Environ(), vars), Files: fds, Sys: sys})
 	w.Close()
 	if err != nil {
-		return err
+		r.Close()
+		return nil, nil, err
 	}
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		return err
+	if proc, err = os.FindProcess(pid); err != nil {
+		r.Close()
+		return nil, nil, err
 	}
-	log.Info("restarting: new process started", "pid", pid)
-	ready := make(chan error, 1)
+	readyc := make(chan error, 1)
 	go func() {
+		defer r.Close()
 		buf := make([]byte, 16)
 		n, err := io.ReadAtLeast(r, buf, 1)
 		if n > 0 {
 			err = nil
+		} else if err == io.EOF {
+			err = errors.New("the new process exited before serving")
 		}
-		ready <- err
+		readyc <- err
 	}()
+	return proc, readyc, nil
+}
+
+// mergeEnv returns environ with vars set: entries of the same names are
+// dropped rather than shadowed (exec keeps the first of duplicates).
+func mergeEnv(environ []string, vars map[string]string) []string {
+	out := make([]string, 0, len(environ)+len(vars))
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, set := vars[k]; !set {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// errRestartBySupervisor: a supervised process leaves graceful restarts
+// to its supervisor, which starts the new process and then stops this one.
+var errRestartBySupervisor = errors.New("restarts are the supervisor's: asked it to restart")
+
+// restart starts a new scripthost process with the same arguments and the
+// given listeners, and waits (up to timeout) until it serves. On success
+// the caller drains and exits; on failure it keeps serving.
+func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) error {
+	if sup := supervisedBy(); sup != 0 {
+		if err := syscall.Kill(sup, syscall.SIGUSR2); err != nil {
+			return fmt.Errorf("asking the supervisor (pid %d) to restart: %w", sup, err)
+		}
+		return fmt.Errorf("%w (pid %d)", errRestartBySupervisor, sup)
+	}
+	proc, ready, err := startServing(listeners, nil, nil)
+	if err != nil {
+		return err
+	}
+	log.Info("restarting: new process started", "pid", proc.Pid)
 	select {
 	case err := <-ready:
 		if err != nil {
 			proc.Kill()
 			proc.Wait()
-			return fmt.Errorf("the new process exited before serving: %w", err)
+			return err
 		}
 	case <-time.After(timeout):
 		proc.Kill()

@@ -135,7 +135,7 @@ func TestServeProcsFlag(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	var stderr strings.Builder
-	args := []string{"serve", "--procs", "3", "--socket", "127.0.0.1:0", "--scripts", t.TempDir(), "--watch=false"}
+	args := []string{"serve", "--supervise=false", "--procs", "3", "--socket", "127.0.0.1:0", "--scripts", t.TempDir(), "--watch=false"}
 	if code := run(ctx, args, io.Discard, &stderr); code != 0 {
 		t.Fatalf("serve exited %d: %s", code, stderr.String())
 	}

@@ -48,6 +48,7 @@ type serveConfig struct {
 	logFormat       string
 	warning         string
 	procs           string
+	supervise       bool
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -81,6 +82,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.warning, "warning", "", "message carried by ping replies (at most 80 bytes)")
+	fs.BoolVar(&cfg.supervise, "supervise", true, "serve from a child process that a small parent holding the sockets replaces when it dies; the caches survive in journals (false: serve from this process)")
 	fs.StringVar(&cfg.procs, "procs", "auto", "processors running Go code (GOMAXPROCS): a number, or auto for one while the server needs less than a core and every core once it is busy (a GOMAXPROCS environment variable overrides auto)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111) and the close mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
@@ -127,6 +129,12 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scripthost serve: %v\n", err)
 		return 2
 	}
+	if cfg.supervise && supervisedBy() == 0 {
+		return supervise(ctx, cfg, log)
+	}
+	if sup := supervisedBy(); sup != 0 {
+		log.Info("serving under a supervisor", "pid", os.Getpid(), "supervisor", sup, "restarts", supervisedRestarts())
+	}
 	setProcs(ctx, procs, log)
 	if err := serve(ctx, cfg, log, nil); err != nil {
 		log.Error("scripthost stopped", "err", err)
@@ -138,19 +146,11 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 // serve runs the server until ctx is done, then drains it. ready, when not
 // nil, receives the listeners' addresses once they accept (for tests).
 func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<- []net.Addr) error {
-	var caches []api.CacheConfig
-	for _, c := range cfg.caches {
-		cc, err := api.ParseCacheConfig(c)
-		if err != nil {
-			return fmt.Errorf("--cache %q: %w", c, err)
-		}
-		caches = append(caches, cc)
-	}
 	routes, err := parseRoutes(cfg)
 	if err != nil {
 		return err
 	}
-	state, err := api.NewState(api.StateConfig{Caches: caches, Logger: log})
+	state, err := newServeState(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -250,6 +250,26 @@ wait:
 	ls.shutdown(srv, cfg.shutdownTimeout, log)
 	wg.Wait()
 	return serveErr
+}
+
+// newServeState builds the state shared by the server and the engines:
+// the --cache caches (journaled when a supervisor keeps them) and the
+// restart count the supervisor handed over.
+func newServeState(cfg *serveConfig, log *slog.Logger) (*api.State, error) {
+	var caches []api.CacheConfig
+	for _, c := range cfg.caches {
+		cc, err := api.ParseCacheConfig(c)
+		if err != nil {
+			return nil, fmt.Errorf("--cache %q: %w", c, err)
+		}
+		caches = append(caches, cc)
+	}
+	state, err := api.NewState(api.StateConfig{Caches: journalCaches(caches), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	state.Counters.Restarts.Store(supervisedRestarts())
+	return state, nil
 }
 
 // parseRoutes reads --map and --mount.
