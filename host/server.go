@@ -167,7 +167,7 @@ func (s *Server) init() {
 		s.sem = make(chan struct{}, s.lim.MaxConns)
 		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*conn]struct{})
-		s.base, s.cancel = context.WithCancel(context.Background())
+		s.base, s.cancel = context.WithCancel(s.callValues(context.Background()))
 		builtin := map[uwsgi.Modifier]Handler{
 			uwsgi.ModRPC:       HandlerFunc(s.serveRPC),
 			uwsgi.ModPing:      HandlerFunc(s.servePing),
@@ -204,11 +204,24 @@ func (s *Server) EffectiveLimits() Limits {
 	return s.lim
 }
 
+// Context returns parent carrying what every script call the server makes
+// needs: the memory budget (every api.NewScope under it is counted) and
+// the server's own addresses (uwsgi.rpc to them runs in-process).
+func (s *Server) Context(parent context.Context) context.Context {
+	s.init()
+	return s.callValues(parent)
+}
+
+func (s *Server) callValues(parent context.Context) context.Context {
+	return api.WithLocalNode(api.WithMemory(parent, s.State.Memory), s.listensOn)
+}
+
 // startBackground starts, once, the goroutines the server owns besides
-// connections: signal delivery, timers and the cache sweeper.
+// connections: signal delivery, timers, the memory watch and the cache
+// sweeper.
 func (s *Server) startBackground() {
 	s.bgOnce.Do(func() {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(context.WithoutCancel(s.base))
 		done := make(chan struct{})
 		s.mu.Lock()
 		if s.closing.Load() {
@@ -221,6 +234,11 @@ func (s *Server) startBackground() {
 		s.mu.Unlock()
 		var wg sync.WaitGroup
 		wg.Add(3)
+		wg.Go(func() {
+			if err := s.State.Memory.Serve(ctx); err != nil {
+				s.log.Error("memory watch stopped", "err", err)
+			}
+		})
 		go func() {
 			defer wg.Done()
 			if err := s.State.Signals.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
