@@ -138,4 +138,3 @@ var interfaceIPs = sync.OnceValue(func() []net.IP {
 	}
 	return ips
 })
-
