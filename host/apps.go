@@ -80,11 +80,17 @@ var genCounter atomic.Int64
 // fails the whole load. What the scripts register is staged: it goes live
 // when SetScripts installs the generation.
 func LoadScripts(ctx context.Context, state *api.State, dir string, engines []api.Engine) (*Generation, error) {
+	return loadScripts(ctx, state, dir, engines, 0)
+}
+
+// loadScripts is LoadScripts with a load timeout per file (0: the default).
+func loadScripts(ctx context.Context, state *api.State, dir string, engines []api.Engine, loadTimeout time.Duration) (*Generation, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("host: scripts directory: %w", err)
 	}
 	env := api.NewEnv(state, dir)
+	env.LoadTimeout = loadTimeout
 	gen := &Generation{ID: genCounter.Add(1), Dir: dir, Env: env, LoadedAt: time.Now()}
 	for _, eng := range engines {
 		var files []api.File
