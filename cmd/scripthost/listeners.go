@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -116,14 +117,15 @@ func signalReady() {
 
 // restart starts a new scripthost process with the same arguments and the
 // given listeners, and waits (up to timeout) until it serves. On success
-// the caller drains and exits; on failure it keeps serving.
+// the caller drains and exits; on failure it keeps serving. When ctx ends
+// first (SIGTERM), the new process is ended: the caller stops.
 //
 // The listeners' descriptors go to the new process by number
 // (syscall.ForkExec): turning them into *os.File, as os/exec needs, would
 // switch them to blocking mode, a flag the sockets share with this
 // process's own listeners, whose accept would then block a thread that
 // closing cannot wake.
-func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) error {
+func restart(ctx context.Context, listeners []net.Listener, timeout time.Duration, log *slog.Logger) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -184,6 +186,11 @@ func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) 
 		proc.Kill()
 		proc.Wait()
 		return errors.New("the new process did not start serving in time")
+	case <-ctx.Done():
+		// Asked to stop meanwhile: stopping wins over restarting.
+		proc.Kill()
+		proc.Wait()
+		return errors.New("stopping: the new process was ended")
 	}
 	// The new process serves the same sockets: closing ours must not
 	// remove their files.
