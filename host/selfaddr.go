@@ -17,6 +17,7 @@ import (
 // of the server's listeners. A listener on 0.0.0.0 or [::] answers on
 // every local address; unix socket paths are compared cleaned.
 func (s *Server) listensOn(node string) bool {
+	s.init()
 	s.mu.Lock()
 	addrs := make([]net.Addr, 0, len(s.listeners))
 	for l := range s.listeners {
