@@ -566,16 +566,48 @@ func cacheAdd(ctx context.Context, env *Env, a Args, sign int64) (Value, error) 
 	return c.Inc(ctx, key, sign*delta, ttl)
 }
 
+// MaxSelfRPCDepth bounds uwsgi.rpc calls to this host's own listeners
+// nested in one another: they run in-process, like uwsgi.call, instead of
+// waiting over the network for an interpreter their caller holds.
+const MaxSelfRPCDepth = 16
+
+// ErrRPCDepth: uwsgi.rpc to this host nested deeper than MaxSelfRPCDepth.
+var ErrRPCDepth = errors.New("api: rpc to this host nested too deep")
+
+type localNodeKey struct{}
+type selfRPCDepthKey struct{}
+
+// WithLocalNode returns ctx carrying isLocal, which tells whether a node
+// address of uwsgi.rpc is one of this host's own listeners; calls to
+// those run in-process.
+func WithLocalNode(ctx context.Context, isLocal func(node string) bool) context.Context {
+	return context.WithValue(ctx, localNodeKey{}, isLocal)
+}
+
+// isLocalNode reports whether ctx's host listens on node.
+func isLocalNode(ctx context.Context, node string) bool {
+	f, _ := ctx.Value(localNodeKey{}).(func(string) bool)
+	return f != nil && f(node)
+}
+
 // callNode calls name with a's values from index first on, locally when
-// node is empty. No result (unknown function, nil, error raised by a
-// script elsewhere) is nil, as uWSGI returns None; the function's own
-// error is raised when it is local.
+// node is empty or this host. No result (unknown function, nil, error
+// raised by a script elsewhere) is nil, as uWSGI returns None; the
+// function's own error is raised when it is local.
 func callNode(ctx context.Context, env *Env, node, name string, a Args, first int) (Value, error) {
 	args, err := a.Rest(first)
 	if err != nil {
 		return nil, err
 	}
 	var res []byte
+	if node != "" && isLocalNode(ctx, node) {
+		depth, _ := ctx.Value(selfRPCDepthKey{}).(int)
+		if depth >= MaxSelfRPCDepth {
+			return nil, fmt.Errorf("%w: %q called on %s more than %d deep", ErrRPCDepth, name, node, MaxSelfRPCDepth)
+		}
+		ctx = context.WithValue(ctx, selfRPCDepthKey{}, depth+1)
+		node = ""
+	}
 	if node == "" {
 		fn, ok := env.LookupRPC(name)
 		if !ok {

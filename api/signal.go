@@ -17,7 +17,8 @@ import (
 const (
 	DefaultSignalQueue      = 256
 	DefaultSignalTimeout    = 30 * time.Second
-	DefaultSignalConcurrent = 8
+	DefaultSignalConcurrent = 2
+	DefaultSignalInterval   = 10 * time.Millisecond
 )
 
 // Signal errors. ErrSignalQueueFull and ErrSignalsStopped are what a host
@@ -56,9 +57,14 @@ const (
 // starts (the signals wait for it), and fails with ErrSignalsStopped once
 // Serve is stopping, so a host can answer the signal packet honestly.
 //
-// Handlers of any signals, including the same signal raised twice, may run
-// concurrently, at most MaxConcurrent at a time; a handler that must not
-// overlap with itself has to serialize itself.
+// A storm coalesces, as uWSGI's bounded signal queue bounds one: a signal
+// is pending at most once, and a raise of a pending signal is merged into
+// it (counted in Counters.SignalsCoalesced). The handler of a signal runs
+// at most once at a time; raised while it runs, the signal is delivered
+// again after the run, and no sooner than MinInterval after it, so that a
+// handler raising its own signal gets a bounded share of the machine.
+// Handlers of different signals run concurrently, at most MaxConcurrent at
+// a time.
 //
 // Create one with NewSignals. The exported fields must be set before Serve
 // is called.
@@ -69,6 +75,12 @@ type Signals struct {
 	// MaxConcurrent bounds the handlers running at once;
 	// zero means DefaultSignalConcurrent.
 	MaxConcurrent int
+	// MinInterval is the least time between the end of a handler's run
+	// and its next run for a signal raised meanwhile; zero means
+	// DefaultSignalInterval.
+	MinInterval time.Duration
+	// Counters, when set, count the coalesced raises.
+	Counters *Counters
 	// Logger receives handler errors, panics and signals raised without
 	// a handler (uWSGI logs "error managing signal N"); nil means
 	// slog.Default().
@@ -81,6 +93,13 @@ type Signals struct {
 
 	mu    sync.RWMutex // guards state; Raise sends on queue under RLock
 	state int
+
+	// Per signal: raised and not started yet, or running; and the timer
+	// of a delivery held back by MinInterval.
+	numMu   sync.Mutex
+	pending [256]bool
+	running [256]bool
+	later   [256]*time.Timer
 }
 
 // NewSignals returns a Signals whose queue holds up to queue raised but
@@ -133,22 +152,88 @@ func (s *Signals) Registered(num uint8) bool {
 	return s.handlers[num].Load() != nil
 }
 
-// Raise queues num for delivery by Serve without waiting. Like uWSGI, it
-// accepts a signal that has no handler; the missing handler is logged at
-// delivery. A full queue gives ErrSignalQueueFull, a stopped Serve
-// ErrSignalsStopped.
+// Raise queues num for delivery by Serve without waiting; a num already
+// pending absorbs it. Like uWSGI, it accepts a signal that has no handler;
+// the missing handler is logged at delivery. A full queue gives
+// ErrSignalQueueFull, a stopped Serve ErrSignalsStopped.
 func (s *Signals) Raise(num uint8) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.state == signalsStopped {
 		return ErrSignalsStopped
 	}
+	s.numMu.Lock()
+	defer s.numMu.Unlock()
+	switch {
+	case s.pending[num]:
+		if s.Counters != nil {
+			s.Counters.SignalsCoalesced.Add(1)
+		}
+		return nil
+	case s.running[num]:
+		s.pending[num] = true // queued when the run ends
+		return nil
+	}
 	select {
 	case s.queue <- num:
+		s.pending[num] = true
 		return nil
 	default:
 		return fmt.Errorf("%w: signal %d", ErrSignalQueueFull, num)
 	}
+}
+
+// start marks num as running (it left the queue).
+func (s *Signals) start(num uint8) {
+	s.numMu.Lock()
+	s.pending[num], s.running[num] = false, true
+	s.numMu.Unlock()
+}
+
+// finish ends a run of num and queues num again, after interval, when it
+// was raised meanwhile.
+func (s *Signals) finish(num uint8, interval time.Duration) {
+	s.numMu.Lock()
+	defer s.numMu.Unlock()
+	s.running[num] = false
+	if !s.pending[num] {
+		return
+	}
+	if t := s.later[num]; t != nil {
+		t.Reset(interval)
+		return
+	}
+	s.later[num] = time.AfterFunc(interval, func() { s.requeue(num) })
+}
+
+// requeue queues a pending num whose interval passed.
+func (s *Signals) requeue(num uint8) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.numMu.Lock()
+	defer s.numMu.Unlock()
+	if s.state == signalsStopped || !s.pending[num] {
+		return
+	}
+	select {
+	case s.queue <- num:
+	default:
+		s.pending[num] = false
+		s.logger().Error("signal dropped: queue full", "signal", num)
+	}
+}
+
+// stopLater stops the held-back deliveries; Serve is stopping.
+func (s *Signals) stopLater() (held int) {
+	s.numMu.Lock()
+	defer s.numMu.Unlock()
+	for num, t := range s.later {
+		if t != nil && t.Stop() {
+			held++
+		}
+		s.later[num] = nil
+	}
+	return held
 }
 
 // RaiseSync runs the handler for num in the calling goroutine under ctx
@@ -198,6 +283,10 @@ func (s *Signals) Serve(ctx context.Context) error {
 	if limit <= 0 {
 		limit = DefaultSignalConcurrent
 	}
+	interval := s.MinInterval
+	if interval <= 0 {
+		interval = DefaultSignalInterval
+	}
 	slots := make(chan struct{}, limit)
 	var wg sync.WaitGroup
 	dropped := 0
@@ -207,6 +296,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case num := <-s.queue:
+			s.start(num)
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
@@ -216,6 +306,7 @@ loop:
 			wg.Go(func() {
 				defer func() { <-slots }()
 				s.deliver(ctx, num, timeout, log)
+				s.finish(num, interval)
 			})
 		}
 	}
@@ -226,7 +317,7 @@ loop:
 	s.state = signalsStopped
 	s.mu.Unlock()
 	wg.Wait()
-	dropped += len(s.queue)
+	dropped += len(s.queue) + s.stopLater()
 	if dropped > 0 {
 		log.Warn("signals dropped at shutdown", "count", dropped)
 	}

@@ -282,14 +282,14 @@ func TestSignalsDroppedAtStop(t *testing.T) {
 	s := NewSignals(0)
 	s.Logger = logger
 	var delivered atomic.Int64
-	s.Register(1, "", func(context.Context, uint8) error {
-		delivered.Add(1)
-		return nil
-	})
 	const raised = 5
-	for range raised {
-		if err := s.Raise(1); err != nil {
-			t.Fatalf("Raise(1) = %v", err)
+	for num := range uint8(raised) {
+		s.Register(num, "", func(context.Context, uint8) error {
+			delivered.Add(1)
+			return nil
+		})
+		if err := s.Raise(num); err != nil {
+			t.Fatalf("Raise(%d) = %v", num, err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -315,7 +315,7 @@ func TestSignalsConcurrencyBound(t *testing.T) {
 	var running, peak atomic.Int32
 	started := make(chan struct{}, raised)
 	release := make(chan struct{})
-	s.Register(3, "", func(context.Context, uint8) error {
+	handler := func(context.Context, uint8) error {
 		n := running.Add(1)
 		for {
 			p := peak.Load()
@@ -327,10 +327,13 @@ func TestSignalsConcurrencyBound(t *testing.T) {
 		<-release
 		running.Add(-1)
 		return nil
-	})
+	}
+	for num := range uint8(raised) {
+		s.Register(num, "", handler)
+	}
 	serve(t, s)
-	for range raised {
-		s.Raise(3)
+	for num := range uint8(raised) {
+		s.Raise(num)
 	}
 	// Fill every slot, then free one slot per further start, so the
 	// peak reaches the limit and could only exceed it by a bug.
@@ -346,5 +349,94 @@ func TestSignalsConcurrencyBound(t *testing.T) {
 	}
 	if got := peak.Load(); got != limit {
 		t.Errorf("peak concurrent handlers = %d, want %d", got, limit)
+	}
+}
+
+// TestSignalsCoalesce: while a signal is pending, further raises merge
+// into it; while its handler runs, raises make one more run after it, and
+// the handler never overlaps with itself.
+func TestSignalsCoalesce(t *testing.T) {
+	s := NewSignals(0)
+	s.Counters = &Counters{}
+	s.MinInterval = time.Millisecond
+	var runs, running, overlaps atomic.Int32
+	started := make(chan struct{}, 8)
+	release := make(chan struct{})
+	s.Register(9, "", func(context.Context, uint8) error {
+		if running.Add(1) > 1 {
+			overlaps.Add(1)
+		}
+		runs.Add(1)
+		started <- struct{}{}
+		<-release
+		running.Add(-1)
+		return nil
+	})
+	// Before Serve: one pending delivery, four merged raises.
+	for range 5 {
+		if err := s.Raise(9); err != nil {
+			t.Fatalf("Raise(9) = %v", err)
+		}
+	}
+	if got := s.Counters.SignalsCoalesced.Load(); got != 4 {
+		t.Errorf("coalesced after 5 raises of a pending signal = %d, want 4", got)
+	}
+	serve(t, s)
+	<-started
+	// Running: the first raise makes it pending again, the others merge.
+	for range 3 {
+		s.Raise(9)
+	}
+	release <- struct{}{}
+	<-started // the one run owed
+	release <- struct{}{}
+	waitForCount(t, "the handler to finish", func() bool { return running.Load() == 0 })
+	time.Sleep(20 * time.Millisecond) // room for a run that must not come
+	if got := runs.Load(); got != 2 {
+		t.Errorf("handler ran %d times, want 2 (one per pending delivery)", got)
+	}
+	if got := s.Counters.SignalsCoalesced.Load(); got != 6 {
+		t.Errorf("coalesced = %d, want 6", got)
+	}
+	if overlaps.Load() != 0 {
+		t.Error("the handler of one signal ran twice at once")
+	}
+}
+
+// TestSignalsSelfRaise: a handler that raises its own signal runs again
+// no sooner than MinInterval after each run, so a storm is bounded: in
+// 300 ms with a 50 ms interval it runs at most 300/50+1 times.
+func TestSignalsSelfRaise(t *testing.T) {
+	s := NewSignals(0)
+	s.Counters = &Counters{}
+	s.MinInterval = 50 * time.Millisecond
+	var runs atomic.Int32
+	s.Register(4, "", func(context.Context, uint8) error {
+		runs.Add(1)
+		s.Raise(4)
+		s.Raise(4) // merged into the first
+		return nil
+	})
+	stop := serve(t, s)
+	s.Raise(4)
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	got := runs.Load()
+	if got < 1 || got > 7 {
+		t.Errorf("self-raising handler ran %d times in 300 ms with a 50 ms interval, want 1..7", got)
+	}
+	if s.Counters.SignalsCoalesced.Load() < int64(got)-1 {
+		t.Errorf("coalesced %d with %d runs raising twice each", s.Counters.SignalsCoalesced.Load(), got)
+	}
+}
+
+func waitForCount(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

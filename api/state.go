@@ -90,12 +90,14 @@ func NewState(cfg StateConfig) (*State, error) {
 	memory.Logger = logger
 	signals := NewSignals(cfg.SignalQueue)
 	signals.Logger = logger
+	counters := &Counters{}
+	signals.Counters = counters
 	timers := NewTimers(signals)
 	timers.Logger = logger
 	return &State{
 		Timers:   timers,
 		Memory:   memory,
-		Counters: &Counters{},
+		Counters: counters,
 		RPC:      NewRegistry(cfg.MaxRPC),
 		Caches:   caches,
 		Signals:  signals,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,11 +80,17 @@ var genCounter atomic.Int64
 // fails the whole load. What the scripts register is staged: it goes live
 // when SetScripts installs the generation.
 func LoadScripts(ctx context.Context, state *api.State, dir string, engines []api.Engine) (*Generation, error) {
+	return loadScripts(ctx, state, dir, engines, 0)
+}
+
+// loadScripts is LoadScripts with a load timeout per file (0: the default).
+func loadScripts(ctx context.Context, state *api.State, dir string, engines []api.Engine, loadTimeout time.Duration) (*Generation, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("host: scripts directory: %w", err)
 	}
 	env := api.NewEnv(state, dir)
+	env.LoadTimeout = loadTimeout
 	gen := &Generation{ID: genCounter.Add(1), Dir: dir, Env: env, LoadedAt: time.Now()}
 	for _, eng := range engines {
 		var files []api.File
@@ -356,11 +363,14 @@ func (s *Server) serveApp(ctx context.Context, w *ResponseWriter, r *Request) Ou
 		return Close
 	}
 	n := uwsgi.ParseContentLength(mustLookup(vars, "CONTENT_LENGTH"))
-	body := io.LimitReader(bodyReader{r.c}, n)
+	defer r.c.body.release()
+	if !s.readBody(w, r, proto, n) {
+		return Close
+	}
 	resp := newRawResponse(w, proto)
 	ctx, _, done := api.NewScope(ctx, &clientConn{c: r.c}, s.lim.CallTimeout)
 	defer done()
-	req := &api.Request{Modifier1: r.Modifier1, Modifier2: r.Modifier2, Vars: vars, Body: body}
+	req := &api.Request{Modifier1: r.Modifier1, Modifier2: r.Modifier2, Vars: vars, Body: &r.c.body}
 	if err := app.App.ServeRequest(ctx, resp, req); err != nil {
 		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vars.Get("PATH_INFO"), "err", err)
 		if !resp.HeaderSent() {
@@ -368,6 +378,54 @@ func (s *Server) serveApp(ctx context.Context, w *ResponseWriter, r *Request) Ou
 		}
 	}
 	return Close
+}
+
+// readBody reads the request body of n bytes into r.c.body before the app
+// runs. It reports false, having answered or logged, when the request
+// must end: a body over the limit (413), or a client too slow or gone.
+func (s *Server) readBody(w *ResponseWriter, r *Request, proto string, n int64) bool {
+	c := r.c
+	if s.lim.MaxBody > 0 && n > s.lim.MaxBody {
+		s.log.Warn("request body too large: refused", "content_length", n, "max", s.lim.MaxBody, "remote", r.RemoteAddr)
+		writeAppError(w, proto, 413, "Request Entity Too Large")
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	if int64(c.br.Buffered()) >= n {
+		// It came with the packet: read it where it is.
+		mem, _ := c.br.Peek(int(n))
+		c.body = requestBody{mem: mem, size: n, br: c.br, owed: int(n)}
+		return true
+	}
+	src := bodySource{r: c.br, setDeadline: c.nc.SetReadDeadline, perRead: s.lim.BodyTimeout,
+		until: time.Now().Add(s.lim.BodyDeadline)}
+	err := c.body.fill(src, n, s.lim.BodyMemory, s.lim.MaxBody, s.BodyDir, c.bodyBuf)
+	if c.body.file == nil && cap(c.body.mem) <= maxBodyScratch {
+		c.bodyBuf = c.body.mem[:0]
+	}
+	if err != nil {
+		s.logBodyError(err, n, r.RemoteAddr)
+		return false
+	}
+	return true
+}
+
+// maxBodyScratch is the largest body buffer a connection keeps for its
+// next request.
+const maxBodyScratch = 64 << 10
+
+func (s *Server) logBodyError(err error, n int64, remote net.Addr) {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.log.Warn("client too slow: request body not received in time; connection closed",
+			"content_length", n, "body_timeout", s.lim.BodyTimeout, "body_deadline", s.lim.BodyDeadline, "remote", remote)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		s.log.Info("client left before sending the whole request body", "content_length", n, "remote", remote)
+	default:
+		s.log.Error("request body not read; connection closed", "content_length", n, "remote", remote, "err", err)
+	}
 }
 
 func mustLookup(vs uwsgi.Vars, key string) []byte {

@@ -130,6 +130,8 @@ type conn struct {
 	vars    uwsgi.Vars
 	value   []byte
 	payload []byte
+	body    requestBody // the request body of an app request
+	bodyBuf []byte      // scratch for small bodies
 	w       ResponseWriter
 	req     Request
 

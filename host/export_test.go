@@ -11,3 +11,6 @@ func SetMaxIdleAcceptors(n int) (restore func()) {
 	maxIdleAcceptors = func() int { return n }
 	return func() { maxIdleAcceptors = old }
 }
+
+// ListensOn reports whether node is one of the server's listeners.
+func (s *Server) ListensOn(node string) bool { return s.listensOn(node) }

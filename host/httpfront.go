@@ -25,7 +25,12 @@ type HTTPFront struct {
 func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s := f.Server
 	s.init()
-	vars := uwsgi.RequestVars(r, r.ContentLength)
+	var body requestBody
+	defer body.release()
+	if !f.readBody(rw, r, &body) {
+		return
+	}
+	vars := uwsgi.RequestVars(r, body.size)
 	rt := s.acquireRouter()
 	var app *AppInfo
 	if rt != nil {
@@ -37,9 +42,9 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := &httpResponse{rw: rw}
-	ctx, _, done := api.NewScope(r.Context(), &httpConn{rw: rw, resp: resp, body: r.Body}, s.lim.CallTimeout)
+	ctx, _, done := api.NewScope(r.Context(), &httpConn{rw: rw, resp: resp, body: &body}, s.lim.CallTimeout)
 	defer done()
-	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: r.Body}
+	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: &body}
 	if err := app.App.ServeRequest(ctx, resp, req); err != nil {
 		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", r.URL.Path, "err", err)
 		if !resp.sent {
@@ -47,6 +52,48 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// readBody reads the request body in full into body before any app runs
+// (see Server.readBody). It reports false when the request ends: a body
+// too large is answered 413, a client too slow or gone is disconnected.
+func (f *HTTPFront) readBody(rw http.ResponseWriter, r *http.Request, body *requestBody) bool {
+	s := f.Server
+	if s.lim.MaxBody > 0 && r.ContentLength > s.lim.MaxBody {
+		s.log.Warn("request body too large: refused", "content_length", r.ContentLength, "max", s.lim.MaxBody, "remote", r.RemoteAddr)
+		http.Error(rw, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+		return false
+	}
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	rc := http.NewResponseController(rw)
+	src := bodySource{r: r.Body, setDeadline: rc.SetReadDeadline, perRead: s.lim.BodyTimeout,
+		until: time.Now().Add(s.lim.BodyDeadline)}
+	err := body.fill(src, r.ContentLength, s.lim.BodyMemory, s.lim.MaxBody, s.BodyDir, nil)
+	if err != nil {
+		// An expired deadline: net/http must not wait for the rest of the
+		// body when it closes the request.
+		rc.SetReadDeadline(time.Now())
+	} else {
+		rc.SetReadDeadline(time.Time{})
+	}
+	if errors.Is(err, ErrBodyTooLarge) {
+		s.log.Warn("request body too large: refused", "max", s.lim.MaxBody, "remote", r.RemoteAddr)
+		http.Error(rw, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+		return false
+	}
+	if err != nil {
+		s.logBodyError(err, r.ContentLength, remoteString(r.RemoteAddr))
+		panic(http.ErrAbortHandler) // net/http closes the connection without a response
+	}
+	return true
+}
+
+// remoteString is a client address as net/http gives it.
+type remoteString string
+
+func (a remoteString) Network() string { return "tcp" }
+func (a remoteString) String() string  { return string(a) }
 
 // httpResponse adapts http.ResponseWriter to api.ResponseWriter.
 type httpResponse struct {

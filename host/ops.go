@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
@@ -26,7 +27,7 @@ func (s *Server) HandleReloads(r *Reloader) {
 		if !s.opsOnly(w, req) {
 			return Close
 		}
-		w.Write(appendStatus(w.Scratch(), r.Status()))
+		w.Write(appendStatus(w.Scratch(), r.Status(), s.State))
 		return Keep
 	}))
 }
@@ -63,8 +64,9 @@ func (s *Server) serveReload(ctx context.Context, w *ResponseWriter, r *Request,
 	return Keep
 }
 
-// appendStatus encodes a status as a [99, D, 1] packet with a vars block.
-func appendStatus(dst []byte, st ReloadStatus) []byte {
+// appendStatus encodes a status, and the containment counters of state,
+// as a [99, D, 1] packet with a vars block.
+func appendStatus(dst []byte, st ReloadStatus, state *api.State) []byte {
 	var vs uwsgi.Vars
 	add := func(k, v string) { vs = vs.Add(k, v) }
 	add("generation", strconv.FormatInt(st.Generation, 10))
@@ -87,6 +89,14 @@ func appendStatus(dst []byte, st ReloadStatus) []byte {
 		add("last_try", st.LastTry.UTC().Format(time.RFC3339Nano))
 	}
 	add("latency", st.Latency.String())
+	num := func(k string, n int64) { add(k, strconv.FormatInt(n, 10)) }
+	num("memory_limit", state.Memory.Limit())
+	num("heap_in_use", state.Memory.Heap())
+	num("memory_kills", state.Memory.Kills())
+	num("pool_timeouts", state.Counters.PoolTimeouts.Load())
+	num("load_timeouts", state.Counters.LoadTimeouts.Load())
+	num("signals_coalesced", state.Counters.SignalsCoalesced.Load())
+	num("restarts", state.Counters.Restarts.Load())
 	size := vs.Size()
 	for size > uwsgi.MaxSize && len(vs) > 0 { // absurdly long lists: cut the longest
 		longest := 0

@@ -34,11 +34,38 @@ type Reloader struct {
 	// DrainTimeout bounds how long a replaced generation may take to
 	// finish its calls before its VMs are freed anyway (default 30 s).
 	DrainTimeout time.Duration
+	// LoadTimeout bounds the top level of each script file (the new
+	// generation's api.Env.LoadTimeout; 0: api.DefaultLoadTimeout). A
+	// file over it fails the reload, counted in State.Counters.LoadTimeouts.
+	LoadTimeout time.Duration
 
-	mu       sync.Mutex // one reload at a time
+	lock     chan struct{} // one reload at a time; see acquire
+	lockOnce sync.Once
 	status   atomic.Pointer[ReloadStatus]
 	draining sync.WaitGroup
-	printed  string // fingerprint of the directory at the last reload
+
+	printedMu sync.Mutex
+	printed   string // fingerprint of the directory at the last reload
+}
+
+// acquire takes the reload lock, or gives up when ctx is done (a reload
+// whose script hangs must not hang its waiters too).
+func (r *Reloader) acquire(ctx context.Context) error {
+	r.lockOnce.Do(func() { r.lock = make(chan struct{}, 1) })
+	select {
+	case r.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("host: waiting for the reload under way: %w", context.Cause(ctx))
+	}
+}
+
+func (r *Reloader) release() { <-r.lock }
+
+func (r *Reloader) setPrinted(p string) {
+	r.printedMu.Lock()
+	r.printed = p
+	r.printedMu.Unlock()
 }
 
 // ReloadStatus says which generation serves and how the last reload went.
@@ -82,13 +109,21 @@ func (r *Reloader) Status() ReloadStatus {
 // in Status). With brutal, the replaced generation's running calls are cut
 // short (their contexts are not waited for) instead of drained.
 func (r *Reloader) Reload(ctx context.Context, brutal bool) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.acquire(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrReloadFailed, err)
+	}
+	defer r.release()
 	start := time.Now()
 	st := r.Status()
 	st.LastTry = start
 	printed, _ := fingerprint(r.Dir)
-	gen, err := LoadScripts(ctx, r.State, r.Dir, r.Engines)
+	gen, err := loadScripts(r.Server.Context(ctx), r.State, r.Dir, r.Engines, r.LoadTimeout)
+	if errors.Is(err, api.ErrLoadTimeout) {
+		r.State.Counters.LoadTimeouts.Add(1)
+		// The error names the file (api.Env.FileContext's cause).
+		r.log().Error("script load timed out; the serving generation stays", "dir", r.Dir,
+			"timeout", loadTimeout(r.LoadTimeout), "err", err)
+	}
 	var prev *Generation
 	if err == nil {
 		if prev, err = r.Server.SetScripts(gen, r.Routes); err != nil {
@@ -99,12 +134,12 @@ func (r *Reloader) Reload(ctx context.Context, brutal bool) error {
 		st.Failures++
 		st.LastError = err.Error()
 		r.status.Store(&st)
-		r.printed = printed
+		r.setPrinted(printed)
 		r.log().Error("scripts reload failed; the serving generation stays", "dir", r.Dir,
 			"generation", st.Generation, "err", err)
 		return fmt.Errorf("%w: %w", ErrReloadFailed, err)
 	}
-	r.printed = printed
+	r.setPrinted(printed)
 	st = ReloadStatus{Generation: gen.ID, LoadedAt: gen.LoadedAt, Files: gen.Files, RPC: gen.Env.RPCNames(),
 		Signals: gen.Env.SignalNums(), Timers: gen.Env.TimerCount(), Reloads: st.Reloads + 1,
 		Failures: st.Failures, LastTry: start, Latency: time.Since(start)}
@@ -142,8 +177,10 @@ func (r *Reloader) retire(prev *Generation, brutal bool) {
 // Close drains and frees the serving generation and waits for replaced
 // ones; call it after the server stopped.
 func (r *Reloader) Close(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.acquire(ctx); err != nil {
+		return err
+	}
+	defer r.release()
 	var err error
 	if gen := r.Server.Generation(); gen != nil {
 		err = gen.Close(ctx)
@@ -156,8 +193,8 @@ func (r *Reloader) Close(ctx context.Context) error {
 // saw (names, sizes and modification times of its files).
 func (r *Reloader) Changed() bool {
 	printed, err := fingerprint(r.Dir)
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.printedMu.Lock()
+	defer r.printedMu.Unlock()
 	return err == nil && printed != r.printed
 }
 
@@ -231,6 +268,13 @@ func (r *Reloader) Watch(ctx context.Context, debounce, rescan time.Duration) er
 			}
 		}
 	}
+}
+
+func loadTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return api.DefaultLoadTimeout
+	}
+	return d
 }
 
 // fingerprint sums the names, sizes and modification times of the files

@@ -118,8 +118,15 @@ func (r *rawResponse) HeaderSent() bool { return r.sent }
 type clientConn struct{ c *conn }
 
 // Read reads the raw stream after the request packet, not limited to the
-// body (WebSocket frames follow a request without one).
-func (cc *clientConn) Read(p []byte) (int, error) { return bodyReader{cc.c}.Read(p) }
+// body (WebSocket frames follow a request without one): the body the
+// host read ahead first, then the connection.
+func (cc *clientConn) Read(p []byte) (int, error) {
+	if cc.c.body.remaining() > 0 {
+		return cc.c.body.Read(p)
+	}
+	cc.c.body.settle()
+	return bodyReader{cc.c}.Read(p)
+}
 
 func (cc *clientConn) Write(p []byte) (int, error) { return cc.c.bw.Write(p) }
 
@@ -131,6 +138,10 @@ func (cc *clientConn) Close() error {
 }
 
 func (cc *clientConn) Peek(n int) ([]byte, error) {
+	if cc.c.body.remaining() > 0 {
+		return cc.c.body.peek(n)
+	}
+	cc.c.body.settle()
 	cc.c.nc.SetReadDeadline(time.Now().Add(cc.c.srv.lim.BodyTimeout))
 	return cc.c.br.Peek(n)
 }

@@ -42,6 +42,16 @@ type Limits struct {
 	IdleTimeout time.Duration
 	// BodyTimeout bounds each read of a request body or cache value.
 	BodyTimeout time.Duration
+	// BodyDeadline bounds the whole request body: an app's body is read
+	// in full before the app runs, and a client that takes longer is
+	// disconnected without the app ever running.
+	BodyDeadline time.Duration
+	// BodyMemory is the largest request body kept in memory; larger ones
+	// go to an unlinked temporary file.
+	BodyMemory int64
+	// MaxBody is the largest request body accepted (0: no limit); a
+	// larger one is answered 413 (uWSGI's limit-post).
+	MaxBody int64
 	// WriteTimeout bounds each write to the client.
 	WriteTimeout time.Duration
 	// CallTimeout is the deadline of each request's context: RPC calls and
@@ -58,6 +68,8 @@ var DefaultLimits = Limits{
 	HeaderTimeout: 4 * time.Second,
 	IdleTimeout:   60 * time.Second,
 	BodyTimeout:   30 * time.Second,
+	BodyDeadline:  60 * time.Second,
+	BodyMemory:    1 << 20,
 	WriteTimeout:  30 * time.Second,
 	CallTimeout:   60 * time.Second,
 }
@@ -73,6 +85,12 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxConns > 0 {
 		d.MaxConns = l.MaxConns
 	}
+	if l.BodyMemory > 0 {
+		d.BodyMemory = l.BodyMemory
+	}
+	if l.MaxBody > 0 {
+		d.MaxBody = l.MaxBody
+	}
 	if l.MaxRPCArgs > 0 {
 		d.MaxRPCArgs = min(l.MaxRPCArgs, api.MaxRPCArgs)
 	}
@@ -82,7 +100,7 @@ func (l Limits) withDefaults() Limits {
 	}{
 		{&d.HeaderTimeout, l.HeaderTimeout}, {&d.IdleTimeout, l.IdleTimeout},
 		{&d.BodyTimeout, l.BodyTimeout}, {&d.WriteTimeout, l.WriteTimeout},
-		{&d.CallTimeout, l.CallTimeout},
+		{&d.CallTimeout, l.CallTimeout}, {&d.BodyDeadline, l.BodyDeadline},
 	} {
 		if p.v > 0 {
 			*p.dst = p.v
@@ -102,6 +120,9 @@ type Server struct {
 	Warning string
 	// SweepInterval is how often expired cache items are dropped.
 	SweepInterval time.Duration
+	// BodyDir is where request bodies over Limits.BodyMemory are spilled
+	// (unlinked at once); empty means os.TempDir().
+	BodyDir string
 
 	initOnce sync.Once
 	lim      Limits
@@ -146,7 +167,7 @@ func (s *Server) init() {
 		s.sem = make(chan struct{}, s.lim.MaxConns)
 		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*conn]struct{})
-		s.base, s.cancel = context.WithCancel(context.Background())
+		s.base, s.cancel = context.WithCancel(s.callValues(context.Background()))
 		builtin := map[uwsgi.Modifier]Handler{
 			uwsgi.ModRPC:       HandlerFunc(s.serveRPC),
 			uwsgi.ModPing:      HandlerFunc(s.servePing),
@@ -183,11 +204,24 @@ func (s *Server) EffectiveLimits() Limits {
 	return s.lim
 }
 
+// Context returns parent carrying what every script call the server makes
+// needs: the memory budget (every api.NewScope under it is counted) and
+// the server's own addresses (uwsgi.rpc to them runs in-process).
+func (s *Server) Context(parent context.Context) context.Context {
+	s.init()
+	return s.callValues(parent)
+}
+
+func (s *Server) callValues(parent context.Context) context.Context {
+	return api.WithLocalNode(api.WithMemory(parent, s.State.Memory), s.listensOn)
+}
+
 // startBackground starts, once, the goroutines the server owns besides
-// connections: signal delivery, timers and the cache sweeper.
+// connections: signal delivery, timers, the memory watch and the cache
+// sweeper.
 func (s *Server) startBackground() {
 	s.bgOnce.Do(func() {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(context.WithoutCancel(s.base))
 		done := make(chan struct{})
 		s.mu.Lock()
 		if s.closing.Load() {
@@ -200,6 +234,11 @@ func (s *Server) startBackground() {
 		s.mu.Unlock()
 		var wg sync.WaitGroup
 		wg.Add(3)
+		wg.Go(func() {
+			if err := s.State.Memory.Serve(ctx); err != nil {
+				s.log.Error("memory watch stopped", "err", err)
+			}
+		})
 		go func() {
 			defer wg.Done()
 			if err := s.State.Signals.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -209,8 +210,9 @@ var errRestartBySupervisor = errors.New("restarts are the supervisor's: asked it
 
 // restart starts a new scripthost process with the same arguments and the
 // given listeners, and waits (up to timeout) until it serves. On success
-// the caller drains and exits; on failure it keeps serving.
-func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) error {
+// the caller drains and exits; on failure it keeps serving. When ctx ends
+// first (SIGTERM), the new process is ended: the caller stops.
+func restart(ctx context.Context, listeners []net.Listener, timeout time.Duration, log *slog.Logger) error {
 	if sup := supervisedBy(); sup != 0 {
 		if err := syscall.Kill(sup, syscall.SIGUSR2); err != nil {
 			return fmt.Errorf("asking the supervisor (pid %d) to restart: %w", sup, err)
@@ -233,6 +235,11 @@ func restart(listeners []net.Listener, timeout time.Duration, log *slog.Logger) 
 		proc.Kill()
 		proc.Wait()
 		return errors.New("the new process did not start serving in time")
+	case <-ctx.Done():
+		// Asked to stop meanwhile: stopping wins over restarting.
+		proc.Kill()
+		proc.Wait()
+		return errors.New("stopping: the new process was ended")
 	}
 	// The new process serves the same sockets: closing ours must not
 	// remove their files.

@@ -25,8 +25,13 @@ Flags:
 const statusUsage = `Usage: scripthost status [--timeout D] OPS_ADDR
 
 Show which scripts generation a scripthost server runs (its files, apps,
-RPC functions, signals and timers) and how its last reload went, through
-its operations listener (modifier1 99).
+RPC functions, signals and timers), how its last reload went, and its
+containment: the memory budget (memory_limit, heap_in_use, in bytes) and
+the calls interrupted for memory (memory_kills), calls that found no free
+interpreter (pool_timeouts), script files that did not load in time
+(load_timeouts), signal raises merged into a pending one
+(signals_coalesced) and serving processes restarted by the supervisor
+(restarts). It asks through the operations listener (modifier1 99).
 
 Example:
   scripthost status /run/scripthost-ops.sock
@@ -73,7 +78,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	for _, v := range vars {
-		fmt.Fprintf(stdout, "%-11s %s\n", string(v.Key)+":", v.Value)
+		fmt.Fprintf(stdout, "%-19s %s\n", string(v.Key)+":", v.Value)
 	}
 	return 0
 }

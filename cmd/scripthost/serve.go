@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,6 +50,24 @@ type serveConfig struct {
 	warning         string
 	procs           string
 	supervise       bool
+	// containment
+	bodyDir       string
+	bodyMemory    sizeFlag
+	maxBody       sizeFlag
+	signalTimeout time.Duration
+	loadTimeout   time.Duration
+	memoryLimit   sizeFlag
+	pools         poolConfig
+}
+
+// sizeFlag is a byte size flag: a number with an optional K, M, G or T.
+type sizeFlag int64
+
+func (f *sizeFlag) String() string { return strconv.FormatInt(int64(*f), 10) }
+func (f *sizeFlag) Set(v string) error {
+	n, err := api.ParseSize(v)
+	*f = sizeFlag(n)
+	return err
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -76,6 +95,19 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&cfg.limits.HeaderTimeout, "header-timeout", d.HeaderTimeout, "time allowed to receive a packet (uWSGI's socket-timeout)")
 	fs.DurationVar(&cfg.limits.IdleTimeout, "idle-timeout", d.IdleTimeout, "time a kept connection may wait for its next packet")
 	fs.DurationVar(&cfg.limits.BodyTimeout, "body-timeout", d.BodyTimeout, "time allowed for each read of a request body")
+	fs.DurationVar(&cfg.limits.BodyDeadline, "body-deadline", d.BodyDeadline, "time allowed for a whole request body; it is read before the app runs, and a client slower than this is disconnected")
+	cfg.bodyMemory, cfg.maxBody = sizeFlag(d.BodyMemory), sizeFlag(d.MaxBody)
+	fs.Var(&cfg.bodyMemory, "body-memory", "largest request body held in memory (SIZE: bytes, or with K, M, G); larger ones go to an unlinked temporary file")
+	fs.Var(&cfg.maxBody, "max-body", "largest request body accepted, SIZE; larger ones get 413 (0: no limit; uWSGI's limit-post)")
+	fs.StringVar(&cfg.bodyDir, "body-dir", "", "directory for request bodies over --body-memory (default: the system's temporary directory)")
+	fs.DurationVar(&cfg.signalTimeout, "signal-timeout", api.DefaultSignalTimeout, "time limit of each signal handler run")
+	fs.DurationVar(&cfg.loadTimeout, "load-timeout", api.DefaultLoadTimeout, "time limit of each script file's top level at load; a file over it fails the reload and the old scripts keep serving")
+	cfg.memoryLimit = sizeFlag(api.DefaultMemoryLimit())
+	fs.Var(&cfg.memoryLimit, "memory-limit", "memory budget of the scripts, SIZE (default: three quarters of the machine's or cgroup's memory; 0: none); near it, the call that allocated most is interrupted")
+	fs.IntVar(&cfg.pools.lua, "lua-pool", 0, "Lua states per program (0: the engine's default)")
+	fs.IntVar(&cfg.pools.js, "js-pool", 0, "JavaScript runtimes per program (0: the engine's default)")
+	fs.IntVar(&cfg.pools.goInterp, "go-pool", 0, "Go interpreters per file (0: the engine's default)")
+	fs.DurationVar(&cfg.pools.wait, "pool-wait", 5*time.Second, "longest wait of a call for a free interpreter before it fails")
 	fs.DurationVar(&cfg.limits.WriteTimeout, "write-timeout", d.WriteTimeout, "time allowed for each write to a client")
 	fs.DurationVar(&cfg.limits.CallTimeout, "call-timeout", d.CallTimeout, "deadline of each request and RPC call (uWSGI's harakiri)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to let requests in flight finish")
@@ -85,7 +117,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&cfg.supervise, "supervise", true, "serve from a child process that a small parent holding the sockets replaces when it dies; the caches survive in journals (false: serve from this process)")
 	fs.StringVar(&cfg.procs, "procs", "auto", "processors running Go code (GOMAXPROCS): a number, or auto for one while the server needs less than a core and every core once it is busy (a GOMAXPROCS environment variable overrides auto)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111) and the close mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111) and the close mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nContainment: request bodies are read whole before an app runs (--body-timeout,\n--body-deadline, --body-memory, --max-body); calls and handlers have deadlines\n(--call-timeout, --signal-timeout, --load-timeout); the scripts share a memory\nbudget (--memory-limit) and bounded interpreter pools (--lua-pool, --js-pool,\n--go-pool, --pool-wait). A signal raised while pending is merged into it.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs, cfg
@@ -155,17 +187,20 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 		return err
 	}
 	defer state.Close()
+	state.Signals.HandlerTimeout = cfg.signalTimeout
 	srv := host.NewServer(state)
 	srv.Logger = log
 	srv.Limits = cfg.limits
+	srv.Limits.BodyMemory, srv.Limits.MaxBody = int64(cfg.bodyMemory), int64(cfg.maxBody)
+	srv.BodyDir = cfg.bodyDir
 	srv.Warning = cfg.warning
 
-	engs := engines(log)
+	engs := engines(log, cfg.pools)
 	if err := enableEval(srv, cfg, engs); err != nil {
 		return err
 	}
 	reloader := &host.Reloader{Server: srv, State: state, Dir: cfg.scripts, Engines: engs,
-		Routes: routes, Logger: log, DrainTimeout: cfg.shutdownTimeout}
+		Routes: routes, Logger: log, DrainTimeout: cfg.shutdownTimeout, LoadTimeout: cfg.loadTimeout}
 	srv.HandleReloads(reloader)
 	haveScripts, err := scriptsDir(cfg, log)
 	if err != nil {
@@ -206,16 +241,21 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	}
 	signalReady()
 
+	// Reloads run outside the signal loop, so that a reload whose script
+	// hangs leaves HUP, USR2 and TERM handled.
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
+	var reloads sync.WaitGroup
+	reloadReq := make(chan struct{}, 1)
+	if haveScripts {
+		reloads.Go(func() { reloadLoop(wctx, reloader, reloadReq) })
+	}
 	if haveScripts && cfg.watch {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		reloads.Go(func() {
 			if err := reloader.Watch(wctx, cfg.debounce, cfg.rescan); err != nil {
 				log.Error("watching the scripts directory stopped", "err", err)
 			}
-		}()
+		})
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
@@ -226,19 +266,21 @@ wait:
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("shutting down", "timeout", cfg.shutdownTimeout)
 			break wait
 		case serveErr = <-errc:
 			break wait
 		case sig := <-sigs:
+			if ctx.Err() != nil {
+				break wait // SIGTERM came too: it wins, whatever was queued with it
+			}
 			if sig == syscall.SIGHUP {
 				if haveScripts {
-					reloader.Reload(ctx, false)
+					requestReload(reloadReq, log)
 				}
 				continue
 			}
 			log.Info("graceful restart requested")
-			if err := restart(ls.listeners(), cfg.shutdownTimeout, log); err != nil {
+			if err := restart(ctx, ls.listeners(), cfg.shutdownTimeout, log); err != nil {
 				log.Error("restart failed; this process keeps serving", "err", err)
 				continue
 			}
@@ -246,9 +288,11 @@ wait:
 			break wait
 		}
 	}
+	log.Info("shutting down", "timeout", cfg.shutdownTimeout)
 	stopWatch()
 	ls.shutdown(srv, cfg.shutdownTimeout, log)
 	wg.Wait()
+	waitReloads(&reloads, cfg.shutdownTimeout, log)
 	return serveErr
 }
 
@@ -264,12 +308,46 @@ func newServeState(cfg *serveConfig, log *slog.Logger) (*api.State, error) {
 		}
 		caches = append(caches, cc)
 	}
-	state, err := api.NewState(api.StateConfig{Caches: journalCaches(caches), Logger: log})
+	state, err := api.NewState(api.StateConfig{Caches: journalCaches(caches), Logger: log, MemoryLimit: int64(cfg.memoryLimit)})
 	if err != nil {
 		return nil, err
 	}
 	state.Counters.Restarts.Store(supervisedRestarts())
 	return state, nil
+}
+
+// requestReload asks the reload loop for a reload; one asked for during a
+// reload runs after it, and several asked for meanwhile are one.
+func requestReload(req chan<- struct{}, log *slog.Logger) {
+	select {
+	case req <- struct{}{}:
+	default:
+		log.Info("reload already scheduled")
+	}
+}
+
+// reloadLoop reloads on each request until ctx is done.
+func reloadLoop(ctx context.Context, r *host.Reloader, req <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-req:
+			r.Reload(ctx, false) // a failure is logged and kept in the status
+		}
+	}
+}
+
+// waitReloads waits for a reload under way to end, at most timeout: one
+// whose script does not stop must not keep the process from exiting.
+func waitReloads(reloads *sync.WaitGroup, timeout time.Duration, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() { reloads.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		log.Warn("a scripts reload still runs at the shutdown timeout; exiting without it")
+	}
 }
 
 // parseRoutes reads --map and --mount.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -176,7 +177,7 @@ func TestListenAllMatchesServe(t *testing.T) {
 // supervisor: it asks it with SIGUSR2 and keeps serving.
 func TestRestartSupervisedAsksSupervisor(t *testing.T) {
 	t.Setenv(supervisorVar, "999999999") // no such process
-	err := restart(nil, time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	err := restart(context.Background(), nil, time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "supervisor (pid 999999999)") {
 		t.Fatalf("restart under a supervisor = %v, want the supervisor asked", err)
 	}
