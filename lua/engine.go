@@ -99,6 +99,7 @@ package lua
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -119,6 +120,8 @@ const (
 	DefaultCallStackSize   = 200
 	DefaultRegistryMaxSize = 256 * 1024
 	DefaultMaxStringSize   = 64 << 20
+	// DefaultPoolWait is how long a call waits for a free state.
+	DefaultPoolWait = 5 * time.Second
 )
 
 const (
@@ -138,8 +141,14 @@ const (
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
 	// PoolSize is the number of Lua states per program (default
-	// 2*GOMAXPROCS).
+	// max(8, 4*runtime.NumCPU()): calls that wait in uwsgi.async_sleep,
+	// recv or rpc hold a state without using a processor, and GOMAXPROCS
+	// may be 1 when the engine is made).
 	PoolSize int
+	// PoolWait bounds how long a call waits for a free state (default
+	// DefaultPoolWait); then it fails with ErrPoolBusy, counted in
+	// api.Counters.PoolTimeouts.
+	PoolWait time.Duration
 	// CallStackSize is the deepest Lua call nesting (default 200).
 	CallStackSize int
 	// RegistryMaxSize is the most value-stack slots a state or coroutine
@@ -165,7 +174,10 @@ var _ api.Engine = (*Engine)(nil)
 // New returns a Lua engine.
 func New(opts Options) *Engine {
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = 2 * runtime.GOMAXPROCS(0)
+		opts.PoolSize = max(8, 4*runtime.NumCPU())
+	}
+	if opts.PoolWait <= 0 {
+		opts.PoolWait = DefaultPoolWait
 	}
 	if opts.CallStackSize <= 0 {
 		opts.CallStackSize = DefaultCallStackSize
@@ -232,7 +244,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		log:  e.logger(env),
 		mods: newModules(e.comp, env.Dir),
 		apps: map[string]api.App{},
-		pool: newPool(),
+		pool: newPool(e.opts.PoolWait),
 	}
 	for _, f := range sorted {
 		proto, err := e.comp.compile(f.Source, f.Name)
@@ -345,6 +357,9 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 		return nil, ctx, nil, context.Cause(ctx)
 	}
 	v, _, err := p.pool.Get(ctx, want)
+	if errors.Is(err, vmpool.ErrBusy) {
+		return nil, ctx, nil, p.busy(err)
+	}
 	if err != nil {
 		return nil, ctx, nil, err
 	}
@@ -357,6 +372,16 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 		v = nv
 	}
 	return v, hold(ctx, p, v), func() { p.release(v) }, nil
+}
+
+// busy counts and logs a call that found no free state within the pool's
+// wait.
+func (p *program) busy(err error) error {
+	if st := p.env.State; st != nil && st.Counters != nil {
+		st.Counters.PoolTimeouts.Add(1)
+	}
+	p.log.Warn("lua: no free state for a call", "pool_size", p.eng.opts.PoolSize, "waited", p.eng.opts.PoolWait)
+	return fmt.Errorf("%w: %w", ErrPoolBusy, err)
 }
 
 // rebuild builds a replacement state under the generation's lifetime.

@@ -29,6 +29,9 @@ var (
 	// (one made during a call, or by Eval) after that state was replaced
 	// or closed.
 	ErrStateGone = errors.New("lua: the Lua state of this function is gone")
+	// ErrPoolBusy is a call that found no free state within
+	// Options.PoolWait; it also wraps vmpool.ErrBusy.
+	ErrPoolBusy = errors.New("lua: every Lua state of the program is busy")
 	// ErrNondeterministicLoad is a replica state defining other callbacks
 	// or apps than the first state of the pool did.
 	ErrNondeterministicLoad = errors.New("lua: files defined different callbacks or apps in another state of the pool")

@@ -126,8 +126,9 @@ func vmOf(L *lua.LState) *vm {
 	return v
 }
 
-// loadFiles runs the program's files in name order; a file already run by
-// a require is not run again.
+// loadFiles runs the program's files in name order, each under the Env's
+// load deadline (FileContext); a file already run by a require is not run
+// again.
 func (v *vm) loadFiles(ctx context.Context) error {
 	v.loading = true
 	defer func() { v.loading = false }()
@@ -136,7 +137,9 @@ func (v *vm) loadFiles(ctx context.Context) error {
 		res := v.loaded.RawGetString(f.module)
 		if res == lua.LNil {
 			v.loaded.RawSetString(f.module, v.mark)
-			rets, err := v.call(ctx, v.L.NewFunctionFromProto(f.proto), nil, 1)
+			fctx, cancel := v.env.FileContext(ctx, f.name)
+			rets, err := v.call(fctx, v.L.NewFunctionFromProto(f.proto), nil, 1)
+			cancel()
 			if err != nil {
 				v.loaded.RawSetString(f.module, lua.LNil)
 				return err
