@@ -18,8 +18,8 @@ var (
 	// ErrClosed is returned by calls into a program after Close.
 	ErrClosed = errors.New("lua: program closed")
 	// ErrStringTooLarge is a script building a string over
-	// Options.MaxStringSize.
-	ErrStringTooLarge = errors.New("lua: string too large")
+	// Options.MaxStringSize. It wraps api.ErrAllocTooLarge.
+	ErrStringTooLarge = fmt.Errorf("lua: string too large: %w", api.ErrAllocTooLarge)
 	// ErrStackOverflow is a script exhausting the call stack or the value
 	// stack (deep recursion).
 	ErrStackOverflow = errors.New("lua: stack overflow")

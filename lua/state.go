@@ -36,6 +36,7 @@ type vm struct {
 	loaded   *lua.LTable           // package.loaded
 
 	ctx    context.Context // the running call's
+	scope  *api.Scope      // the running call's, charged for its allocations
 	depth  int             // nesting of calls (re-entrant calls)
 	broken error           // why the state must not be reused
 	raised raised          // the Go error behind the last raise
@@ -183,8 +184,8 @@ func (v *vm) call(ctx context.Context, fn lua.LValue, args []lua.LValue, nret in
 	} else {
 		v.raised = raised{}
 	}
-	prevCtx, prevLuaCtx := v.ctx, L.Context()
-	v.ctx = ctx
+	prevCtx, prevScope, prevLuaCtx := v.ctx, v.scope, L.Context()
+	v.ctx, v.scope = ctx, api.ScopeOf(ctx)
 	v.depth++
 	if ctx.Done() != nil {
 		L.SetContext(ctx)
@@ -206,7 +207,7 @@ func (v *vm) call(ctx context.Context, fn lua.LValue, args []lua.LValue, nret in
 	}
 	L.SetTop(base)
 	v.depth--
-	v.ctx = prevCtx
+	v.ctx, v.scope = prevCtx, prevScope
 	if prevLuaCtx != nil {
 		L.SetContext(prevLuaCtx)
 	} else {
