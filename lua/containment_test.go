@@ -342,3 +342,88 @@ func TestMemoryInterrupt(t *testing.T) {
 		t.Errorf("gsub interrupted after %v", elapsed)
 	}
 }
+
+// isolationScript changes globals and built-ins in "dirty" and reports
+// what a call sees in "check".
+const isolationScript = `
+counter = 0
+function string.trim(s) return (s:gsub("^%s+", "")) end -- at load: kept
+function helper() return type(tostring) end
+local tostr = tostring
+local function sees()
+  local globals, strings = 0, 0
+  for k in pairs(_G) do globals = globals + 1 end
+  for k in pairs(string) do strings = strings + 1 end
+  return table.concat({tostr(leaked), counter, type(print), tostr(1), type(rawget(_G, "raw")), helper(),
+    type(string.format), type(uwsgi.cache_get), tostr(math.pi > 3.14), tostr(table[1]), ("  x"):trim(),
+    tostr(getmetatable("").__index == string), tostr(rawget(_G, "uwsgi") == uwsgi),
+    tostr(globals > 20), tostr(strings > 10)}, ",")
+end
+uwsgi.register_rpc("dirty", function(hold)
+  leaked = "yes"
+  counter = counter + 1
+  print = nil
+  tostring = function() return "evil" end
+  rawset(_G, "raw", 1)
+  setfenv(helper, {type = function() return "patched" end})
+  local refused = {}
+  for _, f in ipairs({
+    function() string.format = nil end,
+    function() uwsgi.cache_get = nil end,
+    function() rawset(math, "pi", 3) end,
+    function() setmetatable(string, {}) end,
+    function() getmetatable("").__index.upper = nil end,
+    function() setmetatable(_G, {}) end,
+  }) do
+    refused[#refused + 1] = pcall(f) and "allowed" or "refused"
+  end
+  table.insert(table, "raw")
+  local during = sees()
+  uwsgi.async_sleep(tonumber(hold))
+  return table.concat(refused, " ") .. "|" .. during
+end)
+uwsgi.register_rpc("check", function(hold)
+  uwsgi.async_sleep(tonumber(hold))
+  return sees()
+end)
+`
+
+// A call's writes to globals and built-ins are not seen by later calls,
+// on any state of the pool; what the files did at load is.
+func TestIsolation(t *testing.T) {
+	const states = 3
+	f := newFixture(t, map[string]string{"a.lua": isolationScript})
+	_, _ = f.mustLoad(Options{PoolSize: states})
+	// Calls that hold their state a while run on every state at once.
+	onEveryState := func(name string) []string {
+		results := make(chan string, states)
+		for range states {
+			go func() {
+				got, err := f.rpc(context.Background(), name, "0.1")
+				if err != nil {
+					got = err.Error()
+				}
+				results <- got
+			}()
+		}
+		var all []string
+		for range states {
+			all = append(all, <-results)
+		}
+		return all
+	}
+	const pristine = "nil,0,function,1,nil,function,function,function,true,nil,x,true,true,true,true"
+	for _, got := range onEveryState("dirty") {
+		const want = "refused refused refused refused refused refused|yes,1,nil,1,number,patched,function,function,true,raw,x,true,true,true,true"
+		if got != want {
+			t.Errorf("during the call: %q, want %q", got, want)
+		}
+	}
+	for range 3 {
+		for _, got := range onEveryState("check") {
+			if got != pristine {
+				t.Errorf("a later call sees %q, want %q", got, pristine)
+			}
+		}
+	}
+}

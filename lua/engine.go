@@ -395,6 +395,7 @@ func (p *program) rebuild() (*vm, error) {
 // reused.
 func (p *program) release(v *vm) {
 	if v.broken == nil {
+		v.iso.endCall()
 		p.pool.Put(v)
 		return
 	}

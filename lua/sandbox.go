@@ -79,6 +79,7 @@ func (v *vm) openLibs() {
 
 	v.openCoroutines(lib("coroutine"))
 	v.openEnv(g)
+	v.openIsolation(g)
 }
 
 func baseTostring(L *lua.LState) int {

@@ -50,6 +50,8 @@ type vm struct {
 	readFn  *lua.LFunction // input:read
 	envMeta *lua.LTable    // metatable of env tables not filled yet (env.go)
 	envKey  *lua.LUserData // the hidden key under which they keep their vars
+
+	iso isolation // calls kept apart (isolation.go)
 }
 
 type raised struct {
@@ -114,6 +116,7 @@ func newVM(ctx context.Context, e *Engine, env *api.Env, p *program, replica boo
 		v.close()
 		return nil, err
 	}
+	v.freeze()
 	return v, nil
 }
 
