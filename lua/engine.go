@@ -10,9 +10,15 @@
 // builds a pool of Options.PoolSize Lua states (LState) from them, all at
 // once so that every error surfaces at load. A state is used by one call
 // at a time; calls borrow one from the pool, waiting as long as their
-// context allows.
+// context allows and at most Options.PoolWait: then the call fails with
+// ErrPoolBusy (wrapping vmpool.ErrBusy), counted in the State's
+// Counters.PoolTimeouts and logged.
 //
-// Module-level code runs once per state, in file-name order, and each
+// Module-level code runs once per state, in file-name order, each file
+// under the Env's load deadline (api.Env.FileContext: a file whose top
+// level does not end in time fails the load, in the first state or in a
+// replica built later, with a *ScriptError wrapping api.ErrLoadTimeout
+// that names the file), and each
 // file's result is also what require returns for it. Registrations happen
 // once: the first state runs the files against the real api.Env, the
 // others are replicas in which register_rpc, register_signal, add_timer,
@@ -45,17 +51,49 @@
 // # Limits
 //
 // Every call runs with its context set on the state (gopher-lua checks it
-// at every instruction): harakiri and cancellation interrupt runaway code.
-// The call stack holds Options.CallStackSize frames, the value stack grows
-// to Options.RegistryMaxSize slots, coroutines nest at most 100 deep, and
-// strings built by string.rep, string.format, table.concat, `..`,
-// load(func) and env.input:read stay under Options.MaxStringSize. A state
-// whose call was interrupted, panicked or hit one of these limits is
-// closed and replaced by a fresh replica; a plain Lua error leaves the
-// state usable (gopher-lua unwinds its stacks), unlike uWSGI's plugin,
-// whose stack keeps the error and breaks later requests. Memory as such
-// is not limited: a script filling a table until harakiri can use a lot of
-// it, and one huge string.gsub result is built before it can be refused.
+// at every instruction): harakiri, cancellation and the memory watchdog
+// (api.Memory, which cancels the call that allocated most with a cause
+// wrapping api.ErrMemoryLimit) interrupt runaway code. The call stack
+// holds Options.CallStackSize frames, the value stack grows to
+// Options.RegistryMaxSize slots, and coroutines nest at most 100 deep.
+//
+// Strings a script sizes are checked before they are built: string.rep,
+// string.format, string.gsub, string.char, string.upper/lower/reverse,
+// table.concat, `..`, load(func) and env.input:read stay under
+// Options.MaxStringSize (ErrStringTooLarge, which wraps
+// api.ErrAllocTooLarge), and each allocation is charged to the running
+// call (api.Charge) first, failing with api.ErrAllocTooLarge over the
+// single-allocation cap or api.ErrMemoryLimit when the budget has no room.
+// string.gsub and string.gmatch find their matches a few at a time (not
+// all at once, as gopher-lua's do) and a long gsub can be interrupted.
+// Tables are not charged: they grow a slot at a time, which the watchdog
+// sees in the heap. A state whose call was interrupted, panicked or hit
+// one of these limits is closed and replaced by a fresh replica, even if
+// the script caught the error; a plain Lua error leaves the state usable
+// (gopher-lua unwinds its stacks), unlike uWSGI's plugin, whose stack
+// keeps the error and breaks later requests. Not bounded: one pattern
+// match (string.find, match, gsub's search) runs in Go and is not
+// interrupted until it returns; gopher-lua gives up on very deep
+// backtracking with "pattern/input too complex".
+//
+// # Isolation
+//
+// A call (a request, an RPC, a signal handler) leaves no trace in the
+// globals or the standard library of the state it ran in; see isolation.
+// What the files did at load (globals, functions added to string, ...) is
+// the same in every state and stays. During a call, a new global lives
+// until the call ends and a changed or removed global is restored then;
+// the tables string, table, math, os, coroutine, debug and uwsgi are
+// read-only (a field assignment is an error that says so; raw writes are
+// removed when the call ends); setfenv's changes are undone. pairs, next,
+// rawget and rawset on _G and on those tables see the globals and
+// libraries as the call sees them; getmetatable of them is nil and their
+// metatables cannot be changed (getmetatable("") is a read-only table
+// whose __index is string). Tables the files made (module tables,
+// tables in globals) and module locals are the program's state and are
+// shared by the calls a state serves, as in OpenResty; keep request data
+// out of them, or in the cache. A metatable the files set on _G still
+// answers reads of missing globals, but no longer sees writes.
 //
 // # Sandbox
 //
@@ -80,10 +118,8 @@
 // bodies, and tonumber accepts what Lua 5.1's strtod does ("1e15").
 // Remaining differences of gopher-lua: library functions that coerce
 // a number to a string internally (a number passed as the string argument
-// of string.* functions, numbers returned by a string.gsub replacement
-// table or function) use Go's shortest form; arithmetic on strings reads
-// "010" as octal (8); string.gmatch's iterator needs the state argument a
-// generic for passes; error messages name functions without quotes and
+// of string.* functions) use Go's shortest form; arithmetic on strings
+// reads "010" as octal (8); error messages name functions without quotes and
 // give errors raised by Go functions the calling Lua line; a `..` error
 // says "attempt to concatenate a nil value" without the variable's name.
 // And by design: integral numbers go to the API as integers, so uwsgi.cache_set(k,
