@@ -16,6 +16,10 @@ import (
 const maxDepth = 100
 
 // formatNumber formats a number like Lua 5.1's tostring ("%.14g").
+// maxNumberLen bounds the length of formatNumber's result
+// ("-2.2250738585072e-308").
+const maxNumberLen = 24
+
 func formatNumber(n lua.LNumber) string {
 	f := float64(n)
 	if f == math.Trunc(f) && math.Abs(f) < 1e14 && (f != 0 || !math.Signbit(f)) {

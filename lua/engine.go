@@ -10,9 +10,15 @@
 // builds a pool of Options.PoolSize Lua states (LState) from them, all at
 // once so that every error surfaces at load. A state is used by one call
 // at a time; calls borrow one from the pool, waiting as long as their
-// context allows.
+// context allows and at most Options.PoolWait: then the call fails with
+// ErrPoolBusy (wrapping vmpool.ErrBusy), counted in the State's
+// Counters.PoolTimeouts and logged.
 //
-// Module-level code runs once per state, in file-name order, and each
+// Module-level code runs once per state, in file-name order, each file
+// under the Env's load deadline (api.Env.FileContext: a file whose top
+// level does not end in time fails the load, in the first state or in a
+// replica built later, with a *ScriptError wrapping api.ErrLoadTimeout
+// that names the file), and each
 // file's result is also what require returns for it. Registrations happen
 // once: the first state runs the files against the real api.Env, the
 // others are replicas in which register_rpc, register_signal, add_timer,
@@ -45,17 +51,49 @@
 // # Limits
 //
 // Every call runs with its context set on the state (gopher-lua checks it
-// at every instruction): harakiri and cancellation interrupt runaway code.
-// The call stack holds Options.CallStackSize frames, the value stack grows
-// to Options.RegistryMaxSize slots, coroutines nest at most 100 deep, and
-// strings built by string.rep, string.format, table.concat, `..`,
-// load(func) and env.input:read stay under Options.MaxStringSize. A state
-// whose call was interrupted, panicked or hit one of these limits is
-// closed and replaced by a fresh replica; a plain Lua error leaves the
-// state usable (gopher-lua unwinds its stacks), unlike uWSGI's plugin,
-// whose stack keeps the error and breaks later requests. Memory as such
-// is not limited: a script filling a table until harakiri can use a lot of
-// it, and one huge string.gsub result is built before it can be refused.
+// at every instruction): harakiri, cancellation and the memory watchdog
+// (api.Memory, which cancels the call that allocated most with a cause
+// wrapping api.ErrMemoryLimit) interrupt runaway code. The call stack
+// holds Options.CallStackSize frames, the value stack grows to
+// Options.RegistryMaxSize slots, and coroutines nest at most 100 deep.
+//
+// Strings a script sizes are checked before they are built: string.rep,
+// string.format, string.gsub, string.char, string.upper/lower/reverse,
+// table.concat, `..`, load(func) and env.input:read stay under
+// Options.MaxStringSize (ErrStringTooLarge, which wraps
+// api.ErrAllocTooLarge), and each allocation is charged to the running
+// call (api.Charge) first, failing with api.ErrAllocTooLarge over the
+// single-allocation cap or api.ErrMemoryLimit when the budget has no room.
+// string.gsub and string.gmatch find their matches a few at a time (not
+// all at once, as gopher-lua's do) and a long gsub can be interrupted.
+// Tables are not charged: they grow a slot at a time, which the watchdog
+// sees in the heap. A state whose call was interrupted, panicked or hit
+// one of these limits is closed and replaced by a fresh replica, even if
+// the script caught the error; a plain Lua error leaves the state usable
+// (gopher-lua unwinds its stacks), unlike uWSGI's plugin, whose stack
+// keeps the error and breaks later requests. Not bounded: one pattern
+// match (string.find, match, gsub's search) runs in Go and is not
+// interrupted until it returns; gopher-lua gives up on very deep
+// backtracking with "pattern/input too complex".
+//
+// # Isolation
+//
+// A call (a request, an RPC, a signal handler) leaves no trace in the
+// globals or the standard library of the state it ran in; see isolation.
+// What the files did at load (globals, functions added to string, ...) is
+// the same in every state and stays. During a call, a new global lives
+// until the call ends and a changed or removed global is restored then;
+// the tables string, table, math, os, coroutine, debug and uwsgi are
+// read-only (a field assignment is an error that says so; raw writes are
+// removed when the call ends); setfenv's changes are undone. pairs, next,
+// rawget and rawset on _G and on those tables see the globals and
+// libraries as the call sees them; getmetatable of them is nil and their
+// metatables cannot be changed (getmetatable("") is a read-only table
+// whose __index is string). Tables the files made (module tables,
+// tables in globals) and module locals are the program's state and are
+// shared by the calls a state serves, as in OpenResty; keep request data
+// out of them, or in the cache. A metatable the files set on _G still
+// answers reads of missing globals, but no longer sees writes.
 //
 // # Sandbox
 //
@@ -80,10 +118,8 @@
 // bodies, and tonumber accepts what Lua 5.1's strtod does ("1e15").
 // Remaining differences of gopher-lua: library functions that coerce
 // a number to a string internally (a number passed as the string argument
-// of string.* functions, numbers returned by a string.gsub replacement
-// table or function) use Go's shortest form; arithmetic on strings reads
-// "010" as octal (8); string.gmatch's iterator needs the state argument a
-// generic for passes; error messages name functions without quotes and
+// of string.* functions) use Go's shortest form; arithmetic on strings
+// reads "010" as octal (8); error messages name functions without quotes and
 // give errors raised by Go functions the calling Lua line; a `..` error
 // says "attempt to concatenate a nil value" without the variable's name.
 // And by design: integral numbers go to the API as integers, so uwsgi.cache_set(k,
@@ -99,6 +135,7 @@ package lua
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -119,6 +156,8 @@ const (
 	DefaultCallStackSize   = 200
 	DefaultRegistryMaxSize = 256 * 1024
 	DefaultMaxStringSize   = 64 << 20
+	// DefaultPoolWait is how long a call waits for a free state.
+	DefaultPoolWait = 5 * time.Second
 )
 
 const (
@@ -138,8 +177,14 @@ const (
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
 	// PoolSize is the number of Lua states per program (default
-	// 2*GOMAXPROCS).
+	// max(8, 4*runtime.NumCPU()): calls that wait in uwsgi.async_sleep,
+	// recv or rpc hold a state without using a processor, and GOMAXPROCS
+	// may be 1 when the engine is made).
 	PoolSize int
+	// PoolWait bounds how long a call waits for a free state (default
+	// DefaultPoolWait); then it fails with ErrPoolBusy, counted in
+	// api.Counters.PoolTimeouts.
+	PoolWait time.Duration
 	// CallStackSize is the deepest Lua call nesting (default 200).
 	CallStackSize int
 	// RegistryMaxSize is the most value-stack slots a state or coroutine
@@ -165,7 +210,10 @@ var _ api.Engine = (*Engine)(nil)
 // New returns a Lua engine.
 func New(opts Options) *Engine {
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = 2 * runtime.GOMAXPROCS(0)
+		opts.PoolSize = max(8, 4*runtime.NumCPU())
+	}
+	if opts.PoolWait <= 0 {
+		opts.PoolWait = DefaultPoolWait
 	}
 	if opts.CallStackSize <= 0 {
 		opts.CallStackSize = DefaultCallStackSize
@@ -232,7 +280,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		log:  e.logger(env),
 		mods: newModules(e.comp, env.Dir),
 		apps: map[string]api.App{},
-		pool: newPool(),
+		pool: newPool(e.opts.PoolWait),
 	}
 	for _, f := range sorted {
 		proto, err := e.comp.compile(f.Source, f.Name)
@@ -345,6 +393,9 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 		return nil, ctx, nil, context.Cause(ctx)
 	}
 	v, _, err := p.pool.Get(ctx, want)
+	if errors.Is(err, vmpool.ErrBusy) {
+		return nil, ctx, nil, p.busy(err)
+	}
 	if err != nil {
 		return nil, ctx, nil, err
 	}
@@ -359,6 +410,16 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 	return v, hold(ctx, p, v), func() { p.release(v) }, nil
 }
 
+// busy counts and logs a call that found no free state within the pool's
+// wait.
+func (p *program) busy(err error) error {
+	if st := p.env.State; st != nil && st.Counters != nil {
+		st.Counters.PoolTimeouts.Add(1)
+	}
+	p.log.Warn("lua: no free state for a call", "pool_size", p.eng.opts.PoolSize, "waited", p.eng.opts.PoolWait)
+	return fmt.Errorf("%w: %w", ErrPoolBusy, err)
+}
+
 // rebuild builds a replacement state under the generation's lifetime.
 func (p *program) rebuild() (*vm, error) {
 	ctx, cancel := context.WithTimeout(p.life, replicaTimeout)
@@ -370,6 +431,7 @@ func (p *program) rebuild() (*vm, error) {
 // reused.
 func (p *program) release(v *vm) {
 	if v.broken == nil {
+		v.iso.endCall()
 		p.pool.Put(v)
 		return
 	}

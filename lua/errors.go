@@ -18,8 +18,8 @@ var (
 	// ErrClosed is returned by calls into a program after Close.
 	ErrClosed = errors.New("lua: program closed")
 	// ErrStringTooLarge is a script building a string over
-	// Options.MaxStringSize.
-	ErrStringTooLarge = errors.New("lua: string too large")
+	// Options.MaxStringSize. It wraps api.ErrAllocTooLarge.
+	ErrStringTooLarge = fmt.Errorf("lua: string too large: %w", api.ErrAllocTooLarge)
 	// ErrStackOverflow is a script exhausting the call stack or the value
 	// stack (deep recursion).
 	ErrStackOverflow = errors.New("lua: stack overflow")
@@ -29,6 +29,9 @@ var (
 	// (one made during a call, or by Eval) after that state was replaced
 	// or closed.
 	ErrStateGone = errors.New("lua: the Lua state of this function is gone")
+	// ErrPoolBusy is a call that found no free state within
+	// Options.PoolWait; it also wraps vmpool.ErrBusy.
+	ErrPoolBusy = errors.New("lua: every Lua state of the program is busy")
 	// ErrNondeterministicLoad is a replica state defining other callbacks
 	// or apps than the first state of the pool did.
 	ErrNondeterministicLoad = errors.New("lua: files defined different callbacks or apps in another state of the pool")

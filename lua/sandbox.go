@@ -69,10 +69,17 @@ func (v *vm) openLibs() {
 	str := lib("string")
 	set(str, "rep", v.strRep)
 	set(str, "format", v.strFormat)
+	set(str, "char", v.strChar)
+	set(str, "gsub", v.strGsub)
+	set(str, "gmatch", strGmatch)
+	for _, name := range []string{"upper", "lower", "reverse"} {
+		set(str, name, v.chargedLen("string."+name, str.RawGetString(name).(*lua.LFunction).GFunction))
+	}
 	set(lib("table"), "concat", v.tableConcat)
 
 	v.openCoroutines(lib("coroutine"))
 	v.openEnv(g)
+	v.openIsolation(g)
 }
 
 func baseTostring(L *lua.LState) int {
@@ -183,9 +190,7 @@ func (v *vm) baseLoad(L *lua.LState) int {
 			if s == "" {
 				break
 			}
-			if len(src)+len(s) > v.eng.opts.MaxStringSize {
-				v.limit(L, "load: chunk too large", ErrStringTooLarge)
-			}
+			v.reserve(L, "load: chunk", int64(len(src)+len(s)), int64(len(s)))
 			src = append(src, s...)
 		}
 	default:
@@ -388,9 +393,8 @@ func (v *vm) strRep(L *lua.LState) int {
 		L.Push(lua.LString(""))
 		return 1
 	}
-	if n*float64(len(s)) > float64(v.eng.opts.MaxStringSize) {
-		v.limit(L, fmt.Sprintf("string.rep: result of %.0f bytes over the %d byte limit", n*float64(len(s)), v.eng.opts.MaxStringSize), ErrStringTooLarge)
-	}
+	size := saturate(n * float64(len(s)))
+	v.reserve(L, "string.rep", size, size)
 	L.Push(lua.LString(strings.Repeat(s, int(n))))
 	return 1
 }
@@ -411,18 +415,31 @@ func (v *vm) tableConcat(L *lua.LState) int {
 	if L.Get(4) != lua.LNil {
 		j = L.CheckInt(4)
 	}
-	var b strings.Builder
+	if i > j {
+		L.Push(lua.LString(""))
+		return 1
+	}
+	// The result's size first (numbers at their longest), so that it is
+	// refused or charged before it is built.
+	size := int64(len(sep)) * int64(j-i)
 	for k := i; k <= j; k++ {
-		s, ok := stringOf(t.RawGetInt(k))
-		if !ok {
+		switch x := t.RawGetInt(k).(type) {
+		case lua.LString:
+			size += int64(len(x))
+		case lua.LNumber:
+			size += maxNumberLen
+		default:
 			L.RaiseError("invalid value (at index %d) in table for 'concat'", k)
 		}
+	}
+	v.reserve(L, "table.concat", size, size)
+	var b strings.Builder
+	b.Grow(int(size))
+	for k := i; k <= j; k++ {
+		s, _ := stringOf(t.RawGetInt(k))
 		b.WriteString(s)
 		if k < j {
 			b.WriteString(sep)
-		}
-		if b.Len() > v.eng.opts.MaxStringSize {
-			v.limit(L, "table.concat: result over the string size limit", ErrStringTooLarge)
 		}
 	}
 	L.Push(lua.LString(b.String()))
@@ -436,7 +453,8 @@ func (v *vm) strFormat(L *lua.LState) int {
 	f := L.CheckString(1)
 	top := L.GetTop()
 	arg := 1
-	var b strings.Builder
+	b := v.builder(L, "string.format")
+	b.reserve(len(f)) // the text between conversions
 	for i := 0; i < len(f); i++ {
 		c := f[i]
 		if c != '%' {
@@ -475,11 +493,12 @@ func (v *vm) strFormat(L *lua.LState) int {
 		if hasPrec {
 			spec += "." + prec
 		}
+		b.reserve(maxConversion)
 		switch conv {
 		case 'c':
 			b.WriteByte(byte(int64(L.CheckNumber(arg))))
 		case 'd', 'i':
-			fmt.Fprintf(&b, spec+"d", int64(L.CheckNumber(arg)))
+			fmt.Fprintf(b, spec+"d", int64(L.CheckNumber(arg)))
 		case 'o', 'u', 'x', 'X':
 			verb := string(conv)
 			if conv == 'u' {
@@ -487,22 +506,24 @@ func (v *vm) strFormat(L *lua.LState) int {
 			}
 			n := int64(L.CheckNumber(arg))
 			if n < 0 { // C prints the unsigned long
-				fmt.Fprintf(&b, spec+verb, uint64(n))
+				fmt.Fprintf(b, spec+verb, uint64(n))
 			} else {
-				fmt.Fprintf(&b, spec+verb, n)
+				fmt.Fprintf(b, spec+verb, n)
 			}
 		case 'e', 'E', 'f', 'g', 'G':
 			x := float64(L.CheckNumber(arg))
 			if math.IsInf(x, 0) || math.IsNaN(x) {
-				pad(&b, formatNumber(lua.LNumber(x)), width, strings.Contains(flags, "-"))
+				pad(&b.Builder, formatNumber(lua.LNumber(x)), width, strings.Contains(flags, "-"))
 				break
 			}
 			if !hasPrec {
 				spec += ".6"
 			}
-			fmt.Fprintf(&b, spec+string(conv), x)
+			fmt.Fprintf(b, spec+string(conv), x)
 		case 'q':
-			quote(&b, L.CheckString(arg))
+			s := L.CheckString(arg)
+			b.reserve(2*len(s) + 2)
+			quote(&b.Builder, s)
 		case 's':
 			s := tostring(L, L.Get(arg))
 			if hasPrec {
@@ -510,17 +531,23 @@ func (v *vm) strFormat(L *lua.LState) int {
 					s = s[:p]
 				}
 			}
-			pad(&b, s, width, strings.Contains(flags, "-"))
+			b.reserve(max(len(s), maxWidth))
+			pad(&b.Builder, s, width, strings.Contains(flags, "-"))
 		default:
 			L.RaiseError("invalid option '%%%c' to 'format'", conv)
-		}
-		if b.Len() > v.eng.opts.MaxStringSize {
-			v.limit(L, "string.format: result over the string size limit", ErrStringTooLarge)
 		}
 	}
 	L.Push(lua.LString(b.String()))
 	return 1
 }
+
+// maxWidth bounds a format's width and precision (two digits);
+// maxConversion bounds what a conversion of a number writes (%99.99f of
+// 1e308 is 409 bytes).
+const (
+	maxWidth      = 99
+	maxConversion = 512
+)
 
 // digits reads at most two digits of a format at i.
 func digits(L *lua.LState, f string, i int) (string, int) {
@@ -566,33 +593,36 @@ func quote(b *strings.Builder, s string) {
 }
 
 // concat implements `..` (see compiler): Lua 5.1's right-to-left
-// concatenation with numbers as "%.14g", __concat metamethods and the
-// string size limit.
+// concatenation with numbers as "%.14g", __concat metamethods, the string
+// size limit and the result charged to the call.
 func (e *Engine) concat(L *lua.LState) int {
 	n := L.GetTop()
-	limit := e.opts.MaxStringSize
-	tooLarge := func() {
-		msg := fmt.Sprintf("string concatenation over the %d byte limit", limit)
-		if v := vmOf(L); v != nil {
-			v.limit(L, msg, ErrStringTooLarge)
+	v := vmOf(L)
+	reserve := func(total, add int64) {
+		if v != nil {
+			v.reserve(L, "string concatenation", total, add)
+		} else if total > int64(e.opts.MaxStringSize) {
+			L.RaiseError("string concatenation over the %d byte limit", e.opts.MaxStringSize)
 		}
-		L.RaiseError("%s", msg)
 	}
 	simple := true
+	var size int64 // at most the result's
 	for i := 1; i <= n; i++ {
-		switch L.Get(i).(type) {
-		case lua.LString, lua.LNumber:
+		switch x := L.Get(i).(type) {
+		case lua.LString:
+			size += int64(len(x))
+		case lua.LNumber:
+			size += maxNumberLen
 		default:
 			simple = false
 		}
 	}
 	if simple {
+		reserve(size, size)
 		var b strings.Builder
+		b.Grow(int(size))
 		for i := 1; i <= n; i++ {
 			s, _ := stringOf(L.Get(i))
-			if b.Len()+len(s) > limit {
-				tooLarge()
-			}
 			b.WriteString(s)
 		}
 		L.Push(lua.LString(b.String()))
@@ -604,9 +634,8 @@ func (e *Engine) concat(L *lua.LState) int {
 		ls, lok := stringOf(lhs)
 		rs, rok := stringOf(acc)
 		if lok && rok {
-			if len(ls)+len(rs) > limit {
-				tooLarge()
-			}
+			size := int64(len(ls) + len(rs))
+			reserve(size, size)
 			acc = lua.LString(ls + rs)
 			continue
 		}

@@ -36,6 +36,7 @@ type vm struct {
 	loaded   *lua.LTable           // package.loaded
 
 	ctx    context.Context // the running call's
+	scope  *api.Scope      // the running call's, charged for its allocations
 	depth  int             // nesting of calls (re-entrant calls)
 	broken error           // why the state must not be reused
 	raised raised          // the Go error behind the last raise
@@ -49,6 +50,8 @@ type vm struct {
 	readFn  *lua.LFunction // input:read
 	envMeta *lua.LTable    // metatable of env tables not filled yet (env.go)
 	envKey  *lua.LUserData // the hidden key under which they keep their vars
+
+	iso isolation // calls kept apart (isolation.go)
 }
 
 type raised struct {
@@ -113,6 +116,7 @@ func newVM(ctx context.Context, e *Engine, env *api.Env, p *program, replica boo
 		v.close()
 		return nil, err
 	}
+	v.freeze()
 	return v, nil
 }
 
@@ -126,8 +130,9 @@ func vmOf(L *lua.LState) *vm {
 	return v
 }
 
-// loadFiles runs the program's files in name order; a file already run by
-// a require is not run again.
+// loadFiles runs the program's files in name order, each under the Env's
+// load deadline (FileContext); a file already run by a require is not run
+// again.
 func (v *vm) loadFiles(ctx context.Context) error {
 	v.loading = true
 	defer func() { v.loading = false }()
@@ -136,7 +141,9 @@ func (v *vm) loadFiles(ctx context.Context) error {
 		res := v.loaded.RawGetString(f.module)
 		if res == lua.LNil {
 			v.loaded.RawSetString(f.module, v.mark)
-			rets, err := v.call(ctx, v.L.NewFunctionFromProto(f.proto), nil, 1)
+			fctx, cancel := v.env.FileContext(ctx, f.name)
+			rets, err := v.call(fctx, v.L.NewFunctionFromProto(f.proto), nil, 1)
+			cancel()
 			if err != nil {
 				v.loaded.RawSetString(f.module, lua.LNil)
 				return err
@@ -180,8 +187,8 @@ func (v *vm) call(ctx context.Context, fn lua.LValue, args []lua.LValue, nret in
 	} else {
 		v.raised = raised{}
 	}
-	prevCtx, prevLuaCtx := v.ctx, L.Context()
-	v.ctx = ctx
+	prevCtx, prevScope, prevLuaCtx := v.ctx, v.scope, L.Context()
+	v.ctx, v.scope = ctx, api.ScopeOf(ctx)
 	v.depth++
 	if ctx.Done() != nil {
 		L.SetContext(ctx)
@@ -203,7 +210,7 @@ func (v *vm) call(ctx context.Context, fn lua.LValue, args []lua.LValue, nret in
 	}
 	L.SetTop(base)
 	v.depth--
-	v.ctx = prevCtx
+	v.ctx, v.scope = prevCtx, prevScope
 	if prevLuaCtx != nil {
 		L.SetContext(prevLuaCtx)
 	} else {

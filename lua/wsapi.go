@@ -3,7 +3,6 @@ package lua
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -215,29 +214,11 @@ func (v *vm) inputRead(L *lua.LState) int {
 		case "*a", "*all", "a":
 			return v.readAll(L, br, limit, false)
 		case "*l", "*line", "l":
-			line, err := br.ReadSlice('\n')
-			if errors.Is(err, bufio.ErrBufferFull) {
-				buf := append([]byte(nil), line...)
-				for errors.Is(err, bufio.ErrBufferFull) {
-					line, err = br.ReadSlice('\n')
-					buf = append(buf, line...)
-					if len(buf) > limit {
-						v.limit(L, "input:read: line over the string size limit", ErrStringTooLarge)
-					}
-				}
-				line = buf
-			}
-			if err != nil && !errors.Is(err, io.EOF) {
-				v.raise(L, "input:read: "+err.Error(), err)
-			}
-			if len(line) == 0 {
+			if line, ok := v.readLine(L, br, limit); ok {
+				L.Push(lua.LString(line))
+			} else {
 				L.Push(lua.LNil)
-				return 1
 			}
-			if line[len(line)-1] == '\n' {
-				line = line[:len(line)-1]
-			}
-			L.Push(lua.LString(line))
 			return 1
 		}
 		L.ArgError(2, "invalid format")
@@ -247,22 +228,7 @@ func (v *vm) inputRead(L *lua.LState) int {
 			L.Push(lua.LString(""))
 			return 1
 		}
-		if n > float64(limit) {
-			n = float64(limit)
-		}
-		var data []byte
-		var err error
-		if n <= 64<<10 {
-			data = make([]byte, int(n))
-			var got int
-			got, err = io.ReadFull(br, data)
-			data = data[:got]
-		} else {
-			data, err = io.ReadAll(io.LimitReader(br, int64(n)))
-		}
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			v.raise(L, "input:read: "+err.Error(), err)
-		}
+		data := v.readCharged(L, br, int(min(n, float64(limit))))
 		if len(data) == 0 {
 			L.Push(lua.LNil)
 			return 1
@@ -278,10 +244,7 @@ func (v *vm) inputRead(L *lua.LState) int {
 // readAll reads the rest of the body; nilAtEnd answers nil instead of ""
 // when nothing is left.
 func (v *vm) readAll(L *lua.LState, br *bufio.Reader, limit int, nilAtEnd bool) int {
-	data, err := io.ReadAll(io.LimitReader(br, int64(limit)+1))
-	if err != nil {
-		v.raise(L, "input:read: "+err.Error(), err)
-	}
+	data := v.readCharged(L, br, limit+1)
 	if len(data) > limit {
 		v.limit(L, "input:read: body over the string size limit", ErrStringTooLarge)
 	}
