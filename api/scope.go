@@ -266,6 +266,9 @@ func (s *Scope) Recv(ctx context.Context, fd int, n int) ([]byte, error) {
 		defer stop()
 		r = h.r
 	}
+	if err := s.Charge(int64(n)); err != nil {
+		return nil, err
+	}
 	buf := make([]byte, n)
 	got, err := r.Read(buf)
 	if got > 0 {
