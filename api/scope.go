@@ -241,6 +241,9 @@ func (s *Scope) Send(ctx context.Context, fd int, data []byte) (int, error) {
 	return h.conn.Write(data)
 }
 
+// maxRecv bounds the buffer of one Recv.
+const maxRecv = 1 << 20
+
 // Recv reads at most n bytes from handle fd (the client connection when
 // fd < 0); at the end of the stream it returns no bytes and io.EOF.
 func (s *Scope) Recv(ctx context.Context, fd int, n int) ([]byte, error) {
@@ -266,6 +269,9 @@ func (s *Scope) Recv(ctx context.Context, fd int, n int) ([]byte, error) {
 		defer stop()
 		r = h.r
 	}
+	// One read returns what has arrived, so a bigger buffer than
+	// maxRecv only wastes memory the script chose the size of.
+	n = min(n, maxRecv)
 	if err := s.Charge(int64(n)); err != nil {
 		return nil, err
 	}
