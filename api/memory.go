@@ -49,6 +49,8 @@ type Memory struct {
 	mu    sync.Mutex
 	calls map[*Scope]struct{}
 
+	collectMu sync.Mutex // one collection for refused charges at a time
+
 	readHeap func() int64 // heap bytes in use
 	collect  func()       // a full collection
 }
@@ -133,12 +135,27 @@ func (m *Memory) check(n int64) error {
 	if n < 0 || n > m.maxAlloc {
 		return fmt.Errorf("%w: %d bytes, over the %d byte limit", ErrAllocTooLarge, n, m.maxAlloc)
 	}
-	if m.limit > 0 && n > 1<<20 {
-		if h := m.heap.Load(); h+n > m.limit {
+	if m.limit > 0 && n > 1<<20 && m.heap.Load()+n > m.limit {
+		if h, ok := m.roomAfterCollecting(n); !ok {
 			return fmt.Errorf("%w: %d bytes asked with %d of %d in use", ErrMemoryLimit, n, h, m.limit)
 		}
 	}
 	return nil
+}
+
+// roomAfterCollecting collects before refusing n bytes: the last reading
+// may count garbage (the memory of a call just interrupted). One caller
+// collects at a time; the others take its reading.
+func (m *Memory) roomAfterCollecting(n int64) (heap int64, ok bool) {
+	m.collectMu.Lock()
+	defer m.collectMu.Unlock()
+	if h := m.heap.Load(); h+n <= m.limit {
+		return h, true
+	}
+	m.collect()
+	h := m.readHeap()
+	m.heap.Store(h)
+	return h, h+n <= m.limit
 }
 
 // Charge is Charge for the call s (nil: no call, only the default cap).

@@ -8,7 +8,7 @@ import (
 )
 
 func TestChargeBounds(t *testing.T) {
-	m := NewMemory(64 << 20) // cap 16 MiB
+	m := newTestMemory(64<<20, &fakeHeap{inUse: 50 << 20, live: 50 << 20}) // cap 16 MiB
 	m.heap.Store(50 << 20)
 	ctx := WithMemory(context.Background(), m)
 	tests := []struct {
@@ -39,6 +39,25 @@ func TestChargeBounds(t *testing.T) {
 				t.Errorf("Charged() = %d, want %d", got, wantCharged)
 			}
 		})
+	}
+}
+
+// TestChargeCollectsBeforeRefusing: a reading that counts garbage does
+// not refuse a charge that fits once the garbage is collected.
+func TestChargeCollectsBeforeRefusing(t *testing.T) {
+	h := &fakeHeap{inUse: 90 << 20, live: 10 << 20}
+	m := newTestMemory(100<<20, h)
+	m.heap.Store(h.inUse)
+	if err := chargeTo(m, 20<<20); err != nil {
+		t.Fatalf("charge with garbage to collect: %v", err)
+	}
+	if h.collections != 1 || m.Heap() != 10<<20 {
+		t.Fatalf("%d collections, heap %d; want 1 and the live heap", h.collections, m.Heap())
+	}
+	h.inUse, h.live = 95<<20, 95<<20
+	m.heap.Store(h.inUse)
+	if err := chargeTo(m, 20<<20); !errors.Is(err, ErrMemoryLimit) {
+		t.Fatalf("charge with no room = %v, want ErrMemoryLimit", err)
 	}
 }
 
