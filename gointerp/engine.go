@@ -160,6 +160,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
@@ -167,9 +168,16 @@ import (
 
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
-	// PoolSize is the most interpreters per file (default
-	// 2*GOMAXPROCS); they are built when calls need them.
+	// PoolSize is the most interpreters per file, built when calls need
+	// them. The default is max(8, 4*runtime.NumCPU()): the number of CPUs,
+	// not GOMAXPROCS, which the server may hold at 1 until it is busy;
+	// four per CPU because calls often wait (API calls, the client).
 	PoolSize int
+	// PoolWait bounds how long a call waits for an interpreter of its
+	// file when all PoolSize are busy (default DefaultPoolWait). The call
+	// then fails with an error wrapping ErrPoolBusy and vmpool.ErrBusy,
+	// is counted in the State's Counters.PoolTimeouts and logged.
+	PoolWait time.Duration
 	// AllowedPackages are the standard packages scripts may import
 	// besides "scripthost/uwsgi"; nil means DefaultAllowedPackages().
 	// Each must be one the interpreter has symbols for.
@@ -178,6 +186,9 @@ type Options struct {
 	// means the Env's logger.
 	Logger *slog.Logger
 }
+
+// DefaultPoolWait is Options.PoolWait's default.
+const DefaultPoolWait = 5 * time.Second
 
 // Engine is the Go engine. It is safe for concurrent use.
 type Engine struct {
@@ -196,7 +207,10 @@ var (
 // fails every Load and Eval.
 func New(opts Options) *Engine {
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = 2 * runtime.GOMAXPROCS(0)
+		opts.PoolSize = max(8, 4*runtime.NumCPU())
+	}
+	if opts.PoolWait <= 0 {
+		opts.PoolWait = DefaultPoolWait
 	}
 	allowed := opts.AllowedPackages
 	if allowed == nil {
@@ -252,7 +266,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 	p.life, p.stop = context.WithCancel(context.WithoutCancel(ctx))
 	for _, f := range sorted {
 		sc := &script{p: p, name: f.Name, app: strings.TrimSuffix(f.Name, ".go"), src: f.Source}
-		sc.pool = newPool(e.opts.PoolSize)
+		sc.pool = newPool(e.opts.PoolSize, e.opts.PoolWait)
 		if err := sc.analyze(); err != nil {
 			p.Close()
 			return nil, err
