@@ -76,6 +76,9 @@ type vm struct {
 	// allocErr is the allocation the guards refused during the current
 	// job (see alloc.go).
 	allocErr *allocError
+	// globals are the file's package-level variables as the load left
+	// them, restored after every call.
+	globals globals
 	// evalGoroutines run an Eval's chunks (see enterEval).
 	evalGoroutines []uint64
 	// dead: a script panic was recovered; the interpreter is discarded
@@ -277,6 +280,7 @@ func (v *vm) serve(handler any) {
 	if v.appErr != nil {
 		return
 	}
+	v.globals = snapshotGlobals(v.in)
 	id := goroutineID()
 	serving.Store(id, v)
 	defer serving.Delete(id)
@@ -333,6 +337,9 @@ func (v *vm) runJob(j *job) {
 	}
 	if err := v.allocFailed(); err != nil && j.err == nil {
 		j.err = err // the script recovered the guard's panic
+	}
+	if !v.dead {
+		v.globals.restore()
 	}
 }
 
