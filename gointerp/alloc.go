@@ -6,8 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/token"
+	"go/types"
 	"io"
 	"math"
+	pathpkg "path"
 	"reflect"
 	"runtime"
 	"strconv"
@@ -300,12 +304,20 @@ func goroutineID() uint64 {
 // chunk's goroutine to the Eval's interpreter until leaveEval.
 func (v *vm) enterEval() int {
 	id := goroutineID()
+	v.evalMu.Lock()
+	defer v.evalMu.Unlock()
+	if v.evalLeft {
+		return 0 // an interrupted chunk that went on
+	}
 	serving.Store(id, v)
 	v.evalGoroutines = append(v.evalGoroutines, id)
 	return 0
 }
 
 func (v *vm) leaveEval() {
+	v.evalMu.Lock()
+	defer v.evalMu.Unlock()
+	v.evalLeft = true
 	for _, id := range v.evalGoroutines {
 		serving.Delete(id)
 	}
@@ -471,4 +483,48 @@ func (sr *scriptReplacer) WriteString(w io.Writer, s string) (int, error) {
 		return io.WriteString(w, s)
 	}
 	return sr.r.WriteString(w, s)
+}
+
+// checkArrays refuses array types of more than maxAlloc bytes (var a
+// [1 << 40]byte): their size is a constant, so the file is refused when
+// it loads rather than the process when the array is made. The file is
+// type-checked on its own; what its imports define is unknown and
+// ignored (a word per element of an imported type).
+func checkArrays(name string, fset *token.FileSet, f *ast.File, maxAlloc int64, fixPos func(line, col int) (int, int)) error {
+	info := &types.Info{Types: map[ast.Expr]types.TypeAndValue{}}
+	conf := types.Config{
+		Importer: importerFunc(func(path string) (*types.Package, error) {
+			p := types.NewPackage(path, pathpkg.Base(path))
+			p.MarkComplete()
+			return p, nil
+		}),
+		Error: func(error) {}, // only the constants matter here
+		Sizes: types.SizesFor("gc", "amd64"),
+	}
+	conf.Check("main", fset, []*ast.File{f}, info)
+	for expr, tv := range info.Types {
+		at, ok := expr.(*ast.ArrayType)
+		if !ok || at.Len == nil || !tv.IsType() {
+			continue
+		}
+		if size := conf.Sizes.Sizeof(tv.Type); size < 0 || size > maxAlloc {
+			p := fset.Position(at.Pos())
+			line, col := fixPos(p.Line, p.Column)
+			return &ScriptError{File: name, Line: line, Column: col, Err: api.ErrAllocTooLarge,
+				Msg: fmt.Sprintf("array type %s: over the %d byte allocation limit", types.ExprString(at), maxAlloc)}
+		}
+	}
+	return nil
+}
+
+type importerFunc func(path string) (*types.Package, error)
+
+func (f importerFunc) Import(path string) (*types.Package, error) { return f(path) }
+
+// maxAllocOf is the allocation cap of the budget ctx carries.
+func maxAllocOf(ctx context.Context) int64 {
+	if m := api.MemoryOf(ctx); m != nil {
+		return m.MaxAlloc()
+	}
+	return api.DefaultMaxAlloc
 }

@@ -262,3 +262,29 @@ func init() {
 		t.Errorf("ok() after = %q, %v", got, err)
 	}
 }
+
+func TestArraySizeLimit(t *testing.T) {
+	tests := []struct{ name, decl string }{
+		{"var", "var big [1 << 40]byte"},
+		{"new", "var p = new([1 << 31]int64)"},
+		{"constant", "const n = 1 << 20\n\nvar grid [n][n]int"},
+		{"composite", "func f() int { return len([1 << 40]byte{}) }"},
+		{"type", "type page [1 << 40]byte"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			_, _, err := f.load(Options{}, files("arr.go", "package main\n\n"+tt.decl+"\n")...)
+			var se *ScriptError
+			if !errors.As(err, &se) || !errors.Is(err, api.ErrAllocTooLarge) || se.File != "arr.go" || se.Line < 3 {
+				t.Errorf("Load = %v, want a ScriptError at a line of arr.go wrapping api.ErrAllocTooLarge", err)
+			}
+			e := New(Options{Logger: f.state.Logger})
+			if _, _, err := e.Eval(t.Context(), f.env, "x := 1\n"+tt.decl); !errors.Is(err, api.ErrAllocTooLarge) {
+				t.Errorf("Eval = %v, want api.ErrAllocTooLarge", err)
+			}
+		})
+	}
+	f := newFixture(t)
+	f.mustLoad(Options{}, files("small.go", "package main\n\nimport \"time\"\n\nvar a [1 << 10]time.Duration\nvar b = [...]int{1, 2}\n")...)
+}

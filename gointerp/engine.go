@@ -294,6 +294,8 @@ type program struct {
 	log     *slog.Logger
 	scripts []*script
 	apps    map[string]api.App
+	// maxAlloc is the largest allocation of the budget at load.
+	maxAlloc int64
 	// life is the generation's lifetime: replicas are built under it,
 	// and Close ends it.
 	life context.Context
@@ -310,7 +312,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 	}
 	sorted := slices.Clone(files)
 	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
-	p := &program{eng: e, env: env, log: e.logger(env), apps: map[string]api.App{}}
+	p := &program{eng: e, env: env, log: e.logger(env), apps: map[string]api.App{}, maxAlloc: maxAllocOf(ctx)}
 	p.life, p.stop = context.WithCancel(context.WithoutCancel(ctx))
 	for _, f := range sorted {
 		sc := &script{p: p, name: f.Name, app: strings.TrimSuffix(f.Name, ".go"), src: f.Source}

@@ -177,6 +177,28 @@ func chunkEdits(src string) edits {
 	return nil
 }
 
+// chunkArrays is checkArrays for a chunk of Eval's code, declarations or
+// statements, after decls, the declarations of the chunks before it (the
+// constants it may use). It reports whether the chunk is declarations.
+func chunkArrays(c chunk, src, decls string, maxAlloc int64) (bool, error) {
+	before := "package main;" + decls + "\n"
+	skip := strings.Count(before, "\n")
+	fixPos := func(line, col int) (int, int) {
+		if line -= skip; line == 1 {
+			col = 0 // after the wrapper's prefix
+		}
+		return c.line + line - 1, col
+	}
+	for i, wrap := range [][2]string{{"", ""}, {"func _() {", "\n}"}} {
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, evalName, before+wrap[0]+src+wrap[1], parser.SkipObjectResolution)
+		if err == nil {
+			return i == 0, checkArrays(evalName, fset, f, maxAlloc, fixPos)
+		}
+	}
+	return false, nil
+}
+
 // asStatements reports whether src parses as statements only.
 func asStatements(src string) bool {
 	fset := token.NewFileSet()
@@ -189,6 +211,7 @@ func asStatements(src string) bool {
 
 // evalChunks evaluates the chunks in order and returns the last value.
 func (v *vm) evalChunks(ctx context.Context, code string, preloaded map[string]string) (res reflect.Value, err error) {
+	var decls string // the declaration chunks so far
 	for _, c := range splitChunks(code) {
 		if err := checkTokens(evalName, c.src, c.line); err != nil {
 			return res, err
@@ -199,6 +222,13 @@ func (v *vm) evalChunks(ctx context.Context, code string, preloaded map[string]s
 		}
 		if strings.TrimSpace(src) == "" {
 			continue
+		}
+		isDecl, err := chunkArrays(c, src, decls, maxAllocOf(ctx))
+		if err != nil {
+			return res, err
+		}
+		if isDecl {
+			decls += "\n" + src
 		}
 		es := chunkEdits(src)
 		src = es.apply(src)

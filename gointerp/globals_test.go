@@ -13,6 +13,7 @@ func TestGlobalsRestored(t *testing.T) {
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"scripthost/uwsgi"
 )
@@ -63,7 +64,11 @@ func write() {
 }
 
 func init() {
-	uwsgi.RegisterRpc("write", func() string { write(); return state() })
+	uwsgi.RegisterRpc("write", func() string {
+		write()
+		time.Sleep(50 * time.Millisecond) // the other calls need other interpreters
+		return state()
+	})
 	uwsgi.RegisterRpc("read", state)
 }
 

@@ -47,6 +47,9 @@ func (sc *script) analyze() error {
 	if err := sc.p.eng.sandbox.checkFile(sc.name, f, pos); err != nil {
 		return err
 	}
+	if err := checkArrays(sc.name, fset, f, sc.p.maxAlloc, nop); err != nil {
+		return err
+	}
 	sc.edits = append(bodyEdits(fset, f, 0), importEdit(fset, f))
 	sc.edits = append(sc.edits, allocEdits(fset, f, string(sc.src), 0)...)
 	for _, d := range f.Decls {
@@ -84,6 +87,8 @@ func (sc *script) analyze() error {
 	}
 	return nil
 }
+
+func nop(line, col int) (int, int) { return line, col }
 
 // source is the file as interpreters run it: the hidden package imported
 // on the package clause's line, a stack check at the start of every

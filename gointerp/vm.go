@@ -80,7 +80,9 @@ type vm struct {
 	// them, restored after every call.
 	globals globals
 	// evalGoroutines run an Eval's chunks (see enterEval).
+	evalMu         sync.Mutex
 	evalGoroutines []uint64
+	evalLeft       bool // the Eval returned
 	// dead: a script panic was recovered; the interpreter is discarded
 	// after the current job (written while running, read after the job).
 	dead bool
