@@ -134,8 +134,10 @@
 // wraps api.ErrMemoryLimit. Builder and Buffer growths under 64 KiB are
 // left to the watchdog, and those made while a file loads are checked
 // against the cap only (the methods find their call through the
-// goroutine serving it). Not guarded: arrays of a constant size (var a
-// [1 << 40]byte), regexp's replacements, io.ReadAll: the watchdog is
+// goroutine serving it). An array type over the cap (var a
+// [1 << 40]byte) fails the load, or the Eval, with a *ScriptError
+// wrapping api.ErrAllocTooLarge. Not guarded: regexp's replacements,
+// io.ReadAll, appends to a slice that is not a variable: the watchdog is
 // their bound.
 //
 // Loading has a deadline: the top level of each file (initializers, init
