@@ -43,3 +43,36 @@ func BenchmarkAppHello(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRPCGlobals calls an RPC of a file with ten package-level
+// variables, which the engine restores after every call.
+func BenchmarkRPCGlobals(b *testing.B) {
+	f := newFixture(b)
+	f.mustLoad(Options{}, files("g.go", `package main
+
+import "scripthost/uwsgi"
+
+var (
+	a, b, c, d int
+	s, t       = "s", "t"
+	m          = map[string]int{}
+	l          []string
+	p          *int
+	x          any
+)
+
+func init() {
+	uwsgi.RegisterRpc("set", func() string { a++; s = "u"; return "ok" })
+}
+`)...)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if res, err := f.state.RPC.Call(ctx, "set"); err != nil || string(res) != "ok" {
+				b.Errorf("set: %q, %v", res, err)
+				return
+			}
+		}
+	})
+}

@@ -67,9 +67,19 @@
 // every interpreter of the file, so a registered callback is (file, key)
 // and runs in whichever interpreter a call borrows. Loading must
 // therefore be deterministic: a replica making another number of
-// functions fails (ErrNondeterministicLoad). Package-level variables are
-// per interpreter, like Lua's globals per state: a counter in a variable
-// counts the calls of one interpreter; keep shared state in the cache.
+// functions fails (ErrNondeterministicLoad).
+//
+// Calls do not share state through package-level variables: after every
+// call (RPC, signal handler, request) the engine gives each variable of
+// the file back the value the load (initializers, init, main) left it
+// with, so a call sees the same variables whichever interpreter serves
+// it. The restore is shallow: what a call changes inside a map, a slice's
+// elements or a struct behind a pointer stays changed in that
+// interpreter only (module-level state, per interpreter, like Lua's
+// globals per state), and a lazy initialization in a call (a sync.Once)
+// runs again in the next one. State that calls share goes through the
+// API: the cache (uwsgi.CacheUpdate, uwsgi.CacheGet), RPCs of other
+// files.
 //
 // A function converted during a call lives in that one interpreter:
 // calling it borrows that very interpreter (waiting while it serves other
@@ -95,11 +105,51 @@
 // What cannot be stopped: a script blocked in a library call nothing
 // wakes (locking a sync.Mutex it already holds, sync.WaitGroup.Wait,
 // sync.Cond.Wait) or stuck in one long library computation (a huge
-// regexp, strings.Repeat): the call returns after stopGrace (0.5 s) all
-// the same, the interpreter is abandoned (its API calls, response writes
-// and body reads fail from then on) and its goroutine stays blocked until
-// the library call returns, forever for a self-deadlock. Memory is not
-// limited.
+// regexp): the call returns after stopGrace (0.5 s) all the same, the
+// interpreter is abandoned (its API calls, response writes and body
+// reads fail from then on) and its goroutine stays blocked until the
+// library call returns, forever for a self-deadlock.
+//
+// Memory: every allocation whose size a script gives is charged with
+// api.Charge to the running call before it is made: make of a slice, map
+// or channel (length or capacity times the element size), append when
+// it grows the slice, strings.Repeat, bytes.Repeat, strings and bytes
+// Replace, ReplaceAll and Join, strings.NewReplacer's Replace,
+// bufio.NewReaderSize and NewWriterSize, and the growth of
+// strings.Builder and bytes.Buffer (Grow, writes, ReadFrom; the types are
+// the engine's, with the same methods; json.Compact, Indent and
+// HTMLEscape take them). The engine rewrites make and append calls into
+// calls of its guards (a make or append the script declares itself is
+// its own; an append to a slice that is not a variable, field or element
+// is not checked). An allocation over the cap (api.DefaultMaxAlloc, or a
+// quarter of the memory budget) or over what the budget has left is not
+// made: the script panics with the api error, and the call fails with a
+// *ScriptError wrapping it (errors.Is(err, api.ErrAllocTooLarge) or
+// api.ErrMemoryLimit), even if the script recovers the panic; the
+// interpreter is discarded. Without the guards make([]byte, 1<<40)
+// would end the process ("fatal error: runtime: out of memory" cannot be
+// recovered). Smaller allocations add up to what the call was charged:
+// the memory watchdog (api.Memory.Serve) interrupts the call charged
+// most when the heap nears the budget; it fails with the cause, which
+// wraps api.ErrMemoryLimit. Builder and Buffer growths under 64 KiB are
+// left to the watchdog, and those made while a file loads are checked
+// against the cap only (the methods find their call through the
+// goroutine serving it). An array type over the cap (var a
+// [1 << 40]byte) fails the load, or the Eval, with a *ScriptError
+// wrapping api.ErrAllocTooLarge. Not guarded: regexp's replacements,
+// io.ReadAll, appends to a slice that is not a variable: the watchdog is
+// their bound.
+//
+// Loading has a deadline: the top level of each file (initializers, init
+// functions, main) runs under api.Env.FileContext, in the first
+// interpreter and in every replica; one that does not finish within
+// Env.LoadTimeout fails the load (or the replica's build, and the call
+// that wanted it) with a *ScriptError naming the file and wrapping
+// api.ErrLoadTimeout, counted in Counters.LoadTimeouts.
+//
+// The pool is bounded: a call that finds all Options.PoolSize
+// interpreters of its file busy waits at most Options.PoolWait, then
+// fails with an error wrapping ErrPoolBusy and vmpool.ErrBusy.
 //
 // yaegi runs interpreted calls on the Go stack, and a Go stack overflow
 // ends the process, so the engine puts a check at the start of every
@@ -160,6 +210,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
@@ -167,9 +218,16 @@ import (
 
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
-	// PoolSize is the most interpreters per file (default
-	// 2*GOMAXPROCS); they are built when calls need them.
+	// PoolSize is the most interpreters per file, built when calls need
+	// them. The default is max(8, 4*runtime.NumCPU()): the number of CPUs,
+	// not GOMAXPROCS, which the server may hold at 1 until it is busy;
+	// four per CPU because calls often wait (API calls, the client).
 	PoolSize int
+	// PoolWait bounds how long a call waits for an interpreter of its
+	// file when all PoolSize are busy (default DefaultPoolWait). The call
+	// then fails with an error wrapping ErrPoolBusy and vmpool.ErrBusy,
+	// is counted in the State's Counters.PoolTimeouts and logged.
+	PoolWait time.Duration
 	// AllowedPackages are the standard packages scripts may import
 	// besides "scripthost/uwsgi"; nil means DefaultAllowedPackages().
 	// Each must be one the interpreter has symbols for.
@@ -178,6 +236,9 @@ type Options struct {
 	// means the Env's logger.
 	Logger *slog.Logger
 }
+
+// DefaultPoolWait is Options.PoolWait's default.
+const DefaultPoolWait = 5 * time.Second
 
 // Engine is the Go engine. It is safe for concurrent use.
 type Engine struct {
@@ -196,7 +257,10 @@ var (
 // fails every Load and Eval.
 func New(opts Options) *Engine {
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = 2 * runtime.GOMAXPROCS(0)
+		opts.PoolSize = max(8, 4*runtime.NumCPU())
+	}
+	if opts.PoolWait <= 0 {
+		opts.PoolWait = DefaultPoolWait
 	}
 	allowed := opts.AllowedPackages
 	if allowed == nil {
@@ -232,6 +296,8 @@ type program struct {
 	log     *slog.Logger
 	scripts []*script
 	apps    map[string]api.App
+	// maxAlloc is the largest allocation of the budget at load.
+	maxAlloc int64
 	// life is the generation's lifetime: replicas are built under it,
 	// and Close ends it.
 	life context.Context
@@ -248,11 +314,11 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 	}
 	sorted := slices.Clone(files)
 	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
-	p := &program{eng: e, env: env, log: e.logger(env), apps: map[string]api.App{}}
+	p := &program{eng: e, env: env, log: e.logger(env), apps: map[string]api.App{}, maxAlloc: maxAllocOf(ctx)}
 	p.life, p.stop = context.WithCancel(context.WithoutCancel(ctx))
 	for _, f := range sorted {
 		sc := &script{p: p, name: f.Name, app: strings.TrimSuffix(f.Name, ".go"), src: f.Source}
-		sc.pool = newPool(e.opts.PoolSize)
+		sc.pool = newPool(e.opts.PoolSize, e.opts.PoolWait)
 		if err := sc.analyze(); err != nil {
 			p.Close()
 			return nil, err

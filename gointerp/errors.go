@@ -40,6 +40,9 @@ var (
 	ErrNondeterministicLoad = errors.New("gointerp: the file made different callbacks in another interpreter of the pool")
 	// ErrHandler is a Handler of the wrong type (or nil).
 	ErrHandler = errors.New("gointerp: bad Handler")
+	// ErrPoolBusy is a call that found every interpreter of its file
+	// busy for Options.PoolWait; the error also wraps vmpool.ErrBusy.
+	ErrPoolBusy = errors.New("gointerp: the interpreter pool is busy")
 	// ErrConvert is a value that has no counterpart on the other side
 	// (a struct passed to the API, a list where an int is expected).
 	ErrConvert = errors.New("gointerp: cannot convert value")

@@ -47,12 +47,16 @@ func (e *Engine) Eval(ctx context.Context, env *api.Env, code string) (api.Value
 	if err != nil {
 		return nil, "", err
 	}
+	defer v.leaveEval()
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	v.stopExec = stop
 	ctx = hold(ctx, v)
 	v.ctx = ctx
 	res, err := v.evalChunks(ctx, code, preloaded)
+	if err == nil {
+		err = v.allocFailed()
+	}
 	if err != nil {
 		v.abandoned.Store(true)
 		return nil, out.seal(), err
@@ -145,7 +149,8 @@ func unfinished(src string) bool {
 }
 
 // chunkEdits returns the stack checks of the function bodies of a chunk
-// (see bodyEdits), whether it is declarations or statements.
+// (see bodyEdits) and its allocation guards (allocEdits), whether it is
+// declarations or statements.
 func chunkEdits(src string) edits {
 	for _, prefix := range []string{"package p;", "package p; func _() {"} {
 		text := prefix + src
@@ -153,12 +158,12 @@ func chunkEdits(src string) edits {
 			text += "\n}"
 		}
 		fset := token.NewFileSet()
-		f, err := parser.ParseFile(fset, "", text, parser.SkipObjectResolution)
+		f, err := parser.ParseFile(fset, "", text, 0)
 		if err != nil {
 			continue
 		}
 		var es edits
-		for _, e := range bodyEdits(fset, f, len(prefix)) {
+		for _, e := range append(bodyEdits(fset, f, len(prefix)), allocEdits(fset, f, text, len(prefix))...) {
 			if e.at < 0 {
 				continue // the wrapper's own body
 			}
@@ -170,6 +175,28 @@ func chunkEdits(src string) edits {
 		return es
 	}
 	return nil
+}
+
+// chunkArrays is checkArrays for a chunk of Eval's code, declarations or
+// statements, after decls, the declarations of the chunks before it (the
+// constants it may use). It reports whether the chunk is declarations.
+func chunkArrays(c chunk, src, decls string, maxAlloc int64) (bool, error) {
+	before := "package main;" + decls + "\n"
+	skip := strings.Count(before, "\n")
+	fixPos := func(line, col int) (int, int) {
+		if line -= skip; line == 1 {
+			col = 0 // after the wrapper's prefix
+		}
+		return c.line + line - 1, col
+	}
+	for i, wrap := range [][2]string{{"", ""}, {"func _() {", "\n}"}} {
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, evalName, before+wrap[0]+src+wrap[1], parser.SkipObjectResolution)
+		if err == nil {
+			return i == 0, checkArrays(evalName, fset, f, maxAlloc, fixPos)
+		}
+	}
+	return false, nil
 }
 
 // asStatements reports whether src parses as statements only.
@@ -184,6 +211,7 @@ func asStatements(src string) bool {
 
 // evalChunks evaluates the chunks in order and returns the last value.
 func (v *vm) evalChunks(ctx context.Context, code string, preloaded map[string]string) (res reflect.Value, err error) {
+	var decls string // the declaration chunks so far
 	for _, c := range splitChunks(code) {
 		if err := checkTokens(evalName, c.src, c.line); err != nil {
 			return res, err
@@ -195,13 +223,26 @@ func (v *vm) evalChunks(ctx context.Context, code string, preloaded map[string]s
 		if strings.TrimSpace(src) == "" {
 			continue
 		}
+		isDecl, err := chunkArrays(c, src, decls, maxAllocOf(ctx))
+		if err != nil {
+			return res, err
+		}
+		if isDecl {
+			decls += "\n" + src
+		}
 		es := chunkEdits(src)
 		src = es.apply(src)
-		if asStatements(src) {
+		// yaegi runs each chunk in a goroutine of its own: the chunk
+		// first tells the allocation guards which interpreter runs there
+		// (enterEval).
+		switch {
+		case asStatements(src):
 			// yaegi takes code starting with var, const or type for
 			// declarations; a leading empty statement makes it run
 			// "var x = 1; x" as statements.
-			src = ";" + src
+			src = ";" + hiddenAlias + ".Enter(); " + src
+		case startsWithVar(src):
+			src = "var _ = " + hiddenAlias + ".Enter(); " + src
 		}
 		r, err := v.in.EvalWithContext(ctx, src)
 		if err != nil {
@@ -231,6 +272,17 @@ func (v *vm) evalChunks(ctx context.Context, code string, preloaded map[string]s
 		}
 	}
 	return res, nil
+}
+
+// startsWithVar reports whether src is declarations, a var first (the
+// other declarations run no code).
+func startsWithVar(src string) bool {
+	f, err := parser.ParseFile(token.NewFileSet(), "", "package p;"+src, parser.SkipObjectResolution)
+	if err != nil || len(f.Decls) == 0 {
+		return false
+	}
+	d, ok := f.Decls[0].(*ast.GenDecl)
+	return ok && d.Tok == token.VAR
 }
 
 // endsWithExpr reports whether src's last statement is an expression,

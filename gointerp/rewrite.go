@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/token"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -100,6 +101,83 @@ func bodyEdits(fset *token.FileSet, n ast.Node, base int) edits {
 		return true
 	})
 	return es
+}
+
+// allocEdits returns the guards of the allocations whose size the script
+// gives (see alloc.go), in n parsed from text with object resolution, so
+// that a script's own make or append is left alone; offsets are text's,
+// minus base:
+//
+//	make(T, n)           make(T, __scripthost.Make((T)(nil), n))
+//	make(T, n, c)        make(T, n, __scripthost.Make((T)(nil), c))
+//	append(s, x, y)      append(s[:__scripthost.Append(s, 2)], x, y)
+//	append(s, t...)      append(s[:__scripthost.Append(s, len(t))], t...)
+//
+// append is guarded when s can be evaluated twice
+// without effects (a variable, a field, an element); other appends grow
+// from memory the call already has, where the memory watchdog is the
+// bound.
+func allocEdits(fset *token.FileSet, n ast.Node, text string, base int) edits {
+	var es edits
+	src := func(n ast.Node) string {
+		return text[fset.Position(n.Pos()).Offset:fset.Position(n.End()).Offset]
+	}
+	insert := func(at token.Pos, s string) {
+		p := fset.Position(at)
+		es = append(es, edit{at: p.Offset - base, text: s, line: p.Line, col: p.Column})
+	}
+	wrap := func(arg ast.Expr, fn, first string) {
+		insert(arg.Pos(), hiddenAlias+"."+fn+"("+first+", ")
+		insert(arg.End(), ")")
+	}
+	ast.Inspect(n, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok {
+			return true
+		}
+		fun, ok := call.Fun.(*ast.Ident)
+		if ok && fun.Obj == nil { // not the script's own
+			switch {
+			case fun.Name == "make" && len(call.Args) >= 2:
+				zero := "nil" // element size unknown: the guard assumes a word
+				if t := src(call.Args[0]); !strings.Contains(t, "\n") {
+					zero = "(" + t + ")(nil)"
+				}
+				wrap(call.Args[len(call.Args)-1], "Make", zero)
+			case fun.Name == "append" && len(call.Args) >= 2 && reevaluable(call.Args[0]):
+				added := strconv.Itoa(len(call.Args) - 1)
+				if call.Ellipsis.IsValid() {
+					added = "1"
+					if last := call.Args[len(call.Args)-1]; reevaluable(last) {
+						added = "len(" + src(last) + ")"
+					}
+				}
+				insert(call.Args[0].End(), "[:"+hiddenAlias+".Append("+src(call.Args[0])+", "+added+")]")
+			}
+		}
+		return true
+	})
+	return es
+}
+
+// reevaluable reports whether evaluating e twice is harmless: names,
+// fields, elements and dereferences of those, constants.
+func reevaluable(e ast.Expr) bool {
+	switch e := e.(type) {
+	case *ast.Ident:
+		return e.Name != "_"
+	case *ast.BasicLit:
+		return true
+	case *ast.ParenExpr:
+		return reevaluable(e.X)
+	case *ast.SelectorExpr:
+		return reevaluable(e.X)
+	case *ast.StarExpr:
+		return reevaluable(e.X)
+	case *ast.IndexExpr:
+		return reevaluable(e.X) && reevaluable(e.Index)
+	}
+	return false
 }
 
 // importEdit adds the hidden package's import after the package clause.

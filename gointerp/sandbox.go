@@ -90,6 +90,7 @@ func newSandbox(paths []string) *sandbox {
 		for _, name := range trimmed[p] {
 			delete(syms, name)
 		}
+		maps.Copy(syms, guardedTypes[p])
 		sb.allowed[p] = true
 		sb.exports[key] = syms
 	}

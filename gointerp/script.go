@@ -2,6 +2,7 @@ package gointerp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -33,7 +34,9 @@ type script struct {
 // its main and Handler.
 func (sc *script) analyze() error {
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, sc.name, sc.src, parser.SkipObjectResolution)
+	// With object resolution: the allocation guards tell the builtins
+	// from the script's own names.
+	f, err := parser.ParseFile(fset, sc.name, sc.src, 0)
 	if err != nil {
 		return compileError(sc.name, err, 0)
 	}
@@ -44,7 +47,11 @@ func (sc *script) analyze() error {
 	if err := sc.p.eng.sandbox.checkFile(sc.name, f, pos); err != nil {
 		return err
 	}
+	if err := checkArrays(sc.name, fset, f, sc.p.maxAlloc, nop); err != nil {
+		return err
+	}
 	sc.edits = append(bodyEdits(fset, f, 0), importEdit(fset, f))
+	sc.edits = append(sc.edits, allocEdits(fset, f, string(sc.src), 0)...)
 	for _, d := range f.Decls {
 		switch d := d.(type) {
 		case *ast.FuncDecl:
@@ -80,6 +87,8 @@ func (sc *script) analyze() error {
 	}
 	return nil
 }
+
+func nop(line, col int) (int, int) { return line, col }
 
 // source is the file as interpreters run it: the hidden package imported
 // on the package clause's line, a stack check at the start of every
@@ -130,6 +139,9 @@ func (sc *script) acquire(ctx context.Context, want *vm) (*vm, error) {
 		return nil, context.Cause(ctx)
 	}
 	v, build, err := sc.pool.Get(ctx, want)
+	if errors.Is(err, vmpool.ErrBusy) {
+		return nil, sc.busy(err)
+	}
 	if err != nil || !build {
 		return v, err
 	}
@@ -140,6 +152,17 @@ func (sc *script) acquire(ctx context.Context, want *vm) (*vm, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// busy reports a call that waited too long for an interpreter: counted,
+// logged, and failed with an error wrapping ErrPoolBusy and err.
+func (sc *script) busy(err error) error {
+	if st := sc.p.env.State; st != nil && st.Counters != nil {
+		st.Counters.PoolTimeouts.Add(1)
+	}
+	sc.p.log.Warn("gointerp: every interpreter of the file is busy; call refused", "file", sc.name,
+		"pool_size", sc.p.eng.opts.PoolSize, "waited", sc.p.eng.opts.PoolWait)
+	return fmt.Errorf("gointerp: %s: %w (%d interpreters): %w", sc.name, ErrPoolBusy, sc.p.eng.opts.PoolSize, err)
 }
 
 // replica builds another interpreter of the file, under the program's

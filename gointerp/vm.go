@@ -3,10 +3,12 @@ package gointerp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"reflect"
 	"runtime"
@@ -71,6 +73,16 @@ type vm struct {
 	req      *reqState // the request being served, if any
 	calls    int       // function calls, for check
 	overflow bool      // check stopped the interpreter
+	// allocErr is the allocation the guards refused during the current
+	// job (see alloc.go).
+	allocErr *allocError
+	// globals are the file's package-level variables as the load left
+	// them, restored after every call.
+	globals globals
+	// evalGoroutines run an Eval's chunks (see enterEval).
+	evalMu         sync.Mutex
+	evalGoroutines []uint64
+	evalLeft       bool // the Eval returned
 	// dead: a script panic was recovered; the interpreter is discarded
 	// after the current job (written while running, read after the job).
 	dead bool
@@ -157,9 +169,13 @@ func (v *vm) newInterp() error {
 		return err
 	}
 	own := interp.Exports{
-		UwsgiPath + "/uwsgi":    v.uwsgiSymbols(),
-		hiddenPath + "/runtime": {"Serve": reflect.ValueOf(v.serve), "Check": reflect.ValueOf(v.check)},
+		UwsgiPath + "/uwsgi": v.uwsgiSymbols(),
+		hiddenPath + "/runtime": {
+			"Serve": reflect.ValueOf(v.serve), "Check": reflect.ValueOf(v.check),
+			"Make": reflect.ValueOf(v.makeLen), "Append": reflect.ValueOf(v.appendLen), "Enter": reflect.ValueOf(v.enterEval),
+		},
 	}
+	maps.Copy(own, v.guardedFuncs(sb.allowed))
 	if sb.allowed["time"] {
 		own[stdlibKeys["time"]] = map[string]reflect.Value{"Sleep": reflect.ValueOf(sleeper(v.stopped))}
 	}
@@ -194,6 +210,8 @@ func newVM(ctx context.Context, sc *script, replica bool) (*vm, error) {
 	if err := v.newInterp(); err != nil {
 		return nil, fmt.Errorf("gointerp: %s: building the interpreter: %w", sc.name, err)
 	}
+	ctx, cancelLoad := p.env.FileContext(ctx, sc.name)
+	defer cancelLoad()
 	execCtx, stop := context.WithCancelCause(context.Background())
 	v.stopExec = stop
 	v.loading = true
@@ -235,6 +253,12 @@ func newVM(ctx context.Context, sc *script, replica bool) (*vm, error) {
 		v.interrupt(context.Cause(ctx))
 		v.close()
 		cause := context.Cause(ctx)
+		if errors.Is(cause, api.ErrLoadTimeout) {
+			if st := p.env.State; st != nil && st.Counters != nil {
+				st.Counters.LoadTimeouts.Add(1)
+			}
+			p.log.Warn("gointerp: a file did not finish loading in time", "file", sc.name, "replica", replica)
+		}
 		return nil, &ScriptError{File: sc.name, Msg: "load interrupted: " + cause.Error(), Err: cause}
 	}
 }
@@ -258,6 +282,10 @@ func (v *vm) serve(handler any) {
 	if v.appErr != nil {
 		return
 	}
+	v.globals = snapshotGlobals(v.in)
+	id := goroutineID()
+	serving.Store(id, v)
+	defer serving.Delete(id)
 	for {
 		select {
 		case j := <-v.jobs:
@@ -308,6 +336,12 @@ func (v *vm) runJob(j *job) {
 	j.err = j.fn()
 	if v.overflow {
 		j.err = overflowError(v.name)
+	}
+	if err := v.allocFailed(); err != nil && j.err == nil {
+		j.err = err // the script recovered the guard's panic
+	}
+	if !v.dead {
+		v.globals.restore()
 	}
 }
 
