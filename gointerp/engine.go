@@ -145,7 +145,8 @@
 // interpreter and in every replica; one that does not finish within
 // Env.LoadTimeout fails the load (or the replica's build, and the call
 // that wanted it) with a *ScriptError naming the file and wrapping
-// api.ErrLoadTimeout, counted in Counters.LoadTimeouts.
+// api.ErrLoadTimeout; a replica's is counted in Counters.LoadTimeouts
+// (the host counts the loads it asks for).
 //
 // The pool is bounded: a call that finds all Options.PoolSize
 // interpreters of its file busy waits at most Options.PoolWait, then

@@ -254,7 +254,9 @@ func newVM(ctx context.Context, sc *script, replica bool) (*vm, error) {
 		v.close()
 		cause := context.Cause(ctx)
 		if errors.Is(cause, api.ErrLoadTimeout) {
-			if st := p.env.State; st != nil && st.Counters != nil {
+			// The host counts the timeouts of a load it asked for; a
+			// replica is built later, for a call, and counted here.
+			if st := p.env.State; replica && st != nil && st.Counters != nil {
 				st.Counters.LoadTimeouts.Add(1)
 			}
 			p.log.Warn("gointerp: a file did not finish loading in time", "file", sc.name, "replica", replica)

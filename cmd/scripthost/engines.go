@@ -30,6 +30,6 @@ func engines(log *slog.Logger, pools poolConfig) []api.Engine {
 	// INTEGRATION: enable once the engines' Options have PoolWait.
 	luaOpts.PoolWait = pools.wait
 	// jsOpts.PoolWait = pools.wait
-	// goOpts.PoolWait = pools.wait
+	goOpts.PoolWait = pools.wait
 	return []api.Engine{lua.New(luaOpts), js.New(jsOpts), gointerp.New(goOpts)}
 }
