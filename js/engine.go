@@ -113,6 +113,7 @@ package js
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -133,7 +134,13 @@ import (
 const (
 	DefaultMaxCallStackSize = 1000
 	DefaultMaxStringSize    = 64 << 20
+	DefaultPoolWait         = 5 * time.Second
 )
+
+// DefaultPoolSize is Options.PoolSize's default: 4 runtimes per CPU, at
+// least 8. (Calls that wait in uwsgi functions hold their runtime, and
+// GOMAXPROCS may be 1 when the process starts, so the CPUs count.)
+func DefaultPoolSize() int { return max(8, 4*runtime.NumCPU()) }
 
 const (
 	// replicaTimeout bounds building a replacement runtime.
@@ -145,8 +152,13 @@ const (
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
 	// PoolSize is the number of runtimes per program (default
-	// 2*GOMAXPROCS).
+	// DefaultPoolSize(): max(8, 4*runtime.NumCPU())).
 	PoolSize int
+	// PoolWait bounds how long a call waits for a free runtime (default
+	// DefaultPoolWait, 5 s); then it fails with an error wrapping
+	// ErrPoolBusy and vmpool.ErrBusy, counted in
+	// api.Counters.PoolTimeouts and logged.
+	PoolWait time.Duration
 	// MaxCallStackSize is the deepest JavaScript call nesting (default
 	// 1000).
 	MaxCallStackSize int
@@ -172,7 +184,10 @@ var (
 // New returns a JavaScript engine.
 func New(opts Options) *Engine {
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = 2 * runtime.GOMAXPROCS(0)
+		opts.PoolSize = DefaultPoolSize()
+	}
+	if opts.PoolWait <= 0 {
+		opts.PoolWait = DefaultPoolWait
 	}
 	if opts.MaxCallStackSize <= 0 {
 		opts.MaxCallStackSize = DefaultMaxCallStackSize
@@ -230,6 +245,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		apps: map[string]api.App{},
 		pool: newPool(),
 	}
+	p.pool.MaxWait = e.opts.PoolWait
 	for _, f := range sorted {
 		prg, err := compileModule(f.Name, f.Source)
 		if err != nil {
@@ -281,10 +297,15 @@ func (p *program) newVM(ctx context.Context, replica bool) (*vm, error) {
 		v.scratch.State.Close()
 		v.scratch = nil
 	}
+	if err == nil {
+		err = v.harden()
+	}
 	if err != nil {
 		v.close()
 		return nil, err
 	}
+	// An allocation refused and caught at load left nothing behind.
+	v.broken = nil
 	return v, nil
 }
 
@@ -310,24 +331,54 @@ func (p *program) newReplica(ctx context.Context) (*vm, error) {
 func (v *vm) loadFiles(ctx context.Context) error {
 	v.loading = true
 	defer func() { v.loading = false }()
-	ctx = context.WithValue(ctx, heldKey{v.prog}, v)
-	return v.run(ctx, func() error {
-		for _, name := range v.prog.files {
-			mod, err := v.loadModule(name)
-			if err != nil {
-				return v.scriptError(err)
-			}
-			var fn jsFunc
-			err = v.jsDo(func() { fn = appOf(mod.Get("exports")) })
-			if err != nil {
-				return v.scriptError(err)
-			}
-			if fn.fn != nil {
-				v.apps[strings.TrimSuffix(name, ".js")] = fn
-			}
+	for _, name := range v.prog.files {
+		if err := v.loadFile(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadFile runs file name under its load deadline (api.Env.FileContext):
+// a file whose top level does not end in time fails the load with a
+// *ScriptError wrapping api.ErrLoadTimeout.
+func (v *vm) loadFile(ctx context.Context, name string) error {
+	fctx, cancel := v.env.FileContext(ctx, name)
+	defer cancel()
+	err := v.run(context.WithValue(fctx, heldKey{v.prog}, v), func() error {
+		mod, err := v.loadModule(name)
+		if err != nil {
+			return v.scriptError(err)
+		}
+		var fn jsFunc
+		err = v.jsDo(func() { fn = appOf(mod.Get("exports")) })
+		if err != nil {
+			return v.scriptError(err)
+		}
+		if fn.fn != nil {
+			v.apps[strings.TrimSuffix(name, ".js")] = fn
 		}
 		return nil
 	})
+	if err == nil && fctx.Err() != nil { // the deadline came as the file ended
+		cause := context.Cause(fctx)
+		err = &ScriptError{File: name, Msg: "load interrupted: " + errString(cause), Err: cause}
+	}
+	if errors.Is(err, api.ErrLoadTimeout) {
+		if c := counters(v.env); c != nil {
+			c.LoadTimeouts.Add(1)
+		}
+		v.log.Warn("js: a file did not finish loading in time", "file", name, "err", err)
+	}
+	return err
+}
+
+// counters returns the containment counters of env's state, or nil.
+func counters(env *api.Env) *api.Counters {
+	if env == nil || env.State == nil {
+		return nil
+	}
+	return env.State.Counters
 }
 
 // appOf returns the JSGI function a module's exports define: the exports
@@ -382,6 +433,13 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 		return nil, ctx, nil, ErrClosed
 	}
 	v, _, err := p.pool.Get(ctx, want)
+	if errors.Is(err, vmpool.ErrBusy) {
+		if c := counters(p.env); c != nil {
+			c.PoolTimeouts.Add(1)
+		}
+		p.log.Warn("js: no runtime came free in time; call refused", "pool_size", p.eng.opts.PoolSize, "wait", p.eng.opts.PoolWait)
+		return nil, ctx, nil, fmt.Errorf("%w: %w", ErrPoolBusy, err)
+	}
 	if err != nil {
 		return nil, ctx, nil, err
 	}
