@@ -11,7 +11,7 @@
 // and builds a pool of Options.PoolSize runtimes from them at once, so
 // that every error surfaces at load. A runtime is used by one call at a
 // time; calls borrow one from the pool, waiting as long as their context
-// allows.
+// allows, at most Options.PoolWait.
 //
 // Each file runs once per runtime, in file-name order, as a CommonJS
 // module; a file a require already ran is not run again. Registrations
@@ -49,33 +49,86 @@
 //
 // Modules run in strict mode: assigning an undeclared variable (`leaked
 // = 1` in a handler) throws a ReferenceError instead of creating a
-// global, so a request cannot leak state by accident. What a script keeps
-// deliberately (module-level variables, properties it sets on globalThis,
-// changed built-in prototypes) lives on in that runtime, and only there:
-// each runtime of the pool has its own module state, so a counter in a
-// module variable counts per runtime. State meant to be shared belongs in
-// uwsgi.cache_*. Request objects, JSGI inputs and timers are per call; the
-// uwsgi object and request.jsgi are frozen.
+// global. Once the files have loaded in a runtime (the first one and
+// every replica), the runtime is hardened (harden.go): every intrinsic
+// reachable from globalThis (constructors, prototypes, Math, JSON,
+// Reflect, console, the timers, uwsgi, accessor functions) and the
+// prototypes of iterators, generators and async functions are frozen, and
+// so is globalThis. A call's `globalThis.x = 1`, `Object.prototype.y =
+// 2` or `Array.prototype.push = f` throws a TypeError, so no call leaves
+// a changed built-in or a new global to a later one. Assigning
+// toString, toLocaleString, valueOf, constructor, name or message on an
+// object that inherits them from a frozen prototype works as before
+// (they are accessors whose setter defines the property on the object:
+// the "override mistake" of frozen prototypes is avoided for them);
+// assigning any other inherited built-in property (`arr.push = f`,
+// `date.toJSON = f`) throws: define it with Object.defineProperty.
+//
+// What persists by design is module state: each runtime of the pool runs
+// the files once, so module-level variables start the same in every
+// runtime, but a call that changes them (a counter, an object in a
+// module variable) changes that runtime only, and later calls see it
+// there. State meant to be shared belongs in uwsgi.cache_*. Request
+// objects, JSGI inputs and timers are per call. Eval runtimes are fresh
+// per Eval and not hardened.
 //
 // # Limits
 //
 // Every call watches its context (context.AfterFunc calls the runtime's
-// Interrupt): harakiri and cancellation stop runaway code, and blocking
-// uwsgi functions watch the context themselves. The call stack holds
-// Options.MaxCallStackSize frames. goja has no memory limit; the
-// built-ins that build a string of a size the script picks
-// (String.prototype.repeat, padStart, padEnd, Array.prototype.join) throw
-// a RangeError beyond Options.MaxStringSize characters before allocating.
+// Interrupt): harakiri, cancellation and the memory watchdog (which
+// cancels the call that allocated most with a cause wrapping
+// api.ErrMemoryLimit) stop runaway code, and blocking uwsgi functions
+// watch the context themselves. The call stack holds
+// Options.MaxCallStackSize frames. Each file's top level runs under
+// api.Env.FileContext: one that does not end within Env.LoadTimeout fails
+// the load with a *ScriptError naming the file and wrapping
+// api.ErrLoadTimeout (counted in api.Counters.LoadTimeouts).
+//
+// goja allocates in native code harakiri cannot interrupt, and a Go
+// allocation the machine cannot hold kills the process, so every
+// built-in that allocates a size the script picks is guarded (guard.go,
+// textguard.go): it reads the size once, charges it to the call with
+// api.Charge and only then runs, on arguments converted once (a valueOf
+// or a length getter cannot answer differently the second time). Refused
+// charges (over the allocation cap, or no room in the memory budget)
+// throw a RangeError whose cause is the api error (errors.Is works on the
+// call's error), and the runtime is discarded after the call. Guarded:
+// ArrayBuffer and every typed array constructor (from a length, an
+// array-like, an iterable, another typed array; also through
+// subclasses, species and TypedArray.from; they stay proxies of the
+// originals with the same name, length, prototype and instanceof),
+// Array.from, Array.prototype.map, sort, toSorted and fill, the
+// iterators of arrays and typed arrays (spreading, for-of, new Set and
+// Array.from copy what they yield), Function.prototype.apply,
+// Reflect.apply and Reflect.construct. The string builders
+// (String.prototype.repeat, padStart, padEnd, concat, Array.prototype.join
+// with the length of every element, %TypedArray%.prototype.join,
+// JSON.stringify) also throw a RangeError wrapping ErrStringTooLarge
+// beyond Options.MaxStringSize characters, and charge two bytes per
+// character. JSON.stringify watches the context and refuses nesting
+// deeper than 10000, as JSON.parse and join do, so native recursion
+// cannot overflow the Go stack. sort, fill and the array iterators refuse
+// (TypeError) a Proxy or an array-like whose length is an accessor.
+// new Array(n) is not guarded: goja keeps it sparse.
+//
 // A runtime whose call was interrupted (also when its context merely
-// ended during the call), panicked or overflowed its stack is discarded
-// and replaced by a fresh replica; a plain exception leaves it usable.
-// Not covered: a script concatenating strings or filling arrays until
-// harakiri can use a lot of memory, and a few native loops run to
-// completion before the interrupt is seen: Array.from of a huge
-// array-like, new ArrayBuffer of gigabytes, JSON.parse of very deep text,
-// and regular expressions that need backtracking (backreferences,
-// lookaround), which goja runs in regexp2 without a time limit unless the
-// program sets regexp2.DefaultMatchTimeout.
+// ended during the call), panicked, overflowed its stack or was refused
+// an allocation is discarded and replaced by a fresh replica; a plain
+// exception (also ErrStringTooLarge) leaves it usable.
+//
+// Not covered: string concatenation with + and template literals (each
+// step is interruptible; a loop growing strings or arrays is stopped by
+// harakiri or the memory watchdog), String.prototype.replace and
+// replaceAll with a replacement that multiplies the text, native loops
+// that only take time (Array.prototype.concat, forEach or indexOf over
+// an array-like of length 2**53-1), and regular expressions that need
+// backtracking (backreferences, lookaround), which goja runs in regexp2
+// without a time limit unless the program sets
+// regexp2.DefaultMatchTimeout.
+//
+// A call waits at most Options.PoolWait for a free runtime; then it fails
+// with an error wrapping ErrPoolBusy and vmpool.ErrBusy, counted in
+// api.Counters.PoolTimeouts and logged.
 //
 // # Sandbox
 //
@@ -113,6 +166,7 @@ package js
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -133,7 +187,13 @@ import (
 const (
 	DefaultMaxCallStackSize = 1000
 	DefaultMaxStringSize    = 64 << 20
+	DefaultPoolWait         = 5 * time.Second
 )
+
+// DefaultPoolSize is Options.PoolSize's default: 4 runtimes per CPU, at
+// least 8. (Calls that wait in uwsgi functions hold their runtime, and
+// GOMAXPROCS may be 1 when the process starts, so the CPUs count.)
+func DefaultPoolSize() int { return max(8, 4*runtime.NumCPU()) }
 
 const (
 	// replicaTimeout bounds building a replacement runtime.
@@ -145,13 +205,20 @@ const (
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
 	// PoolSize is the number of runtimes per program (default
-	// 2*GOMAXPROCS).
+	// DefaultPoolSize(): max(8, 4*runtime.NumCPU())).
 	PoolSize int
+	// PoolWait bounds how long a call waits for a free runtime (default
+	// DefaultPoolWait, 5 s); then it fails with an error wrapping
+	// ErrPoolBusy and vmpool.ErrBusy, counted in
+	// api.Counters.PoolTimeouts and logged.
+	PoolWait time.Duration
 	// MaxCallStackSize is the deepest JavaScript call nesting (default
 	// 1000).
 	MaxCallStackSize int
 	// MaxStringSize is the longest string, in UTF-16 code units, that
-	// the guarded built-ins build and input.read returns (default 64Mi).
+	// the guarded built-ins (repeat, padStart, padEnd, concat, join,
+	// JSON.stringify) build and input.read returns (default 64Mi); the
+	// other allocations a script sizes are bounded by api.Charge.
 	MaxStringSize int
 	// Logger receives console output and runtime replacements; nil means
 	// the Env's logger.
@@ -172,7 +239,10 @@ var (
 // New returns a JavaScript engine.
 func New(opts Options) *Engine {
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = 2 * runtime.GOMAXPROCS(0)
+		opts.PoolSize = DefaultPoolSize()
+	}
+	if opts.PoolWait <= 0 {
+		opts.PoolWait = DefaultPoolWait
 	}
 	if opts.MaxCallStackSize <= 0 {
 		opts.MaxCallStackSize = DefaultMaxCallStackSize
@@ -230,6 +300,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		apps: map[string]api.App{},
 		pool: newPool(),
 	}
+	p.pool.MaxWait = e.opts.PoolWait
 	for _, f := range sorted {
 		prg, err := compileModule(f.Name, f.Source)
 		if err != nil {
@@ -281,10 +352,15 @@ func (p *program) newVM(ctx context.Context, replica bool) (*vm, error) {
 		v.scratch.State.Close()
 		v.scratch = nil
 	}
+	if err == nil {
+		err = v.harden()
+	}
 	if err != nil {
 		v.close()
 		return nil, err
 	}
+	// An allocation refused and caught at load left nothing behind.
+	v.broken = nil
 	return v, nil
 }
 
@@ -310,24 +386,54 @@ func (p *program) newReplica(ctx context.Context) (*vm, error) {
 func (v *vm) loadFiles(ctx context.Context) error {
 	v.loading = true
 	defer func() { v.loading = false }()
-	ctx = context.WithValue(ctx, heldKey{v.prog}, v)
-	return v.run(ctx, func() error {
-		for _, name := range v.prog.files {
-			mod, err := v.loadModule(name)
-			if err != nil {
-				return v.scriptError(err)
-			}
-			var fn jsFunc
-			err = v.jsDo(func() { fn = appOf(mod.Get("exports")) })
-			if err != nil {
-				return v.scriptError(err)
-			}
-			if fn.fn != nil {
-				v.apps[strings.TrimSuffix(name, ".js")] = fn
-			}
+	for _, name := range v.prog.files {
+		if err := v.loadFile(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadFile runs file name under its load deadline (api.Env.FileContext):
+// a file whose top level does not end in time fails the load with a
+// *ScriptError wrapping api.ErrLoadTimeout.
+func (v *vm) loadFile(ctx context.Context, name string) error {
+	fctx, cancel := v.env.FileContext(ctx, name)
+	defer cancel()
+	err := v.run(context.WithValue(fctx, heldKey{v.prog}, v), func() error {
+		mod, err := v.loadModule(name)
+		if err != nil {
+			return v.scriptError(err)
+		}
+		var fn jsFunc
+		err = v.jsDo(func() { fn = appOf(mod.Get("exports")) })
+		if err != nil {
+			return v.scriptError(err)
+		}
+		if fn.fn != nil {
+			v.apps[strings.TrimSuffix(name, ".js")] = fn
 		}
 		return nil
 	})
+	if err == nil && fctx.Err() != nil { // the deadline came as the file ended
+		cause := context.Cause(fctx)
+		err = &ScriptError{File: name, Msg: "load interrupted: " + errString(cause), Err: cause}
+	}
+	if errors.Is(err, api.ErrLoadTimeout) {
+		if c := counters(v.env); c != nil {
+			c.LoadTimeouts.Add(1)
+		}
+		v.log.Warn("js: a file did not finish loading in time", "file", name, "err", err)
+	}
+	return err
+}
+
+// counters returns the containment counters of env's state, or nil.
+func counters(env *api.Env) *api.Counters {
+	if env == nil || env.State == nil {
+		return nil
+	}
+	return env.State.Counters
 }
 
 // appOf returns the JSGI function a module's exports define: the exports
@@ -382,6 +488,13 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 		return nil, ctx, nil, ErrClosed
 	}
 	v, _, err := p.pool.Get(ctx, want)
+	if errors.Is(err, vmpool.ErrBusy) {
+		if c := counters(p.env); c != nil {
+			c.PoolTimeouts.Add(1)
+		}
+		p.log.Warn("js: no runtime came free in time; call refused", "pool_size", p.eng.opts.PoolSize, "wait", p.eng.opts.PoolWait)
+		return nil, ctx, nil, fmt.Errorf("%w: %w", ErrPoolBusy, err)
+	}
 	if err != nil {
 		return nil, ctx, nil, err
 	}

@@ -22,6 +22,9 @@ var (
 	// ErrStringTooLarge is a script building a string over
 	// Options.MaxStringSize with one of the guarded built-ins.
 	ErrStringTooLarge = errors.New("js: string too large")
+	// ErrPoolBusy is a call that found no free runtime within
+	// Options.PoolWait (it also wraps vmpool.ErrBusy).
+	ErrPoolBusy = errors.New("js: every runtime of the pool is busy")
 	// ErrStackOverflow is a script exceeding Options.MaxCallStackSize.
 	ErrStackOverflow = errors.New("js: stack overflow")
 	// ErrPanic is a Go panic inside the interpreter or the engine.

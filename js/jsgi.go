@@ -688,6 +688,9 @@ func (v *vm) openRequests() {
 			}
 			v.throw(ctor, "input.read: "+err.Error(), err)
 		}
+		// Bounded by MaxStringSize; charged so the call that reads big
+		// bodies counts for the memory watchdog.
+		v.allocate("input.read", float64(len(b)))
 		return b
 	}
 	proto := rt.NewObject()

@@ -3,11 +3,13 @@ package js
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/api/vmpool"
 )
 
 func TestRunaway(t *testing.T) {
@@ -117,6 +119,44 @@ uwsgi.register_rpc("quick", () => "quick");`})
 	}
 	if err := <-res; err != nil {
 		t.Errorf("hold(): %v", err)
+	}
+}
+
+// Options.PoolWait bounds the wait for a runtime: then the call fails,
+// saying the pool is busy, and is counted and logged.
+func TestPoolBusy(t *testing.T) {
+	w := newWorld(t, map[string]string{"a.js": `
+uwsgi.register_rpc("hold", () => { uwsgi.async_sleep(0.5); return "held"; });
+uwsgi.register_rpc("quick", () => "quick");`})
+	w.load(Options{PoolSize: 1, PoolWait: 50 * time.Millisecond})
+	res := make(chan error, 1)
+	go func() {
+		_, err := w.call(context.Background(), "hold")
+		res <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	_, err := w.call(context.Background(), "quick")
+	if !errors.Is(err, ErrPoolBusy) || !errors.Is(err, vmpool.ErrBusy) {
+		t.Errorf("quick() while the only runtime is busy: %v, want ErrPoolBusy", err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond || d > 2*time.Second {
+		t.Errorf("waited %v, want about 50ms", d)
+	}
+	if got := w.state.Counters.PoolTimeouts.Load(); got != 1 {
+		t.Errorf("PoolTimeouts = %d, want 1", got)
+	}
+	if got := strings.Count(w.log.String(), "no runtime came free in time"); got != 1 {
+		t.Errorf("%d warnings logged, want 1:\n%s", got, w.log)
+	}
+	if err := <-res; err != nil {
+		t.Errorf("hold(): %v", err)
+	}
+	if got, err := w.call(context.Background(), "quick"); err != nil || got != "quick" {
+		t.Errorf("quick() once the runtime is free: %q, %v", got, err)
+	}
+	if e := New(Options{}); e.opts.PoolWait != DefaultPoolWait || e.opts.PoolSize != max(8, 4*runtime.NumCPU()) {
+		t.Errorf("defaults: %+v", e.opts)
 	}
 }
 

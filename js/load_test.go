@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
@@ -157,5 +158,48 @@ func TestNondeterministicLoad(t *testing.T) {
 	_, err := w.tryLoad(Options{PoolSize: 2})
 	if !errors.Is(err, ErrNondeterministicLoad) {
 		t.Fatalf("Load error %v, want ErrNondeterministicLoad", err)
+	}
+}
+
+// A file whose top level does not end fails the load, in the first
+// runtime and in a replica built later.
+func TestLoadTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		files map[string]string
+		file  string
+	}{
+		{"endless", map[string]string{"a.js": "exports.ok = 1;", "b.js": "\nwhile (true) {}"}, "b.js"},
+		{"endless require", map[string]string{"a.js": "require('./lib/spin');", "lib/spin.js": "for (;;) {}"}, "lib/spin.js"},
+		{"endless in replica", map[string]string{"a.js": "if (uwsgi.cache_inc('n') > 1) { for (;;) {} }"}, "a.js"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, tt.files)
+			w.env.LoadTimeout = 50 * time.Millisecond
+			start := time.Now()
+			_, err := w.tryLoad(Options{PoolSize: 2})
+			var se *ScriptError
+			if !errors.As(err, &se) || !errors.Is(err, api.ErrLoadTimeout) || se.File != tt.file {
+				t.Fatalf("Load: %v, want a ScriptError in %s wrapping ErrLoadTimeout", err, tt.file)
+			}
+			if !strings.Contains(err.Error(), "did not finish loading within 50ms") {
+				t.Errorf("error %q does not say why", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("Load took %v", d)
+			}
+			if got := w.state.Counters.LoadTimeouts.Load(); got != 1 {
+				t.Errorf("LoadTimeouts = %d, want 1", got)
+			}
+		})
+	}
+	// Each file has its own deadline.
+	w := newWorld(t, map[string]string{
+		"a.js": "const end = Date.now() + 30; while (Date.now() < end) {}",
+		"b.js": "const end = Date.now() + 30; while (Date.now() < end) {}",
+	})
+	w.env.LoadTimeout = 200 * time.Millisecond
+	if _, err := w.tryLoad(Options{PoolSize: 1}); err != nil {
+		t.Errorf("two files each within the deadline: %v", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -35,10 +34,14 @@ type vm struct {
 	apps     map[string]jsFunc       // app functions by name
 	modCache map[string]*goja.Object // module objects by name
 
-	ctx    context.Context // the running call's
-	depth  int             // nesting of calls (re-entrant calls)
-	broken error           // why the runtime must not be reused
-	dead   atomic.Bool     // closed or discarded: pinned functions fail
+	ctx context.Context // the running call's
+	// scope is the Scope of scopeCtx, the context of the call that last
+	// charged an allocation (see charge).
+	scope    *api.Scope
+	scopeCtx context.Context
+	depth    int         // nesting of calls (re-entrant calls)
+	broken   error       // why the runtime must not be reused
+	dead     atomic.Bool // closed or discarded: pinned functions fail
 
 	loop     loop
 	rejected map[*goja.Promise]struct{} // rejected promises nobody handled yet
@@ -51,7 +54,10 @@ type vm struct {
 	// replacing a global cannot break the engine.
 	errorCtor, typeErrorCtor, rangeErrorCtor *goja.Object
 	uint8Ctor                                *goja.Object
-	jsonStringify                            goja.Callable
+	jsonStringify                            goja.Callable             // the guarded one
+	getOwnDesc                               goja.Callable             // Reflect.getOwnPropertyDescriptor
+	hasInstance                              *goja.Object              // for guarded constructors
+	joining                                  map[*goja.Object]struct{} // arrays being joined
 	freezeFn                                 goja.Callable
 	promiseThen                              goja.Callable
 	resolved                                 goja.Value // a fulfilled promise, for queueMicrotask
@@ -94,6 +100,7 @@ func newRuntime(e *Engine, env *api.Env, p *program, mods *modules, out *outBuff
 		modCache: map[string]*goja.Object{},
 		rejected: map[*goja.Promise]struct{}{},
 		causes:   map[*goja.Object]error{},
+		joining:  map[*goja.Object]struct{}{},
 	}
 	rt.SetPromiseRejectionTracker(v.trackRejection)
 	v.tramp, _ = goja.AssertFunction(rt.ToValue(func(goja.FunctionCall) goja.Value {
@@ -117,7 +124,6 @@ func (v *vm) setup() {
 	ctor := func(name string) *goja.Object { return global.Get(name).ToObject(rt) }
 	v.errorCtor, v.typeErrorCtor, v.rangeErrorCtor = ctor("Error"), ctor("TypeError"), ctor("RangeError")
 	v.uint8Ctor = ctor("Uint8Array")
-	v.jsonStringify = v.method(ctor("JSON"), "stringify")
 	v.freezeFn = v.method(ctor("Object"), "freeze")
 	promise := ctor("Promise")
 	v.promiseThen = v.method(promise.Get("prototype").ToObject(rt), "then")
@@ -128,7 +134,7 @@ func (v *vm) setup() {
 	}
 	v.resolved = res
 
-	v.guardStrings()
+	v.guardAllocs()
 	v.openConsole()
 	v.openTimers()
 	v.openUwsgi()
@@ -336,80 +342,36 @@ func (v *vm) close() {
 	v.loop.reset()
 }
 
-// guardStrings makes the built-ins that build a string of a size the
-// script chooses refuse sizes over Options.MaxStringSize with a
-// RangeError, before anything is allocated. (goja has no memory limit:
-// "x".repeat(2**30) would allocate a gigabyte in one native call that
-// harakiri cannot interrupt.)
-func (v *vm) guardStrings() {
-	limit := float64(v.eng.opts.MaxStringSize)
-	tooLarge := func(what string, n float64) {
-		v.throw(v.rangeErrorCtor, fmt.Sprintf("Invalid string length: %s would make %s characters, over the limit of %d",
-			what, formatCount(n), v.eng.opts.MaxStringSize), ErrStringTooLarge)
-	}
-	thisLen := func(call goja.FunctionCall) float64 {
-		if goja.IsUndefined(call.This) || goja.IsNull(call.This) {
-			return 0 // the original throws its TypeError
-		}
-		if s, ok := call.This.ToString().(goja.String); ok {
-			return float64(s.Length())
-		}
-		return float64(len(call.This.String()))
-	}
-	str := v.rt.GlobalObject().Get("String").ToObject(v.rt).Get("prototype").ToObject(v.rt)
-	v.guard(str, "repeat", func(call goja.FunctionCall) {
-		if n := call.Argument(0).ToFloat(); n > 0 && !math.IsInf(n, 1) && thisLen(call)*math.Trunc(n) > limit {
-			tooLarge("repeat", thisLen(call)*math.Trunc(n))
-		}
-	})
-	pad := func(name string) {
-		v.guard(str, name, func(call goja.FunctionCall) {
-			if n := call.Argument(0).ToFloat(); n > limit {
-				tooLarge(name, n)
-			}
-		})
-	}
-	pad("padStart")
-	pad("padEnd")
-	arr := v.rt.GlobalObject().Get("Array").ToObject(v.rt).Get("prototype").ToObject(v.rt)
-	v.guard(arr, "join", func(call goja.FunctionCall) {
-		if goja.IsUndefined(call.This) || goja.IsNull(call.This) {
-			return
-		}
-		n := call.This.ToObject(v.rt).Get("length").ToFloat()
-		if n <= 1 {
-			return
-		}
-		sep := 1.0
-		if s := call.Argument(0); !goja.IsUndefined(s) {
-			if gs, ok := s.ToString().(goja.String); ok {
-				sep = float64(gs.Length())
-			}
-		}
-		// The join loop itself cannot be interrupted, so its length is
-		// bounded even with an empty separator.
-		if n > limit || (n-1)*sep > limit {
-			tooLarge("join", max(n, (n-1)*sep))
-		}
-	})
-}
-
-// guard replaces method name of proto with one that runs check first.
-func (v *vm) guard(proto *goja.Object, name string, check func(goja.FunctionCall)) {
+// guard replaces method name of proto with one that runs check first;
+// check may throw, or change the this and arguments the original gets
+// (converted once, so that a valueOf or a getter cannot answer
+// differently to the original).
+func (v *vm) guard(proto *goja.Object, name string, check func(call *goja.FunctionCall)) {
 	orig, ok := goja.AssertFunction(proto.Get(name))
 	if !ok {
 		return
 	}
-	fn := v.rt.ToValue(func(call goja.FunctionCall) goja.Value {
-		check(call)
+	v.replaceMethod(proto, name, func(call goja.FunctionCall) goja.Value {
+		check(&call)
 		res, err := orig(call.This, call.Arguments...)
 		if err != nil {
 			panic(err)
 		}
 		return res
-	}).(*goja.Object)
+	})
+}
+
+// replaceMethod sets method name of obj to impl, with the name and
+// length of the method it replaces.
+func (v *vm) replaceMethod(obj *goja.Object, name string, impl func(goja.FunctionCall) goja.Value) {
+	length := goja.Value(v.rt.ToValue(0))
+	if orig, ok := obj.Get(name).(*goja.Object); ok {
+		length = orig.Get("length")
+	}
+	fn := v.rt.ToValue(impl).(*goja.Object)
 	v.setName(fn, name)
-	proto.DefineDataProperty(name, fn, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	fn.DefineDataProperty("length", length, goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	obj.DefineDataProperty(name, fn, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 }
 
 // setName sets a native function's name property, for stack traces.

@@ -171,7 +171,6 @@ func TestStateBetweenCalls(t *testing.T) {
 	w := newWorld(t, map[string]string{"a.js": `
 let counter = 0; // module state: deliberate, per runtime
 uwsgi.register_rpc("leak", () => { leaked = 1; return "assigned"; });
-uwsgi.register_rpc("global", () => { globalThis.kept = (globalThis.kept || 0) + 1; return String(globalThis.kept); });
 uwsgi.register_rpc("count", () => String(++counter));
 uwsgi.register_rpc("this", function () { return String(this); });
 `})
@@ -183,15 +182,78 @@ uwsgi.register_rpc("this", function () { return String(this); });
 		t.Errorf("assigning an undeclared variable: %v, want a ReferenceError (strict mode)", err)
 	}
 	for i, want := range []string{"1", "2"} {
-		if got, err := w.call(ctx, "global"); err != nil || got != want {
-			t.Errorf("global #%d = %q, %v; want %q", i, got, err, want)
-		}
 		if got, err := w.call(ctx, "count"); err != nil || got != want {
 			t.Errorf("count #%d = %q, %v; want %q", i, got, err, want)
 		}
 	}
 	if got, err := w.call(ctx, "this"); err != nil || got != "undefined" {
 		t.Errorf("this = %q, %v; want undefined (strict mode)", got, err)
+	}
+}
+
+// A call cannot change globals or built-ins for later calls: after the
+// load they are frozen, and every write throws a TypeError.
+func TestFrozenIntrinsics(t *testing.T) {
+	writes := []string{
+		"globalThis.kept = 1",
+		"Object.prototype.polluted = 2",
+		"Array.prototype.push = null",
+		"delete Array.prototype.map",
+		"Math.random = () => 4",
+		"JSON.parse = null",
+		"String.prototype.trim = null",
+		"Object.defineProperty(Object.prototype, 'defined', {value: 1})",
+		"Object.setPrototypeOf(Array.prototype, null)",
+		"console.log = null",
+		"setTimeout = null",
+		"Uint8Array.prototype.set = null",
+		"Object.prototype.toString = () => 'patched'",
+		"Error.prototype.name = 'patched'",
+		"Object.getPrototypeOf(function* () {}).prototype.next = null",
+		"Object.getPrototypeOf([][Symbol.iterator]()).next = null",
+		"Object.getOwnPropertyDescriptor(Map.prototype, 'size').get.leak = 1",
+		"Promise.prototype.then = null",
+		"uwsgi.cache_get = null",
+	}
+	var b strings.Builder
+	b.WriteString("const writes = [\n")
+	for _, wr := range writes {
+		b.WriteString("  () => { " + wr + "; },\n")
+	}
+	b.WriteString(`];
+uwsgi.register_rpc("patch", () => writes.map((f) => { try { f(); return "written"; } catch (e) { return e.name; } }).join(" "));
+uwsgi.register_rpc("check", () => [
+  typeof kept, ({}).polluted, typeof [].push, typeof [].map, Math.random() < 1, typeof JSON.parse,
+  " x ".trim(), ({}).defined, Object.getPrototypeOf(Array.prototype) === Object.prototype,
+  typeof console.log, typeof setTimeout, String({}), new Error("e").name, typeof Promise.prototype.then,
+].join(","));
+// The override mistake: assigning inherited properties of frozen built-ins.
+uwsgi.register_rpc("override", () => {
+  const o = {}; o.toString = () => "mine"; o.valueOf = () => 41;
+  function F() {} F.prototype = Object.create(Object.prototype); F.prototype.constructor = F;
+  class E extends Error { constructor(m) { super(m); this.name = "E"; } }
+  const e = new Error(); e.message = "m"; e.name = "N";
+  const f = Object.create(Error.prototype); f.message = "inherited";
+  return [String(o), o + 1, new F().constructor === F, String(new E("x")), String(e), f.message, Object.prototype.toString.call([])].join("|");
+});
+`)
+	w := newWorld(t, map[string]string{"a.js": b.String()})
+	w.load(Options{PoolSize: 3})
+	ctx := context.Background()
+	want := strings.TrimSpace(strings.Repeat("TypeError ", len(writes)))
+	for range 3 {
+		if got, err := w.call(ctx, "patch"); err != nil || got != want {
+			t.Errorf("patch() = %q, %v; want every write refused:\n%q", got, err, want)
+		}
+	}
+	pristine := "undefined,,function,function,true,function,x,,true,function,function,[object Object],Error,function"
+	for range 12 { // every runtime of the pool, several times
+		if got, err := w.call(ctx, "check"); err != nil || got != pristine {
+			t.Errorf("check() = %q, %v; want %q", got, err, pristine)
+		}
+	}
+	if got, err := w.call(ctx, "override"); err != nil || got != "mine|42|true|E: x|N: m|inherited|[object Array]" {
+		t.Errorf("override() = %q, %v", got, err)
 	}
 }
 
