@@ -82,7 +82,8 @@
 // Options.MaxCallStackSize frames. Each file's top level runs under
 // api.Env.FileContext: one that does not end within Env.LoadTimeout fails
 // the load with a *ScriptError naming the file and wrapping
-// api.ErrLoadTimeout (counted in api.Counters.LoadTimeouts).
+// api.ErrLoadTimeout (the host counts it; a replacement built later is
+// counted in api.Counters.LoadTimeouts here).
 //
 // goja allocates in native code harakiri cannot interrupt, and a Go
 // allocation the machine cannot hold kills the process, so every
@@ -420,9 +421,6 @@ func (v *vm) loadFile(ctx context.Context, name string) error {
 		err = &ScriptError{File: name, Msg: "load interrupted: " + errString(cause), Err: cause}
 	}
 	if errors.Is(err, api.ErrLoadTimeout) {
-		if c := counters(v.env); c != nil {
-			c.LoadTimeouts.Add(1)
-		}
 		v.log.Warn("js: a file did not finish loading in time", "file", name, "err", err)
 	}
 	return err
@@ -513,7 +511,13 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 func (p *program) rebuild() (*vm, error) {
 	ctx, cancel := context.WithTimeout(p.life, replicaTimeout)
 	defer cancel()
-	return p.newReplica(ctx)
+	v, err := p.newReplica(ctx)
+	// The host counts the timeouts of the loads it asks for; a
+	// replacement is built later and counted here.
+	if c := counters(p.env); c != nil && errors.Is(err, api.ErrLoadTimeout) {
+		c.LoadTimeouts.Add(1)
+	}
+	return v, err
 }
 
 // release returns a runtime to the pool, replacing it when it must not

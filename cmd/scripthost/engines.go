@@ -29,7 +29,7 @@ func engines(log *slog.Logger, pools poolConfig) []api.Engine {
 	goOpts := gointerp.Options{Logger: log, PoolSize: pools.goInterp}
 	// INTEGRATION: enable once the engines' Options have PoolWait.
 	luaOpts.PoolWait = pools.wait
-	// jsOpts.PoolWait = pools.wait
+	jsOpts.PoolWait = pools.wait
 	goOpts.PoolWait = pools.wait
 	return []api.Engine{lua.New(luaOpts), js.New(jsOpts), gointerp.New(goOpts)}
 }
