@@ -203,9 +203,11 @@ func TestContainMemory(t *testing.T) {
 	p, evalAddr := startContainHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	rpc := uwsgi.NewClient(p.Addr)
+	// Hostile calls run until memory stops them, which takes seconds
+	// under the race detector: longer than the client's default timeout.
+	rpc, eval := uwsgi.NewClient(p.Addr), uwsgi.NewClient(evalAddr)
+	rpc.Timeout, eval.Timeout = time.Minute, time.Minute
 	defer rpc.Close()
-	eval := uwsgi.NewClient(evalAddr)
 	defer eval.Close()
 
 	hostile := []struct {

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,7 +64,35 @@ func startScripthost(t *testing.T, files map[string][]byte, withHTTP bool, extra
 			time.Sleep(30 * time.Millisecond)
 		}
 	}
+	// A supervisor's sockets accept before its serving process has loaded
+	// the scripts: the host is up once a ping is answered.
+	for !answersPing(p.Addr) {
+		if child.exited() {
+			t.Fatalf("scripthost exited before it served: %v\n%s", child.exitErr(), tailFile(p.Console, 40))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scripthost did not answer a ping on %s\n%s", p.Addr, tailFile(p.Console, 40))
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
 	return p
+}
+
+// answersPing reports whether a ping to the uwsgi listener addr is
+// answered within a second.
+func answersPing(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte{100, 0, 0, 0}); err != nil {
+		return false
+	}
+	var reply [4]byte
+	_, err = io.ReadFull(c, reply[:])
+	return err == nil && reply[0] == 100
 }
 
 func writeFile(t *testing.T, dir, name, content string) {

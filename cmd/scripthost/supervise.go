@@ -284,6 +284,8 @@ func (s *supervisor) run(ctx context.Context) int {
 		everServed    bool
 		done          = ctx.Done()
 		signalledInit bool
+		// reloadWhenServing: a HUP came while the process was starting.
+		reloadWhenServing bool
 	)
 	beginStop := func(sig os.Signal) {
 		s.log.Info("stopping: passing the signal on", "signal", sig)
@@ -305,7 +307,10 @@ func (s *supervisor) run(ctx context.Context) int {
 				beginStop(sig)
 			case sig == syscall.SIGHUP:
 				if cur == nil || !cur.serving {
-					s.log.Info("reload skipped: the serving process is starting and loads the scripts anyway")
+					// It may have read the directory already: reload
+					// once it serves.
+					s.log.Info("reload deferred until the serving process serves")
+					reloadWhenServing = true
 					continue
 				}
 				s.log.Info("reload: passing SIGHUP on", "pid", cur.proc.Pid)
@@ -327,6 +332,11 @@ func (s *supervisor) run(ctx context.Context) int {
 			cur.ready = nil
 			if err == nil {
 				cur.serving, everServed = true, true
+				if reloadWhenServing {
+					reloadWhenServing = false
+					s.log.Info("reload: passing SIGHUP on", "pid", cur.proc.Pid)
+					s.signal(cur, syscall.SIGHUP)
+				}
 				if !signalledInit {
 					signalledInit = true
 					signalReady() // to a scripthost that handed us its listeners
