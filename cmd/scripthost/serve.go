@@ -217,6 +217,13 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 		reloader.Close(dctx)
 	}()
 
+	// Signals are taken before the first request can be answered: a
+	// client that saw this process serve may signal it at once (an
+	// unhandled SIGUSR2 would be lost).
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
 	ls, err := openListeners(cfg, srv, log)
 	if err != nil {
 		return err
@@ -257,10 +264,6 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 			}
 		})
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
-
 	var serveErr error
 wait:
 	for {
