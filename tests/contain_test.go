@@ -103,11 +103,17 @@ func main() {
 }
 
 // startContainHost serves hogScripts under a small memory budget, in one
-// process (no supervisor) so that its memory is the serving process's.
+// process (no supervisor) so that its memory is the serving process's,
+// with a signed eval listener (evalKey).
 func startContainHost(t *testing.T, extra ...string) (p *scripthostProc, evalAddr string) {
 	t.Helper()
 	evalAddr = freeAddr(t)
+	keyFile := filepath.Join(t.TempDir(), "eval.key")
+	if err := os.WriteFile(keyFile, []byte(evalKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	args := append([]string{
+		"--eval-key", keyFile,
 		"--supervise=false",
 		"--memory-limit", strconv.Itoa(containLimitMB) + "M",
 		"--call-timeout", "30s",
@@ -209,6 +215,7 @@ func TestContainMemory(t *testing.T) {
 	rpc.Timeout, eval.Timeout = time.Minute, time.Minute
 	defer rpc.Close()
 	defer eval.Close()
+	key := []byte(evalKey) // every eval is signed, as an operator's would be
 
 	hostile := []struct {
 		name string
@@ -224,19 +231,19 @@ func TestContainMemory(t *testing.T) {
 		{"go strings.Repeat 1<<33", func(ctx context.Context) error { _, err := rpc.Call(ctx, "go_repeat"); return err }},
 		{"go append loop", func(ctx context.Context) error { _, err := rpc.Call(ctx, "go_append"); return err }},
 		{"eval lua string hog", func(ctx context.Context) error {
-			_, _, err := eval.Eval(ctx, uwsgi.ModLua, `local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 60 * 1024 * 1024) .. i end`, nil)
+			_, _, err := eval.Eval(ctx, uwsgi.ModLua, `local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 60 * 1024 * 1024) .. i end`, key)
 			return err
 		}},
 		{"eval js ArrayBuffer 2**40", func(ctx context.Context) error {
-			_, _, err := eval.Eval(ctx, uwsgi.ModV8, `new ArrayBuffer(2 ** 40).byteLength`, nil)
+			_, _, err := eval.Eval(ctx, uwsgi.ModV8, `new ArrayBuffer(2 ** 40).byteLength`, key)
 			return err
 		}},
 		{"eval js array of strings", func(ctx context.Context) error {
-			_, _, err := eval.Eval(ctx, uwsgi.ModV8, `const a = []; for (;;) a.push('x'.repeat(1 << 20) + a.length);`, nil)
+			_, _, err := eval.Eval(ctx, uwsgi.ModV8, `const a = []; for (;;) a.push('x'.repeat(1 << 20) + a.length);`, key)
 			return err
 		}},
 		{"eval go make 1<<40", func(ctx context.Context) error {
-			_, _, err := eval.Eval(ctx, uwsgi.ModGo, `len(make([]byte, 1<<40))`, nil)
+			_, _, err := eval.Eval(ctx, uwsgi.ModGo, `len(make([]byte, 1<<40))`, key)
 			return err
 		}},
 	}
