@@ -64,6 +64,20 @@ type CacheConfig struct {
 	// appended to it, so they survive a crash or a restart of the whole
 	// server. "" keeps the cache in memory only.
 	Store string
+	// Backend, when set, keeps the items in a Redis server instead of this
+	// process ("redis://[:password@]host:port[/db]", or rediss:// for
+	// TLS), so that every node using it sees one cache. MaxItems and
+	// MaxBytes are then Redis's to enforce (maxmemory); MaxItemSize and
+	// MaxKeySize still apply. It excludes Store.
+	Backend string
+	// Prefix is put before every key in Redis (default
+	// "scripthost:cache:NAME:"), so that several caches and programs can
+	// share a server.
+	Prefix string
+	// RequireBackend makes a backend that does not answer at start an
+	// error; by default the cache starts, logs it, and its calls fail
+	// with ErrCacheBackend until the server answers.
+	RequireBackend bool
 	// Logger receives journal problems (damage dropped at replay, failed
 	// writes); nil means slog.Default().
 	Logger *slog.Logger
@@ -88,6 +102,9 @@ func (cfg CacheConfig) withDefaults() (CacheConfig, error) {
 	}
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = int64(cfg.MaxItems) * int64(cfg.MaxItemSize)
+	}
+	if cfg.Backend != "" && cfg.Store != "" {
+		return cfg, fmt.Errorf("%w: cache %q: store= and backend= exclude each other", ErrCacheConfig, cfg.Name)
 	}
 	if cfg.MaxBytes < int64(cfg.MaxItemSize) {
 		return cfg, fmt.Errorf("%w: cache %q: maxbytes %d is smaller than blocksize %d",
@@ -150,6 +167,9 @@ type Cache struct {
 	stats CacheStats
 	// journal is nil unless cfg.Store is set; see cachestore.go.
 	journal *journal
+	// remote holds the items when cfg.Backend is set: every method then
+	// goes to it after checking sizes (rediscache.go).
+	remote *redisCache
 }
 
 // NewCache returns a cache configured by cfg: empty, or with the live
@@ -166,6 +186,11 @@ func newCache(cfg CacheConfig, now func() time.Time) (*Cache, error) {
 	}
 	c := &Cache{cfg: cfg, now: now, items: make(map[string]*entry)}
 	c.root.next, c.root.prev = &c.root, &c.root
+	if cfg.Backend != "" {
+		if c.remote, err = newRedisCache(cfg); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Store != "" {
 		if err := c.attachJournal(); err != nil {
 			return nil, fmt.Errorf("cache %q: %w", cfg.Name, err)
@@ -183,6 +208,10 @@ func (c *Cache) Config() CacheConfig { return c.cfg }
 // Len returns the number of stored items, including expired items not yet
 // removed; call Sweep first for an exact count of live items.
 func (c *Cache) Len() int {
+	if c.remote != nil {
+		n, _ := c.remote.len(context.Background())
+		return n
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.items)
@@ -194,6 +223,9 @@ func (c *Cache) Stats() CacheStats {
 	defer c.mu.Unlock()
 	s := c.stats
 	s.Items, s.Bytes = len(c.items), c.bytes
+	if c.remote != nil {
+		s.Hits, s.Misses = c.remote.hits.Load(), c.remote.misses.Load()
+	}
 	return s
 }
 
@@ -240,6 +272,9 @@ func (c *Cache) Get(ctx context.Context, key []byte) (Item, error) {
 	if err := c.checkKey(key); err != nil {
 		return Item{}, err
 	}
+	if c.remote != nil {
+		return c.remote.get(ctx, key)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.live(key, c.now())
@@ -259,6 +294,9 @@ func (c *Cache) Exists(ctx context.Context, key []byte) (bool, error) {
 	if err := c.checkKey(key); err != nil {
 		return false, err
 	}
+	if c.remote != nil {
+		return c.remote.exists(ctx, key)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.live(key, c.now())
@@ -275,6 +313,9 @@ func (c *Cache) Exists(ctx context.Context, key []byte) (bool, error) {
 func (c *Cache) Set(ctx context.Context, key, value []byte, ttl time.Duration) error {
 	if err := c.checkItem(key, value); err != nil {
 		return err
+	}
+	if c.remote != nil {
+		return c.remote.set(ctx, key, value, ttl)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -293,6 +334,9 @@ func (c *Cache) Update(ctx context.Context, key, value []byte, ttl time.Duration
 	if err := c.checkItem(key, value); err != nil {
 		return err
 	}
+	if c.remote != nil {
+		return c.remote.update(ctx, key, value, ttl)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
@@ -307,6 +351,9 @@ func (c *Cache) Delete(ctx context.Context, key []byte) error {
 	if err := c.checkKey(key); err != nil {
 		return err
 	}
+	if c.remote != nil {
+		return c.remote.delete(ctx, key)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.live(key, c.now())
@@ -320,6 +367,9 @@ func (c *Cache) Delete(ctx context.Context, key []byte) error {
 
 // Clear removes every item. The counters are kept.
 func (c *Cache) Clear(ctx context.Context) error {
+	if c.remote != nil {
+		return c.remote.clear(ctx)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.clearItems()
@@ -336,6 +386,9 @@ func (c *Cache) clearItems() {
 // Keys returns copies of the keys of all live items, most recently used
 // first. Listing does not count as use.
 func (c *Cache) Keys(ctx context.Context) ([][]byte, error) {
+	if c.remote != nil {
+		return c.remote.keys(ctx)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
@@ -355,17 +408,20 @@ func (c *Cache) Keys(ctx context.Context) ([][]byte, error) {
 // integer instead; decimal reads the same from every language and over the
 // wire). Like Update, Inc sets the expiry from ttl; ttl <= 0 means never.
 func (c *Cache) Inc(ctx context.Context, key []byte, delta int64, ttl time.Duration) (int64, error) {
-	return c.add(key, delta, false, ttl)
+	return c.add(ctx, key, delta, false, ttl)
 }
 
 // Dec subtracts delta from the decimal integer stored under key; see Inc.
 func (c *Cache) Dec(ctx context.Context, key []byte, delta int64, ttl time.Duration) (int64, error) {
-	return c.add(key, delta, true, ttl)
+	return c.add(ctx, key, delta, true, ttl)
 }
 
-func (c *Cache) add(key []byte, delta int64, sub bool, ttl time.Duration) (int64, error) {
+func (c *Cache) add(ctx context.Context, key []byte, delta int64, sub bool, ttl time.Duration) (int64, error) {
 	if err := c.checkKey(key); err != nil {
 		return 0, err
+	}
+	if c.remote != nil {
+		return c.remote.add(ctx, key, delta, sub, ttl)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -401,6 +457,9 @@ func (c *Cache) add(key []byte, delta int64, sub bool, ttl time.Duration) (int64
 // removed. The owner calls it periodically so that items nobody touches
 // again do not hold memory until evicted.
 func (c *Cache) Sweep(now time.Time) int {
+	if c.remote != nil {
+		return 0 // Redis expires items itself
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
@@ -581,7 +640,9 @@ func (cs *Caches) Sweep(now time.Time) int {
 //
 // Keys: name; items (or max_items, maxitems); blocksize (or block_size);
 // keysize (or key_size, max_key_size); maxbytes (or max_bytes); store (the
-// journal file, see CacheConfig.Store). Sizes accept a K, M or G suffix
+// journal file, see CacheConfig.Store); backend (a redis:// URL, see
+// CacheConfig.Backend), prefix and require (true: the backend must answer
+// at start). Sizes accept a K, M or G suffix
 // (powers of 1024). Omitted keys stay zero so that NewCache applies the
 // defaults; other uWSGI keys (hash, ...) are rejected rather than silently
 // ignored.
@@ -611,6 +672,21 @@ func ParseCacheConfig(s string) (CacheConfig, error) {
 			continue
 		case "store":
 			cfg.Store = v
+			continue
+		case "backend":
+			cfg.Backend = v
+			continue
+		case "prefix":
+			cfg.Prefix = v
+			continue
+		case "require":
+			switch v {
+			case "1", "true", "yes":
+				cfg.RequireBackend = true
+			case "0", "false", "no":
+			default:
+				return cfg, fmt.Errorf("%w: %q: require: want true or false, got %q", ErrCacheConfig, s, v)
+			}
 			continue
 		}
 		n, err := parseSize(v)
@@ -648,6 +724,9 @@ var cacheSpecKeys = map[string]string{
 	"maxbytes":     "maxbytes",
 	"max_bytes":    "maxbytes",
 	"store":        "store",
+	"backend":      "backend",
+	"prefix":       "prefix",
+	"require":      "require",
 }
 
 // parseSize parses a positive decimal with an optional K, M or G suffix.

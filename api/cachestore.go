@@ -424,10 +424,14 @@ func syncDir(dir string) {
 	}
 }
 
-// Close closes the cache's journal, if it has one; the items stay in
-// memory and later mutations are no longer journaled. Close does not
+// Close closes the cache's journal, if it has one (or its connection to
+// its backend); the items stay in memory and later mutations are no
+// longer journaled. Close does not
 // compact: the next process replays the journal as it is.
 func (c *Cache) Close() error {
+	if c.remote != nil {
+		return c.remote.close()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.journal == nil {

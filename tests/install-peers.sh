@@ -4,14 +4,16 @@
 #
 #   uwsgi-core, uwsgi-plugin-lua5.1, uwsgi-plugin-python3   the uWSGI peer
 #   nginx                                                  the HTTP front
+#   redis-server                                           shared caches
 #   wrk                                                    HTTP benchmarks
 #   gcc, libc6-dev                                         `go test -race` needs cgo
 #
 # Idempotent: when everything is installed it only says so. Otherwise it runs
 # `apt-get update` once and `apt-get install -y --no-install-recommends` for
 # the missing packages, as root or through `sudo -n`; without either it names
-# the packages and fails. The packaged nginx service is kept from starting
-# (a temporary policy-rc.d), the tests run their own nginx on high ports.
+# the packages and fails. The packaged nginx and redis services are kept
+# from starting (a temporary policy-rc.d): the tests run their own on high
+# ports.
 #
 # Environment: APT_LOCK_WAIT (seconds to wait for a busy dpkg/apt lock,
 # default 600).
@@ -23,6 +25,7 @@ packages=(
   uwsgi-plugin-lua5.1
   uwsgi-plugin-python3
   nginx
+  redis-server
   wrk
   gcc
   libc6-dev

@@ -87,7 +87,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&cfg.rescan, "watch-rescan", 5*time.Second, "how often to rescan the directory in case change events were missed")
 	fs.Var(&cfg.maps, "map", "serve modifier1 MOD with app APP: MOD=APP, e.g. 0=app for nginx's default modifier (repeatable)")
 	fs.Var(&cfg.mounts, "mount", "serve requests under a path with an app: /PATH=APP; SCRIPT_NAME becomes /PATH (repeatable)")
-	fs.Var(&cfg.caches, "cache", "a cache, uWSGI --cache2 style: name=NAME,items=N,blocksize=BYTES,keysize=BYTES,maxbytes=SIZE (repeatable; the first is the default cache; default name=default)")
+	fs.Var(&cfg.caches, "cache", "a cache, uWSGI --cache2 style: name=NAME,items=N,blocksize=BYTES,keysize=BYTES,maxbytes=SIZE, store=FILE (a journal), backend=redis://HOST:PORT/DB (shared by every node on it; prefix=, require=true) (repeatable; the first is the default cache; default name=default)")
 	fs.IntVar(&cfg.limits.MaxPacket, "max-packet", d.MaxPacket, "largest packet payload (vars block, RPC array) accepted, bytes (uWSGI's buffer-size)")
 	fs.IntVar(&cfg.limits.MaxVars, "max-vars", d.MaxVars, "most key/value pairs in a request's vars block")
 	fs.IntVar(&cfg.limits.MaxConns, "max-conns", d.MaxConns, "most connections served at once; more wait in the listen backlog")

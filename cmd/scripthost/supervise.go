@@ -74,8 +74,8 @@ func journalCaches(caches []api.CacheConfig) []api.CacheConfig {
 	}
 	caches = slices.Clone(caches)
 	for i := range caches {
-		if caches[i].Store != "" {
-			continue
+		if caches[i].Store != "" || caches[i].Backend != "" {
+			continue // its own journal, or kept by its backend
 		}
 		name := caches[i].Name
 		if name == "" {
