@@ -46,7 +46,11 @@ type savedEnv struct {
 }
 
 // isolatedLibs are the library tables that are read-only after load.
-var isolatedLibs = []string{"string", "table", "math", "os", "coroutine", "debug", "uwsgi"}
+var isolatedLibs = []string{"string", "table", "math", "os", "coroutine", "debug", "uwsgi", "json"}
+
+// isolatedModules are modules of package.loaded, not globals, that are
+// read-only after load too.
+var isolatedModules = []string{"cjson.safe"}
 
 // openIsolation wraps the base functions that must see through _G and
 // the library views; the state is frozen after its files are loaded.
@@ -180,8 +184,17 @@ func (v *vm) freeze() {
 		}
 		view := iso.view(L, real)
 		iso.base.RawSetString(name, view)
-		if v.loaded.RawGetString(name) == real {
-			v.loaded.RawSetString(name, view)
+		// require finds the library under its own name and aliases
+		// (json is also cjson).
+		for k, val := v.loaded.Next(lua.LNil); k != lua.LNil; k, val = v.loaded.Next(k) {
+			if val == real {
+				v.loaded.RawSetH(k, view)
+			}
+		}
+	}
+	for _, name := range isolatedModules {
+		if real, ok := v.loaded.RawGetString(name).(*lua.LTable); ok {
+			v.loaded.RawSetString(name, iso.view(L, real))
 		}
 	}
 	// getmetatable("") shows a read-only metatable whose __index is the

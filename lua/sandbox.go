@@ -78,6 +78,7 @@ func (v *vm) openLibs() {
 	set(lib("table"), "concat", v.tableConcat)
 
 	v.openCoroutines(lib("coroutine"))
+	v.openJSON(L, g)
 	v.openEnv(g)
 	v.openIsolation(g)
 }
