@@ -26,8 +26,9 @@ import (
 // ErrServerClosed is returned by the Serve methods after Shutdown or Close.
 var ErrServerClosed = host.ErrServerClosed
 
-// Config configures New. The zero value serves no scripts but Go
-// functions, the default cache and signals, with every default.
+// Config configures New. The zero value serves no scripts, only Go
+// functions (Host.Register), the default cache and signals, all with the
+// defaults.
 type Config struct {
 	// Scripts is the scripts directory; empty: none. Every .lua, .js and
 	// .go file in it is loaded by New (a broken one fails New), and
@@ -84,9 +85,9 @@ type Watch struct {
 // with their default options. A zero Logger or PoolWait in an engine's
 // options takes Config.Logger or Containment.PoolWait.
 type Engines struct {
-	Lua *lua.Options
-	JS  *js.Options
-	Go  *gointerp.Options
+	Lua *lua.Options      // .lua files, modifier1 6 (gopher-lua)
+	JS  *js.Options       // .js files, modifier1 24 (goja)
+	Go  *gointerp.Options // .go files, modifier1 11 (yaegi)
 }
 
 // Containment bounds the scripts. Zero fields take the defaults, which
