@@ -1,6 +1,8 @@
 # scripthost build, test and benchmark entry points.
 #
 #   make test     install the peers (uWSGI, nginx: Debian packages), vet, test
+#                 everything (SCRIPTHOST_PEERS=1: a missing peer fails its
+#                 tests, which a plain `go test ./...` skips)
 #   make fuzz     every fuzz target of the module for FUZZTIME each
 #   make bench    Go benchmarks, then tests/bench.sh: scripthost (Lua, then
 #                 JavaScript, then Go scripts) and uWSGI side by side
@@ -29,7 +31,7 @@ RUN_ARGS ?= serve
 test:
 	bash tests/install-peers.sh
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	SCRIPTHOST_PEERS=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...
@@ -60,7 +62,7 @@ fuzz:
 	done <<<"$$list"
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	SCRIPTHOST_PEERS=1 $(GO) test -run '^$$' -bench . -benchmem ./...
 	bash tests/bench.sh
 	SCRIPTHOST_CMD="BIN serve --socket ADDR --scripts tests/testdata/bench/js --map 6=app" \
 	  TESTS="$(ENGINE_TESTS)" bash tests/bench.sh

@@ -24,8 +24,14 @@ import (
 // loaded) and swaps it in only when it is whole; the old one finishes its
 // calls and is freed. A reload that fails leaves the running generation
 // untouched and is reported by Status.
+//
+// The scripts share the state of Server (Server.State).
 type Reloader struct {
-	Server  *Server
+	Server *Server
+	// State must be nil or Server.State: a reloader loads into its
+	// server's state, and Reload refuses to load when the two differ.
+	//
+	// Deprecated: the reloader uses Server.State; leave State nil.
 	State   *api.State
 	Dir     string
 	Engines []api.Engine
@@ -87,6 +93,8 @@ type ReloadStatus struct {
 var (
 	// ErrReloadFailed wraps the cause of a failed reload.
 	ErrReloadFailed = errors.New("host: reload failed")
+
+	errStateMismatch = errors.New("host: the reloader's State is not its server's")
 )
 
 func (r *Reloader) log() *slog.Logger {
@@ -113,13 +121,18 @@ func (r *Reloader) Reload(ctx context.Context, brutal bool) error {
 		return fmt.Errorf("%w: %w", ErrReloadFailed, err)
 	}
 	defer r.release()
+	ctx = r.Server.Context(ctx) // the server's State is set from here on
+	state := r.Server.State
+	if r.State != nil && r.State != state {
+		return fmt.Errorf("%w: %w", ErrReloadFailed, errStateMismatch)
+	}
 	start := time.Now()
 	st := r.Status()
 	st.LastTry = start
 	printed, _ := fingerprint(r.Dir)
-	gen, err := loadScripts(r.Server.Context(ctx), r.State, r.Dir, r.Engines, r.LoadTimeout)
+	gen, err := loadScripts(ctx, state, r.Dir, r.Engines, r.LoadTimeout)
 	if errors.Is(err, api.ErrLoadTimeout) {
-		r.State.Counters.LoadTimeouts.Add(1)
+		state.Counters.LoadTimeouts.Add(1)
 		// The error names the file (api.Env.FileContext's cause).
 		r.log().Error("script load timed out; the serving generation stays", "dir", r.Dir,
 			"timeout", loadTimeout(r.LoadTimeout), "err", err)

@@ -1,9 +1,12 @@
-// Package tests holds the interop tests of scripthost against the real peers
-// (uWSGI 2.0.21 and nginx from Debian 12). Run them with `make test`, which
-// installs the peers first.
+// Package tests holds the end-to-end tests of scripthost and its interop
+// tests against the real peers (uWSGI 2.0.21 and nginx from Debian 12).
+// Run them all with `make test`, which installs the peers first and sets
+// SCRIPTHOST_PEERS=1; under a plain `go test` without the peers, the
+// interop tests skip.
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +21,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
+	}
+	if n := peerSkips.Load(); n > 0 {
+		fmt.Fprintf(os.Stderr, "tests: %d interop tests skipped: %s\n", n, skipNeedsPeers)
 	}
 	os.Exit(code)
 }

@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -71,8 +72,17 @@ func freeAddr(t testing.TB) string {
 	return addr
 }
 
-// requireBinary returns the path of the named peer binary. A missing peer is
-// a test failure, never a skip: the test command installs the peers.
+// peersVar, set by `make test`, says the peers are installed: a missing
+// one then fails the tests that need it. Without it they skip, so that a
+// plain `go test ./...` passes on a machine without the peers.
+const peersVar = "SCRIPTHOST_PEERS"
+
+// peerSkips counts the tests skipped for a missing peer (see TestMain).
+var peerSkips atomic.Int64
+
+// requireBinary returns the path of the named peer binary. A missing peer
+// fails the test under `make test` (peersVar), which installs the peers,
+// and skips it otherwise.
 func requireBinary(t testing.TB, name string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
@@ -85,6 +95,10 @@ func requireBinary(t testing.TB, name string) string {
 			return p
 		}
 	}
+	if os.Getenv(peersVar) == "" {
+		peerSkips.Add(1)
+		t.Skip(skipNeedsPeers)
+	}
 	pkg := "the package that provides it"
 	if p, ok := peerPackages[name]; ok {
 		pkg = "Debian's " + p
@@ -93,6 +107,8 @@ func requireBinary(t testing.TB, name string) string {
 		"with tests/install-peers.sh (or run that script as root)", name, pkg)
 	return ""
 }
+
+const skipNeedsPeers = "needs uWSGI/nginx: run make test"
 
 // testdataFile returns the content of tests/testdata/<rel>.
 func testdataFile(t testing.TB, rel string) []byte {

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"log/slog"
 	"time"
 
 	"github.com/dlclark/regexp2/v2"
 
-	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost"
 	"github.com/scripthost/scripthost/gointerp"
 	"github.com/scripthost/scripthost/js"
 	"github.com/scripthost/scripthost/lua"
@@ -18,18 +17,16 @@ type poolConfig struct {
 	wait              time.Duration // longest wait for a free interpreter
 }
 
-// engines returns the script engines the host loads, in the order their
-// files are loaded.
-func engines(log *slog.Logger, pools poolConfig) []api.Engine {
+// engines returns the options of the script engines the host loads: all
+// three, with the pool sizes of the flags.
+func engines(pools poolConfig) scripthost.Engines {
 	// JavaScript regular expressions that backtrack run in regexp2, which
 	// does not see a call's deadline; bound every match instead.
+	// INTEGRATION: drop once js.Options bounds the matches itself.
 	regexp2.DefaultMatchTimeout = 5 * time.Second
-	luaOpts := lua.Options{Logger: log, PoolSize: pools.lua}
-	jsOpts := js.Options{Logger: log, PoolSize: pools.js}
-	goOpts := gointerp.Options{Logger: log, PoolSize: pools.goInterp}
-	// INTEGRATION: enable once the engines' Options have PoolWait.
-	luaOpts.PoolWait = pools.wait
-	jsOpts.PoolWait = pools.wait
-	goOpts.PoolWait = pools.wait
-	return []api.Engine{lua.New(luaOpts), js.New(jsOpts), gointerp.New(goOpts)}
+	return scripthost.Engines{
+		Lua: &lua.Options{PoolSize: pools.lua},
+		JS:  &js.Options{PoolSize: pools.js},
+		Go:  &gointerp.Options{PoolSize: pools.goInterp},
+	}
 }

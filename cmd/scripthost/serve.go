@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/scripthost/scripthost"
 	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
 	"github.com/scripthost/scripthost/host"
@@ -178,44 +178,10 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 // serve runs the server until ctx is done, then drains it. ready, when not
 // nil, receives the listeners' addresses once they accept (for tests).
 func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<- []net.Addr) error {
-	routes, err := parseRoutes(cfg)
+	h, haveScripts, err := newHost(cfg, log)
 	if err != nil {
 		return err
 	}
-	state, err := newServeState(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer state.Close()
-	state.Signals.HandlerTimeout = cfg.signalTimeout
-	srv := host.NewServer(state)
-	srv.Logger = log
-	srv.Limits = cfg.limits
-	srv.Limits.BodyMemory, srv.Limits.MaxBody = int64(cfg.bodyMemory), int64(cfg.maxBody)
-	srv.BodyDir = cfg.bodyDir
-	srv.Warning = cfg.warning
-
-	engs := engines(log, cfg.pools)
-	if err := enableEval(srv, cfg, engs); err != nil {
-		return err
-	}
-	reloader := &host.Reloader{Server: srv, State: state, Dir: cfg.scripts, Engines: engs,
-		Routes: routes, Logger: log, DrainTimeout: cfg.shutdownTimeout, LoadTimeout: cfg.loadTimeout}
-	srv.HandleReloads(reloader)
-	haveScripts, err := scriptsDir(cfg, log)
-	if err != nil {
-		return err
-	}
-	if haveScripts {
-		if err := reloader.Reload(ctx, false); err != nil {
-			return err
-		}
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
-		defer cancel()
-		reloader.Close(dctx)
-	}()
 
 	// Signals are taken before the first request can be answered: a
 	// client that saw this process serve may signal it at once (an
@@ -224,8 +190,9 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	ls, err := openListeners(cfg, srv, log)
+	ls, err := openListeners(cfg, h, log)
 	if err != nil {
+		h.Close()
 		return err
 	}
 	errc := make(chan error, len(ls.all))
@@ -234,7 +201,7 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.serve(); err != nil {
+			if err := l.serve(); !errors.Is(err, scripthost.ErrServerClosed) {
 				errc <- fmt.Errorf("serving %s: %w", l.l.Addr(), err)
 			}
 		}()
@@ -250,19 +217,12 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 
 	// Reloads run outside the signal loop, so that a reload whose script
 	// hangs leaves HUP, USR2 and TERM handled.
-	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
+	rctx, stopReloads := context.WithCancel(ctx)
+	defer stopReloads()
 	var reloads sync.WaitGroup
 	reloadReq := make(chan struct{}, 1)
 	if haveScripts {
-		reloads.Go(func() { reloadLoop(wctx, reloader, reloadReq) })
-	}
-	if haveScripts && cfg.watch {
-		reloads.Go(func() {
-			if err := reloader.Watch(wctx, cfg.debounce, cfg.rescan); err != nil {
-				log.Error("watching the scripts directory stopped", "err", err)
-			}
-		})
+		reloads.Go(func() { reloadLoop(rctx, h, reloadReq) })
 	}
 	var serveErr error
 wait:
@@ -292,31 +252,78 @@ wait:
 		}
 	}
 	log.Info("shutting down", "timeout", cfg.shutdownTimeout)
-	stopWatch()
-	ls.shutdown(srv, cfg.shutdownTimeout, log)
+	stopReloads()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := h.Shutdown(sctx); err != nil {
+		log.Warn("requests still running at the shutdown timeout; closing them", "err", err)
+		h.Close()
+	}
 	wg.Wait()
 	waitReloads(&reloads, cfg.shutdownTimeout, log)
 	return serveErr
 }
 
-// newServeState builds the state shared by the server and the engines:
-// the --cache caches (journaled when a supervisor keeps them) and the
-// restart count the supervisor handed over.
-func newServeState(cfg *serveConfig, log *slog.Logger) (*api.State, error) {
-	var caches []api.CacheConfig
+// newHost builds the host the flags describe, its caches journaled when a
+// supervisor keeps them and its restart count the one the supervisor
+// handed over. haveScripts is false when there is no scripts directory
+// to load.
+func newHost(cfg *serveConfig, log *slog.Logger) (h *scripthost.Host, haveScripts bool, err error) {
+	hc, err := hostConfig(cfg, log)
+	if err != nil {
+		return nil, false, err
+	}
+	if h, err = scripthost.New(hc); err != nil {
+		return nil, false, err
+	}
+	h.State().Counters.Restarts.Store(supervisedRestarts())
+	return h, hc.Scripts != "", nil
+}
+
+// hostConfig turns the serve flags into the host's configuration.
+func hostConfig(cfg *serveConfig, log *slog.Logger) (scripthost.Config, error) {
+	hc := scripthost.Config{
+		Watch:   scripthost.Watch{Disabled: !cfg.watch, Debounce: cfg.debounce, Rescan: cfg.rescan},
+		Engines: engines(cfg.pools),
+		Limits:  cfg.limits,
+		Containment: scripthost.Containment{
+			MemoryLimit:   int64(cfg.memoryLimit),
+			PoolWait:      cfg.pools.wait,
+			LoadTimeout:   cfg.loadTimeout,
+			SignalTimeout: cfg.signalTimeout,
+			DrainTimeout:  cfg.shutdownTimeout,
+		},
+		BodyDir: cfg.bodyDir,
+		Warning: cfg.warning,
+		Logger:  log,
+	}
+	if hc.Containment.MemoryLimit == 0 {
+		hc.Containment.MemoryLimit = -1 // --memory-limit 0: no budget
+	}
+	hc.Limits.BodyMemory, hc.Limits.MaxBody = int64(cfg.bodyMemory), int64(cfg.maxBody)
+	var err error
+	if hc.Routes, err = parseRoutes(cfg); err != nil {
+		return hc, err
+	}
 	for _, c := range cfg.caches {
 		cc, err := api.ParseCacheConfig(c)
 		if err != nil {
-			return nil, fmt.Errorf("--cache %q: %w", c, err)
+			return hc, fmt.Errorf("--cache %q: %w", c, err)
 		}
-		caches = append(caches, cc)
+		hc.Caches = append(hc.Caches, cc)
 	}
-	state, err := api.NewState(api.StateConfig{Caches: journalCaches(caches), Logger: log, MemoryLimit: int64(cfg.memoryLimit)})
+	hc.Caches = journalCaches(hc.Caches)
+	if hc.Eval, err = evalConfig(cfg); err != nil {
+		return hc, err
+	}
+	haveScripts, err := scriptsDir(cfg, log)
 	if err != nil {
-		return nil, err
+		return hc, err
 	}
-	state.Counters.Restarts.Store(supervisedRestarts())
-	return state, nil
+	if haveScripts {
+		hc.Scripts = cfg.scripts
+	}
+	return hc, nil
 }
 
 // requestReload asks the reload loop for a reload; one asked for during a
@@ -330,13 +337,13 @@ func requestReload(req chan<- struct{}, log *slog.Logger) {
 }
 
 // reloadLoop reloads on each request until ctx is done.
-func reloadLoop(ctx context.Context, r *host.Reloader, req <-chan struct{}) {
+func reloadLoop(ctx context.Context, h *scripthost.Host, req <-chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-req:
-			r.Reload(ctx, false) // a failure is logged and kept in the status
+			h.Reload(ctx) // a failure is logged and kept in the status
 		}
 	}
 }
@@ -392,7 +399,6 @@ func scriptsDir(cfg *serveConfig, log *slog.Logger) (bool, error) {
 type listener struct {
 	l     net.Listener
 	serve func() error
-	http  *http.Server
 }
 
 type listenerSet struct{ all []*listener }
@@ -407,7 +413,7 @@ func (ls *listenerSet) listeners() []net.Listener {
 
 // openListeners opens (or takes over from a restarting parent) every
 // configured listener: uwsgi sockets, operations sockets and HTTP fronts.
-func openListeners(cfg *serveConfig, srv *host.Server, log *slog.Logger) (*listenerSet, error) {
+func openListeners(cfg *serveConfig, h *scripthost.Host, log *slog.Logger) (*listenerSet, error) {
 	in, err := takeInherited(log)
 	if err != nil {
 		return nil, err
@@ -422,6 +428,10 @@ func openListeners(cfg *serveConfig, srv *host.Server, log *slog.Logger) (*liste
 		}
 		return nil, err
 	}
+	add := func(l net.Listener, protocol string, serve func(net.Listener) error) {
+		log.Info("listening", "protocol", protocol, "addr", l.Addr().String(), "network", l.Addr().Network())
+		ls.all = append(ls.all, &listener{l: l, serve: func() error { return serve(l) }})
+	}
 	sockets := cfg.sockets
 	if len(sockets) == 0 && len(in.byAddr) == 0 {
 		sockets = listFlag{"127.0.0.1:3031"}
@@ -431,104 +441,55 @@ func openListeners(cfg *serveConfig, srv *host.Server, log *slog.Logger) (*liste
 		if err != nil {
 			return fail(err)
 		}
-		ls.all = append(ls.all, uwsgiListener(srv, l, false, log))
+		add(l, "uwsgi", h.Serve)
 	}
 	for _, addr := range cfg.opsSockets {
 		l, err := in.listen(addr, 0o600)
 		if err != nil {
 			return fail(fmt.Errorf("--ops-socket %s: %w", addr, err))
 		}
-		ls.all = append(ls.all, uwsgiListener(srv, l, true, log))
+		add(l, "uwsgi operations", h.ServeOps)
 	}
 	for _, addr := range cfg.evalSockets {
 		l, err := in.listen(addr, 0o600)
 		if err != nil {
 			return fail(fmt.Errorf("--eval-socket %s: %w", addr, err))
 		}
-		log.Info("listening", "protocol", "uwsgi operations with eval", "addr", l.Addr().String(), "network", l.Addr().Network())
-		ls.all = append(ls.all, &listener{l: l, serve: func() error {
-			if err := srv.ServeEval(l); !errors.Is(err, host.ErrServerClosed) {
-				return err
-			}
-			return nil
-		}})
+		add(l, "uwsgi operations with eval", h.ServeEval)
 	}
 	for _, addr := range cfg.https {
 		l, err := in.listen(addr, 0)
 		if err != nil {
 			return fail(fmt.Errorf("--http %s: %w", addr, err))
 		}
-		hs := srv.NewHTTPServer(&host.HTTPFront{Server: srv})
 		log.Info("listening", "protocol", "http", "addr", "http://"+l.Addr().String()+"/")
-		ls.all = append(ls.all, &listener{l: l, http: hs, serve: func() error {
-			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		}})
+		ls.all = append(ls.all, &listener{l: l, serve: func() error { return h.ServePlainHTTP(l) }})
 	}
 	// Inherited sockets that match no flag (systemd socket activation
 	// without --socket) serve the uwsgi protocol.
 	for _, l := range in.rest() {
-		ls.all = append(ls.all, uwsgiListener(srv, l, false, log))
+		add(l, "uwsgi", h.Serve)
 	}
 	return ls, nil
 }
 
-func uwsgiListener(srv *host.Server, l net.Listener, ops bool, log *slog.Logger) *listener {
-	kind := "uwsgi"
-	serve := srv.Serve
-	if ops {
-		kind, serve = "uwsgi operations", srv.ServeOps
-	}
-	log.Info("listening", "protocol", kind, "addr", l.Addr().String(), "network", l.Addr().Network())
-	return &listener{l: l, serve: func() error {
-		if err := serve(l); !errors.Is(err, host.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}}
-}
-
-// shutdown stops accepting and drains requests in flight up to timeout,
-// then closes what is left.
-func (ls *listenerSet) shutdown(srv *host.Server, timeout time.Duration, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for _, l := range ls.all {
-		if l.http != nil {
-			if err := l.http.Shutdown(ctx); err != nil {
-				l.http.Close()
-			}
-		}
-	}
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn("requests still running at the shutdown timeout; closing them", "err", err)
-		srv.Close()
-	}
-}
-
-// enableEval turns raw code evaluation on for the --eval-socket listeners,
-// with every engine that can evaluate.
-func enableEval(srv *host.Server, cfg *serveConfig, engs []api.Engine) error {
+// evalConfig returns the configuration of raw code evaluation on the
+// --eval-socket listeners (with every engine that can evaluate), or nil
+// without them.
+func evalConfig(cfg *serveConfig) (*host.EvalConfig, error) {
 	if len(cfg.evalSockets) == 0 {
 		if cfg.evalKey != "" {
-			return errors.New("--eval-key needs --eval-socket")
+			return nil, errors.New("--eval-key needs --eval-socket")
 		}
-		return nil
+		return nil, nil
 	}
-	ec := host.EvalConfig{Evaluators: map[uwsgi.Modifier]api.Evaluator{}, Timeout: cfg.evalTimeout}
-	for _, e := range engs {
-		if ev, ok := e.(api.Evaluator); ok {
-			ec.Evaluators[e.Modifier()] = ev
-		}
-	}
+	ec := &host.EvalConfig{Timeout: cfg.evalTimeout}
 	if cfg.evalKey != "" {
 		key, err := readKeyFile(cfg.evalKey)
 		if err != nil {
-			return fmt.Errorf("--eval-key: %w", err)
+			return nil, fmt.Errorf("--eval-key: %w", err)
 		}
 		ec.Key = key
 	}
-	return srv.EnableEval(ec)
+	return ec, nil
 }

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scripthost/scripthost"
 	"github.com/scripthost/scripthost/api"
-	"github.com/scripthost/scripthost/host"
 )
 
 func TestBackoff(t *testing.T) {
@@ -148,12 +148,12 @@ func TestListenAllMatchesServe(t *testing.T) {
 		"--eval-socket", filepath.Join(dir2, "eval.sock"),
 		"--http", "127.0.0.1:0",
 	})
-	state, err := api.NewState(api.StateConfig{Logger: log})
+	h, err := scripthost.New(scripthost.Config{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := host.NewServer(state)
-	served, err := openListeners(cfg2, srv, log)
+	defer h.Close()
+	served, err := openListeners(cfg2, h, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +205,12 @@ func TestServeStateSupervised(t *testing.T) {
 	if err := fs.Parse([]string{"--cache", "name=sessions,items=10"}); err != nil {
 		t.Fatal(err)
 	}
-	state, err := newServeState(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, _, err := newHost(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer state.Close()
+	defer h.Close()
+	state := h.State()
 	if got := state.Counters.Restarts.Load(); got != 2 {
 		t.Errorf("Counters.Restarts = %d, want 2", got)
 	}

@@ -1,9 +1,10 @@
-// Command embed shows a Go program serving its own RPC functions over the
-// uwsgi protocol with scripthost's host package: any uwsgi client (uWSGI's
-// uwsgi.rpc, nginx's uwsgi_modifier1 173, scripthost's Go client) can call
-// them.
+// Command embed shows a Go program that serves a scripts directory and Go
+// functions of its own over the uwsgi protocol with scripthost.New: any
+// uwsgi client (uWSGI's uwsgi.rpc, nginx's uwsgi_modifier1 173,
+// scripthost's Go client) calls them, and the scripts call the Go
+// functions with uwsgi.call.
 //
-// The functions follow the contract of uWSGI's reference rpc.lua, so the
+// The Go functions follow the contract of uWSGI's reference rpc.lua, so the
 // comparison benchmark can run this program against uWSGI:
 //
 //	hello()        "Hello World"
@@ -11,16 +12,25 @@
 //	add(a, b)      a + b, formatted like Lua 5.1's tostring (C's %.14g)
 //	big(n)         n bytes of "x"
 //
+// The scripts are built into the program (the scripts directory next to
+// this file); --scripts serves, and follows changes of, another directory:
+//
+//	sum(a, b...)   scripts/sums.lua: the arguments added with Go's add
+//	shout(w...)    scripts/shout.js: Go's echo, upper-cased
+//
 //	go run ./examples/embed --socket 127.0.0.1:3031
 //	go run ./cmd/scripthost rpc 127.0.0.1:3031 add 0.1 0.2   # 0.3
+//	go run ./cmd/scripthost rpc 127.0.0.1:3031 sum 1 2 3     # 6
 package main
 
 import (
 	"bytes"
 	"context"
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -30,57 +40,85 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/scripthost/scripthost"
 	"github.com/scripthost/scripthost/api"
-	"github.com/scripthost/scripthost/host"
 )
+
+//go:embed scripts
+var builtIn embed.FS
 
 func main() {
 	socket := flag.String("socket", "127.0.0.1:3031", "uwsgi listener: host:port or unix socket path")
+	scripts := flag.String("scripts", "", "scripts directory to serve and follow (default: the scripts built into the program)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(*socket, log); err != nil {
+	if err := run(*socket, *scripts, log); err != nil {
 		log.Error("embed stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(socket string, log *slog.Logger) error {
-	state, err := api.NewState(api.StateConfig{Logger: log})
-	if err != nil {
-		return err
+func run(socket, scripts string, log *slog.Logger) error {
+	if scripts == "" {
+		dir, err := unpack(builtIn)
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		scripts = dir
 	}
-	if err := register(state.RPC); err != nil {
-		return err
-	}
-	srv := host.NewServer(state)
-	srv.Logger = log
-	l, err := host.Listen(socket)
+	h, err := newHost(scripts, log)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	log.Info("serving Go RPC functions", "addr", l.Addr().String(), "functions", state.RPC.Names())
+	go func() { errc <- h.ListenAndServe(socket) }()
+	log.Info("serving scripts and Go functions", "addr", socket, "functions", h.State().RPC.Names())
 	select {
 	case err := <-errc:
+		h.Close()
 		return err
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
+	if err := h.Shutdown(sctx); err != nil {
+		h.Close()
 	}
-	if err := <-errc; !errors.Is(err, host.ErrServerClosed) {
+	if err := <-errc; !errors.Is(err, scripthost.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-func register(reg *api.Registry) error {
-	funcs := map[string]api.RPCFunc{
+// newHost returns a host serving the scripts directory and the Go
+// functions.
+func newHost(scripts string, log *slog.Logger) (*scripthost.Host, error) {
+	return scripthost.New(scripthost.Config{Scripts: scripts, Functions: functions(), Logger: log})
+}
+
+// unpack writes the built-in scripts to a new temporary directory.
+func unpack(fsys embed.FS) (string, error) {
+	sub, err := fs.Sub(fsys, "scripts")
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "embed-scripts-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.CopyFS(dir, sub); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// functions returns the Go RPC functions.
+func functions() map[string]api.RPCFunc {
+	return map[string]api.RPCFunc{
 		"hello": func(context.Context, [][]byte) ([]byte, error) {
 			return []byte("Hello World"), nil
 		},
@@ -96,12 +134,6 @@ func register(reg *api.Registry) error {
 		},
 		"big": bigFunc(),
 	}
-	for name, fn := range funcs {
-		if err := reg.Register(name, fn); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // bigFunc returns big(n), keeping the last result so repeated calls
