@@ -98,7 +98,7 @@
 // time.Sleep is the engine's own and returns; the API's blocking
 // functions (AsyncSleep, Lock, Recv, Suspend, Call, Rpc) watch the
 // context. The call returns the context's cause (api.ErrHarakiri) in a
-// *ScriptError, and the interpreter is discarded and replaced on demand.
+// *api.ScriptError, and the interpreter is discarded and replaced on demand.
 // A script that ignores an API error after its context ended still fails
 // its call with the cause, and a Handler's writes after that are refused.
 //
@@ -124,7 +124,7 @@
 // is not checked). An allocation over the cap (api.DefaultMaxAlloc, or a
 // quarter of the memory budget) or over what the budget has left is not
 // made: the script panics with the api error, and the call fails with a
-// *ScriptError wrapping it (errors.Is(err, api.ErrAllocTooLarge) or
+// *api.ScriptError wrapping it (errors.Is(err, api.ErrAllocTooLarge) or
 // api.ErrMemoryLimit), even if the script recovers the panic; the
 // interpreter is discarded. Without the guards make([]byte, 1<<40)
 // would end the process ("fatal error: runtime: out of memory" cannot be
@@ -135,7 +135,7 @@
 // left to the watchdog, and those made while a file loads are checked
 // against the cap only (the methods find their call through the
 // goroutine serving it). An array type over the cap (var a
-// [1 << 40]byte) fails the load, or the Eval, with a *ScriptError
+// [1 << 40]byte) fails the load, or the Eval, with a *api.ScriptError
 // wrapping api.ErrAllocTooLarge. Not guarded: regexp's replacements,
 // io.ReadAll, appends to a slice that is not a variable: the watchdog is
 // their bound.
@@ -144,7 +144,7 @@
 // functions, main) runs under api.Env.FileContext, in the first
 // interpreter and in every replica; one that does not finish within
 // Env.LoadTimeout fails the load (or the replica's build, and the call
-// that wanted it) with a *ScriptError naming the file and wrapping
+// that wanted it) with a *api.ScriptError naming the file and wrapping
 // api.ErrLoadTimeout; a replica's is counted in Counters.LoadTimeouts
 // (the host counts the loads it asks for).
 //
@@ -158,7 +158,7 @@
 // frames (about 50,000 nested calls, 50 MB of stack) the interpreter is
 // stopped and the call fails with ErrStackOverflow.
 //
-// A panic in a script fails its call with a *ScriptError wrapping
+// A panic in a script fails its call with a *api.ScriptError wrapping
 // ErrPanic, with a position in the file (yaegi places some runtime errors
 // at the failing function's first statement); the interpreter is
 // discarded; the host goes on.
@@ -168,7 +168,7 @@
 // Files may import "scripthost/uwsgi" and the packages of
 // Options.AllowedPackages (DefaultAllowedPackages: computation, text,
 // encoding, hashing, time, sync and net/http's types), nothing else: an
-// import of another package fails the load with a *ScriptError naming it
+// import of another package fails the load with a *api.ScriptError naming it
 // and wrapping ErrForbiddenImport. Whatever the list, net/http has no
 // clients, servers, file serving or global mux, and time.AfterFunc,
 // context.AfterFunc and log.Default are removed. go statements are
@@ -308,7 +308,7 @@ type program struct {
 // Load checks and loads every file in one interpreter each, in name
 // order (see the package comment). A file that does not parse or
 // type-check, imports a package outside the sandbox, panics or fails
-// while it initializes fails the whole load with a *ScriptError.
+// while it initializes fails the whole load with a *api.ScriptError.
 func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
 	if err := e.usable(); err != nil {
 		return nil, err

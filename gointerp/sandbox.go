@@ -15,6 +15,8 @@ import (
 
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 // UwsgiPath is the import path of the uWSGI API package of scripts.
@@ -104,7 +106,7 @@ func newSandbox(paths []string) *sandbox {
 func (sb *sandbox) checkFile(name string, f *ast.File, pos func(ast.Node) (int, int)) error {
 	fail := func(n ast.Node, cause error, format string, args ...any) error {
 		line, col := pos(n)
-		return &ScriptError{File: name, Line: line, Column: col, Msg: fmt.Sprintf(format, args...), Err: cause}
+		return &api.ScriptError{Engine: errEngine, File: name, Line: line, Column: col, Msg: fmt.Sprintf(format, args...), Err: cause}
 	}
 	if f.Name.Name != "main" {
 		return fail(f.Name, nil, "package %s: scripts are package main", f.Name.Name)
@@ -148,7 +150,7 @@ func checkTokens(name, src string, line0 int) error {
 		}
 		if tok == token.IDENT && reserved(lit) {
 			p := fset.Position(pos)
-			return &ScriptError{File: name, Line: line0 + p.Line - 1, Column: p.Column, Err: ErrForbidden,
+			return &api.ScriptError{Engine: errEngine, File: name, Line: line0 + p.Line - 1, Column: p.Column, Err: ErrForbidden,
 				Msg: fmt.Sprintf("%s: names starting with %s are the engine's", lit, reservedPrefix)}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"go/token"
 	"time"
 
+	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/vmpool"
 )
 
@@ -62,7 +63,7 @@ func (sc *script) analyze() error {
 			case "main":
 				if d.Type.Params.NumFields() > 0 || d.Type.Results.NumFields() > 0 {
 					line, col := pos(d)
-					return &ScriptError{File: sc.name, Line: line, Column: col, Msg: "func main must have no arguments and no return values"}
+					return &api.ScriptError{Engine: errEngine, File: sc.name, Line: line, Column: col, Msg: "func main must have no arguments and no return values"}
 				}
 				sc.hasMain = true
 				p := fset.Position(d.Name.Pos())
@@ -179,7 +180,7 @@ func (sc *script) replica(ctx context.Context) (*vm, error) {
 	}
 	if len(v.captured) != sc.ncaptured {
 		v.close()
-		return nil, &ScriptError{File: sc.name, Err: ErrNondeterministicLoad,
+		return nil, &api.ScriptError{Engine: errEngine, File: sc.name, Err: ErrNondeterministicLoad,
 			Msg: fmt.Sprintf("%v: %d callbacks, the first interpreter made %d", ErrNondeterministicLoad, len(v.captured), sc.ncaptured)}
 	}
 	return v, nil

@@ -81,7 +81,7 @@
 // watch the context themselves. The call stack holds
 // Options.MaxCallStackSize frames. Each file's top level runs under
 // api.Env.FileContext: one that does not end within Env.LoadTimeout fails
-// the load with a *ScriptError naming the file and wrapping
+// the load with a *api.ScriptError naming the file and wrapping
 // api.ErrLoadTimeout (the host counts it; a replacement built later is
 // counted in api.Counters.LoadTimeouts here).
 //
@@ -199,8 +199,6 @@ func DefaultPoolSize() int { return max(8, 4*runtime.NumCPU()) }
 const (
 	// replicaTimeout bounds building a replacement runtime.
 	replicaTimeout = 30 * time.Second
-	// maxEvalOutput bounds what Eval captures from console.
-	maxEvalOutput = 1 << 20
 )
 
 // Options configure an Engine. Zero fields take the defaults.
@@ -289,7 +287,7 @@ type program struct {
 
 // Load compiles files, builds the pool of runtimes and runs the files in
 // each (see the package comment). A syntax error or an exception thrown
-// while a file runs fails the load with a *ScriptError.
+// while a file runs fails the load with a *api.ScriptError.
 func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
 	sorted := slices.Clone(files)
 	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
@@ -348,11 +346,7 @@ func (p *program) newVM(ctx context.Context, replica bool) (*vm, error) {
 	}
 	v.replica = replica
 	err = v.loadFiles(ctx)
-	if v.scratch != nil {
-		v.scratch.Close(context.Background())
-		v.scratch.State.Close()
-		v.scratch = nil
-	}
+	v.scratch.Close()
 	if err == nil {
 		err = v.harden()
 	}
@@ -397,7 +391,7 @@ func (v *vm) loadFiles(ctx context.Context) error {
 
 // loadFile runs file name under its load deadline (api.Env.FileContext):
 // a file whose top level does not end in time fails the load with a
-// *ScriptError wrapping api.ErrLoadTimeout.
+// *api.ScriptError wrapping api.ErrLoadTimeout.
 func (v *vm) loadFile(ctx context.Context, name string) error {
 	fctx, cancel := v.env.FileContext(ctx, name)
 	defer cancel()
@@ -418,7 +412,7 @@ func (v *vm) loadFile(ctx context.Context, name string) error {
 	})
 	if err == nil && fctx.Err() != nil { // the deadline came as the file ended
 		cause := context.Cause(fctx)
-		err = &ScriptError{File: name, Msg: "load interrupted: " + errString(cause), Err: cause}
+		err = &api.ScriptError{Engine: errEngine, File: name, Msg: "load interrupted: " + errString(cause), Err: cause}
 	}
 	if errors.Is(err, api.ErrLoadTimeout) {
 		v.log.Warn("js: a file did not finish loading in time", "file", name, "err", err)
@@ -622,39 +616,31 @@ func (f *pinnedFunc) CallBytes(ctx context.Context, args [][]byte) ([]byte, erro
 // Eval runs code as a script (not a module: sloppy mode, and its
 // completion value is the result) in a fresh sandboxed runtime with
 // uwsgi, console, timers and require, and returns the result (awaited
-// when it is a promise) and what console printed (at most 1 MiB, then a
-// "[output truncated]" line). Functions it makes die with its runtime:
-// they cannot be registered.
-func (e *Engine) Eval(ctx context.Context, env *api.Env, code string) (api.Value, string, error) {
-	val, out, truncated, err := e.EvalLimited(ctx, env, code, maxEvalOutput)
-	if truncated {
-		out += "\n[output truncated]\n"
-	}
-	return val, out, err
+// when it is a promise) and what console printed, at most maxOutput
+// bytes. Functions it makes die with its runtime: they cannot be
+// registered.
+func (e *Engine) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+	out := api.NewEvalOutput(maxOutput)
+	val, err := e.eval(ctx, env, code, out)
+	output, truncated := out.Seal()
+	return val, output, truncated, err
 }
 
-// EvalLimited is Eval keeping at most maxOutput bytes of console output
-// (<= 0: 1 MiB); truncated reports whether some was dropped. (It is the
-// host's LimitedEvaluator.)
-func (e *Engine) EvalLimited(ctx context.Context, env *api.Env, code string, maxOutput int) (result api.Value, output string, truncated bool, err error) {
-	if maxOutput <= 0 {
-		maxOutput = maxEvalOutput
-	}
-	out := &outBuffer{max: maxOutput}
+func (e *Engine) eval(ctx context.Context, env *api.Env, code string, out *api.EvalOutput) (api.Value, error) {
 	mods := newModules(env.Dir)
 	v, err := newRuntime(e, env, nil, mods, out)
 	if err != nil {
-		return nil, "", false, err
+		return nil, err
 	}
 	defer v.close()
 	prg, err := compileScript("<eval>", code)
 	if err != nil {
-		return nil, "", false, err
+		return nil, err
 	}
 	if err := v.jsDo(func() {
 		v.rt.GlobalObject().DefineDataProperty("require", v.requireFunc(""), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	}); err != nil {
-		return nil, "", false, err
+		return nil, err
 	}
 	ctx = context.WithValue(ctx, heldKey{nil}, v)
 	var val api.Value
@@ -669,5 +655,5 @@ func (e *Engine) EvalLimited(ctx context.Context, env *api.Env, code string, max
 		val, err = v.exportValue(res)
 		return err
 	})
-	return val, out.String(), out.truncated, err
+	return val, err
 }

@@ -60,7 +60,7 @@ uwsgi.register_rpc("caught_harakiri", () => {
 			if time.Since(start) > 3*time.Second {
 				t.Errorf("%s took %v", tt.name, time.Since(start))
 			}
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) || !errors.Is(err, tt.err) || !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("%s() = %q, %v; want a ScriptError matching %v with %q", tt.name, got, err, tt.err, tt.msg)
 			}

@@ -17,7 +17,7 @@
 // Module-level code runs once per state, in file-name order, each file
 // under the Env's load deadline (api.Env.FileContext: a file whose top
 // level does not end in time fails the load, in the first state or in a
-// replica built later, with a *ScriptError wrapping api.ErrLoadTimeout
+// replica built later, with a *api.ScriptError wrapping api.ErrLoadTimeout
 // that names the file), and each
 // file's result is also what require returns for it. Registrations happen
 // once: the first state runs the files against the real api.Env, the
@@ -170,8 +170,6 @@ const (
 	maxCoroutineDepth = 100
 	// replicaTimeout bounds building a replacement state.
 	replicaTimeout = 30 * time.Second
-	// maxEvalOutput bounds what Eval captures from print.
-	maxEvalOutput = 1 << 20
 )
 
 // Options configure an Engine. Zero fields take the defaults.
@@ -205,7 +203,10 @@ type Engine struct {
 	comp  *compiler
 }
 
-var _ api.Engine = (*Engine)(nil)
+var (
+	_ api.Engine    = (*Engine)(nil)
+	_ api.Evaluator = (*Engine)(nil)
+)
 
 // New returns a Lua engine.
 func New(opts Options) *Engine {
@@ -270,7 +271,7 @@ type program struct {
 
 // Load compiles files, builds the pool of states and runs the files in
 // each (see the package comment). A syntax error or an error raised while
-// a file runs fails the load with a *ScriptError.
+// a file runs fails the load with a *api.ScriptError.
 func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
 	sorted := slices.Clone(files)
 	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
@@ -544,27 +545,32 @@ func (f *stateFunc) CallBytes(ctx context.Context, args [][]byte) ([]byte, error
 
 // Eval runs code in a fresh sandboxed state with the uwsgi table and
 // returns what it returns (an expression's value: "return " is tried
-// first; several values are a list) and what it printed (at most 1 MiB).
-// Functions it defines cannot be registered, since the state is closed
-// when Eval returns (ErrStateGone).
-func (e *Engine) Eval(ctx context.Context, env *api.Env, code string) (api.Value, string, error) {
-	out := &printBuffer{max: maxEvalOutput}
+// first; several values are a list) and what it printed (at most
+// maxOutput bytes). Functions it defines cannot be registered, since the
+// state is closed when Eval returns (ErrStateGone).
+func (e *Engine) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+	out := api.NewEvalOutput(maxOutput)
+	val, err := e.eval(ctx, env, code, out)
+	output, truncated := out.Seal()
+	return val, output, truncated, err
+}
+
+func (e *Engine) eval(ctx context.Context, env *api.Env, code string, out *api.EvalOutput) (api.Value, error) {
 	v, err := newState(e, env, nil, newModules(e.comp, env.Dir), out)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	defer v.close()
 	proto, err := e.comp.compile([]byte("return "+code), "eval")
 	if err != nil {
 		if proto, err = e.comp.compile([]byte(code), "eval"); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
 	ctx = hold(ctx, nil, v)
 	rets, err := v.call(ctx, v.L.NewFunctionFromProto(proto), nil, lua.MultRet)
 	if err != nil {
-		return nil, out.String(), err
+		return nil, err
 	}
-	val, err := v.results(rets)
-	return val, out.String(), err
+	return v.results(rets)
 }
