@@ -7,7 +7,6 @@ import (
 	"go/token"
 	"maps"
 	"path"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -170,12 +169,5 @@ func sleeper(stopped <-chan struct{}) func(time.Duration) {
 		case <-t.C:
 		case <-stopped:
 		}
-	}
-}
-
-// overrides are the per-interpreter replacements of standard symbols.
-func overrides(stopped <-chan struct{}) interp.Exports {
-	return interp.Exports{
-		stdlibKeys["time"]: {"Sleep": reflect.ValueOf(sleeper(stopped))},
 	}
 }

@@ -147,8 +147,9 @@ type job struct {
 }
 
 // newInterp makes the sandboxed interpreter: the allowed standard
-// packages, the per-interpreter overrides, the uwsgi package and the
-// hidden serve hook; no source is ever read from disk.
+// packages, the allocation guards and the interruptible time.Sleep of
+// this interpreter, the uwsgi package and the hidden serve hook; no
+// source is ever read from disk.
 func (v *vm) newInterp() error {
 	v.in = interp.New(interp.Options{
 		Stdout:               v.stdout,

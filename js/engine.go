@@ -123,9 +123,9 @@
 // replaceAll with a replacement that multiplies the text, native loops
 // that only take time (Array.prototype.concat, forEach or indexOf over
 // an array-like of length 2**53-1), and regular expressions that need
-// backtracking (backreferences, lookaround), which goja runs in regexp2
-// without a time limit unless the program sets
-// regexp2.DefaultMatchTimeout.
+// backtracking (backreferences, lookaround), which goja runs in regexp2:
+// such a match does not see the call's deadline and is bounded by
+// Options.RegexpMatchTimeout instead.
 //
 // A call waits at most Options.PoolWait for a free runtime; then it fails
 // with an error wrapping ErrPoolBusy and vmpool.ErrBusy, counted in
@@ -174,9 +174,11 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/dlclark/regexp2/v2"
 	"github.com/dop251/goja"
 
 	"github.com/scripthost/scripthost/api"
@@ -189,6 +191,8 @@ const (
 	DefaultMaxCallStackSize = 1000
 	DefaultMaxStringSize    = 64 << 20
 	DefaultPoolWait         = 5 * time.Second
+	// DefaultRegexpMatchTimeout is Options.RegexpMatchTimeout's default.
+	DefaultRegexpMatchTimeout = 5 * time.Second
 )
 
 // DefaultPoolSize is Options.PoolSize's default: 4 runtimes per CPU, at
@@ -219,10 +223,21 @@ type Options struct {
 	// JSON.stringify) build and input.read returns (default 64Mi); the
 	// other allocations a script sizes are bounded by api.Charge.
 	MaxStringSize int
+	// RegexpMatchTimeout bounds one match of a regular expression that
+	// goja runs in regexp2 (those that backtrack), which does not see the
+	// call's deadline (default DefaultRegexpMatchTimeout); the match then
+	// throws. goja has no setting per runtime: the first New sets
+	// regexp2.DefaultMatchTimeout, for the whole process, and later
+	// engines keep it.
+	RegexpMatchTimeout time.Duration
 	// Logger receives console output and runtime replacements; nil means
 	// the Env's logger.
 	Logger *slog.Logger
 }
+
+// setMatchTimeout sets regexp2's process-wide match timeout, once: it is
+// read without a lock whenever a runtime compiles a regular expression.
+var setMatchTimeout sync.Once
 
 // Engine is the JavaScript engine. It is safe for concurrent use.
 type Engine struct {
@@ -249,6 +264,10 @@ func New(opts Options) *Engine {
 	if opts.MaxStringSize <= 0 {
 		opts.MaxStringSize = DefaultMaxStringSize
 	}
+	if opts.RegexpMatchTimeout <= 0 {
+		opts.RegexpMatchTimeout = DefaultRegexpMatchTimeout
+	}
+	setMatchTimeout.Do(func() { regexp2.DefaultMatchTimeout = opts.RegexpMatchTimeout })
 	return &Engine{opts: opts, funcs: api.Funcs()}
 }
 
