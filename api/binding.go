@@ -17,8 +17,8 @@ import (
 // Func is one entry of the uWSGI API as every script language sees it.
 // Exactly one of Call and Value is set: Value for the API's attributes
 // (uwsgi.version, uwsgi.hostname, uwsgi.opt), Call for functions. Engines
-// expose the table as it is, converting values with their convert.go; no
-// engine writes an API function of its own.
+// expose the table as it is, converting values to and from the neutral
+// Value set; no engine writes an API function of its own.
 type Func struct {
 	Name   string // uWSGI's name, "cache_get"
 	Params string // the parameters as documented, e.g. "key[, cache]"

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 )
 
-// Limits of uWSGI's RPC subsystem (PROTOCOL.md section 9).
+// Limits of uWSGI's RPC subsystem.
 const (
 	// MaxRPCName is the longest function name in bytes; uWSGI refuses
 	// to register longer names.
