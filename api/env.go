@@ -384,3 +384,11 @@ func (s *ScratchEnv) Close() {
 	s.env.State.Close()
 	s.env = nil
 }
+
+// Counters returns the containment counters of the Env's State, or nil.
+func (e *Env) Counters() *Counters {
+	if e == nil || e.State == nil {
+		return nil
+	}
+	return e.State.Counters
+}

@@ -128,7 +128,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 			p.Close()
 			return nil, err
 		}
-		sc.ncaptured = len(v.captured)
+		sc.shape = v.shape()
 		sc.pool.Add(v)
 		if sc.hasHandler {
 			p.apps[sc.app] = &app{sc: sc}

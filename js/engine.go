@@ -35,10 +35,7 @@ const (
 // GOMAXPROCS may be 1 when the process starts, so the CPUs count.)
 func DefaultPoolSize() int { return max(8, 4*runtime.NumCPU()) }
 
-const (
-	// replicaTimeout bounds building a replacement runtime.
-	replicaTimeout = 30 * time.Second
-)
+const ()
 
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
@@ -134,9 +131,8 @@ type program struct {
 
 	closed atomic.Bool
 
-	ncaptured int      // callbacks captured by every runtime's load
-	appNames  []string // sorted
-	apps      map[string]api.App
+	shape vmpool.Shape // what every runtime's load made
+	apps  map[string]api.App
 }
 
 // Load compiles files, builds the pool of runtimes and runs the files in
@@ -169,25 +165,13 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		p.stop()
 		return nil, err
 	}
-	p.ncaptured = len(first.captured)
-	p.appNames = slices.Sorted(maps.Keys(first.apps))
-	for _, name := range p.appNames {
+	p.shape = first.shape()
+	for _, name := range p.shape.Apps {
 		p.apps[name] = &app{p: p, name: name, file: name + ".js"}
 	}
-	vms := []*vm{first}
-	for len(vms) < e.opts.PoolSize {
-		v, err := p.newReplica(ctx)
-		if err != nil {
-			for _, v := range vms {
-				v.close()
-			}
-			p.stop()
-			return nil, err
-		}
-		vms = append(vms, v)
-	}
-	for _, v := range vms {
-		p.pool.Put(v)
+	if err := p.pool.Fill(ctx, e.opts.PoolSize, first, p.newReplica); err != nil {
+		p.stop()
+		return nil, err
 	}
 	return p, nil
 }
@@ -220,14 +204,16 @@ func (p *program) newReplica(ctx context.Context) (*vm, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(v.captured) != p.ncaptured || !slices.Equal(slices.Sorted(maps.Keys(v.apps)), p.appNames) {
-		names := slices.Sorted(maps.Keys(v.apps))
-		n := len(v.captured)
+	if err := p.shape.Check(v.shape(), ErrNondeterministicLoad); err != nil {
 		v.close()
-		return nil, fmt.Errorf("%w: %d callbacks and apps %v, want %d and %v", ErrNondeterministicLoad,
-			n, names, p.ncaptured, p.appNames)
+		return nil, err
 	}
 	return v, nil
+}
+
+// shape is what the files made in v.
+func (v *vm) shape() vmpool.Shape {
+	return vmpool.Shape{Callbacks: len(v.captured), Apps: slices.Sorted(maps.Keys(v.apps))}
 }
 
 // loadFiles runs the program's files in name order and records the apps
@@ -272,14 +258,6 @@ func (v *vm) loadFile(ctx context.Context, name string) error {
 		v.log.Warn("js: a file did not finish loading in time", "file", name, "err", err)
 	}
 	return err
-}
-
-// counters returns the containment counters of env's state, or nil.
-func counters(env *api.Env) *api.Counters {
-	if env == nil || env.State == nil {
-		return nil
-	}
-	return env.State.Counters
 }
 
 // appOf returns the JSGI function a module's exports define: the exports
@@ -335,7 +313,7 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 	}
 	v, _, err := p.pool.Get(ctx, want)
 	if errors.Is(err, vmpool.ErrBusy) {
-		if c := counters(p.env); c != nil {
+		if c := p.env.Counters(); c != nil {
 			c.PoolTimeouts.Add(1)
 		}
 		p.log.Warn("js: no runtime came free in time; call refused", "pool_size", p.eng.opts.PoolSize, "wait", p.eng.opts.PoolWait)
@@ -357,15 +335,7 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 
 // rebuild builds a replacement runtime under the generation's lifetime.
 func (p *program) rebuild() (*vm, error) {
-	ctx, cancel := context.WithTimeout(p.life, replicaTimeout)
-	defer cancel()
-	v, err := p.newReplica(ctx)
-	// The host counts the timeouts of the loads it asks for; a
-	// replacement is built later and counted here.
-	if c := counters(p.env); c != nil && errors.Is(err, api.ErrLoadTimeout) {
-		c.LoadTimeouts.Add(1)
-	}
-	return v, err
+	return vmpool.Rebuild(p.life, p.env.Counters(), p.newReplica)
 }
 
 // release returns a runtime to the pool, replacing it when it must not

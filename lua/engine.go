@@ -35,8 +35,6 @@ const (
 	// maxCoroutineDepth bounds coroutines resuming coroutines: each
 	// level nests a Go call and has a call stack of its own.
 	maxCoroutineDepth = 100
-	// replicaTimeout bounds building a replacement state.
-	replicaTimeout = 30 * time.Second
 )
 
 // Options configure an Engine. Zero fields take the defaults.
@@ -131,9 +129,8 @@ type program struct {
 	life context.Context
 	stop context.CancelFunc
 
-	ncaptured int      // callbacks captured by every state's load
-	appNames  []string // sorted
-	apps      map[string]api.App
+	shape vmpool.Shape // what every state's load made
+	apps  map[string]api.App
 }
 
 // Load compiles files, builds the pool of states and runs the files in
@@ -167,27 +164,13 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		p.Close()
 		return nil, err
 	}
-	p.ncaptured = len(first.captured)
-	p.appNames = slices.Sorted(maps.Keys(first.apps))
-	for _, name := range p.appNames {
+	p.shape = first.shape()
+	for _, name := range p.shape.Apps {
 		p.apps[name] = &app{p: p, name: name, file: name + ".lua"}
 	}
-	states := []*vm{first}
-	for len(states) < e.opts.PoolSize {
-		v, err := p.newReplica(ctx)
-		if err != nil {
-			for _, s := range states {
-				s.close()
-			}
-			p.Close()
-			return nil, err
-		}
-		states = append(states, v)
-	}
-	// The first state goes on top: the first call runs where the
-	// registrations happened.
-	for _, v := range slices.Backward(states) {
-		p.pool.Put(v)
+	if err := p.pool.Fill(ctx, e.opts.PoolSize, first, p.newReplica); err != nil {
+		p.Close()
+		return nil, err
 	}
 	return p, nil
 }
@@ -215,12 +198,16 @@ func (p *program) newReplica(ctx context.Context) (*vm, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(v.captured) != p.ncaptured || !slices.Equal(slices.Sorted(maps.Keys(v.apps)), p.appNames) {
+	if err := p.shape.Check(v.shape(), ErrNondeterministicLoad); err != nil {
 		v.close()
-		return nil, fmt.Errorf("%w: %d callbacks and apps %v, want %d and %v", ErrNondeterministicLoad,
-			len(v.captured), slices.Sorted(maps.Keys(v.apps)), p.ncaptured, p.appNames)
+		return nil, err
 	}
 	return v, nil
+}
+
+// shape is what the files made in v.
+func (v *vm) shape() vmpool.Shape {
+	return vmpool.Shape{Callbacks: len(v.captured), Apps: slices.Sorted(maps.Keys(v.apps))}
 }
 
 // heldKey marks in a context the states of program p that the call
@@ -281,8 +268,8 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 // busy counts and logs a call that found no free state within the pool's
 // wait.
 func (p *program) busy(err error) error {
-	if st := p.env.State; st != nil && st.Counters != nil {
-		st.Counters.PoolTimeouts.Add(1)
+	if c := p.env.Counters(); c != nil {
+		c.PoolTimeouts.Add(1)
 	}
 	p.log.Warn("lua: no free state for a call", "pool_size", p.eng.opts.PoolSize, "waited", p.eng.opts.PoolWait)
 	return fmt.Errorf("%w: %w", ErrPoolBusy, err)
@@ -290,9 +277,7 @@ func (p *program) busy(err error) error {
 
 // rebuild builds a replacement state under the generation's lifetime.
 func (p *program) rebuild() (*vm, error) {
-	ctx, cancel := context.WithTimeout(p.life, replicaTimeout)
-	defer cancel()
-	return p.newReplica(ctx)
+	return vmpool.Rebuild(p.life, p.env.Counters(), p.newReplica)
 }
 
 // release returns a state to the pool, replacing it when it must not be
