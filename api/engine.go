@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,14 @@ type File struct {
 	Name   string // path relative to the scripts directory, with "/" separators
 	Path   string // path on disk, for error messages and require
 	Source []byte
+}
+
+// SortedFiles returns a copy of files sorted by name: the order in which
+// engines run them.
+func SortedFiles(files []File) []File {
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	return sorted
 }
 
 // Program is what an engine made of its files for one generation.

@@ -4,13 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"maps"
-	"runtime"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
+	"github.com/scripthost/scripthost/api/vmpool"
 )
 
 // Options configure an Engine. Zero fields take the defaults.
@@ -35,7 +34,7 @@ type Options struct {
 }
 
 // DefaultPoolWait is Options.PoolWait's default.
-const DefaultPoolWait = 5 * time.Second
+const DefaultPoolWait = vmpool.DefaultWait
 
 // Engine is the Go engine. It is safe for concurrent use.
 type Engine struct {
@@ -54,7 +53,7 @@ var (
 // fails every Load and Eval.
 func New(opts Options) *Engine {
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = max(8, 4*runtime.NumCPU())
+		opts.PoolSize = vmpool.DefaultSize()
 	}
 	if opts.PoolWait <= 0 {
 		opts.PoolWait = DefaultPoolWait
@@ -109,8 +108,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 	if err := e.usable(); err != nil {
 		return nil, err
 	}
-	sorted := slices.Clone(files)
-	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
+	sorted := api.SortedFiles(files)
 	p := &program{eng: e, env: env, log: e.logger(env), apps: map[string]api.App{}, maxAlloc: maxAllocOf(ctx)}
 	p.life, p.stop = context.WithCancel(context.WithoutCancel(ctx))
 	for _, f := range sorted {

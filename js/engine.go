@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +24,7 @@ import (
 const (
 	DefaultMaxCallStackSize = 1000
 	DefaultMaxStringSize    = 64 << 20
-	DefaultPoolWait         = 5 * time.Second
+	DefaultPoolWait         = vmpool.DefaultWait
 	// DefaultRegexpMatchTimeout is Options.RegexpMatchTimeout's default.
 	DefaultRegexpMatchTimeout = 5 * time.Second
 )
@@ -33,7 +32,7 @@ const (
 // DefaultPoolSize is Options.PoolSize's default: 4 runtimes per CPU, at
 // least 8. (Calls that wait in uwsgi functions hold their runtime, and
 // GOMAXPROCS may be 1 when the process starts, so the CPUs count.)
-func DefaultPoolSize() int { return max(8, 4*runtime.NumCPU()) }
+func DefaultPoolSize() int { return vmpool.DefaultSize() }
 
 const ()
 
@@ -139,8 +138,7 @@ type program struct {
 // each (see the package comment). A syntax error or an exception thrown
 // while a file runs fails the load with a *api.ScriptError.
 func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
-	sorted := slices.Clone(files)
-	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
+	sorted := api.SortedFiles(files)
 	p := &program{
 		eng:  e,
 		env:  env,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -24,7 +23,7 @@ const (
 	DefaultRegistryMaxSize = 256 * 1024
 	DefaultMaxStringSize   = 64 << 20
 	// DefaultPoolWait is how long a call waits for a free state.
-	DefaultPoolWait = 5 * time.Second
+	DefaultPoolWait = vmpool.DefaultWait
 )
 
 const (
@@ -76,7 +75,7 @@ var (
 // New returns a Lua engine.
 func New(opts Options) *Engine {
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = max(8, 4*runtime.NumCPU())
+		opts.PoolSize = vmpool.DefaultSize()
 	}
 	if opts.PoolWait <= 0 {
 		opts.PoolWait = DefaultPoolWait
@@ -137,8 +136,7 @@ type program struct {
 // each (see the package comment). A syntax error or an error raised while
 // a file runs fails the load with a *api.ScriptError.
 func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
-	sorted := slices.Clone(files)
-	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
+	sorted := api.SortedFiles(files)
 	p := &program{
 		eng:  e,
 		env:  env,

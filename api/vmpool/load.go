@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -15,6 +16,17 @@ import (
 // run them again against an api.ScratchEnv and must capture the same
 // callbacks (a registered callback is found by its key in whichever
 // interpreter a call borrows) and define the same apps.
+
+// DefaultWait is how long a call waits for a free interpreter unless the
+// engine's options say otherwise.
+const DefaultWait = 5 * time.Second
+
+// DefaultSize is the number of interpreters of a pool unless the engine's
+// options say otherwise: four per CPU, at least 8. Calls that wait in API
+// functions (sleep, recv, rpc) hold an interpreter without using a
+// processor, and the CPUs count rather than GOMAXPROCS, which may be 1
+// when the engine is made.
+func DefaultSize() int { return max(8, 4*runtime.NumCPU()) }
 
 // ReplicaTimeout bounds building one replica after the load: a
 // replacement for a discarded interpreter, or one more for a growing pool.
