@@ -19,6 +19,8 @@ type ArgError struct {
 	Msg   string
 }
 
+// Error is the message every engine shows: "bad argument #N to
+// uwsgi.NAME: ...".
 func (e *ArgError) Error() string {
 	return fmt.Sprintf("bad argument #%d to uwsgi.%s: %s", e.Index+1, e.Func, e.Msg)
 }

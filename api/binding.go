@@ -17,14 +17,20 @@ import (
 // Func is one entry of the uWSGI API as every script language sees it.
 // Exactly one of Call and Value is set: Value for the API's attributes
 // (uwsgi.version, uwsgi.hostname, uwsgi.opt), Call for functions. Engines
-// expose the table as it is, converting values with their convert.go; no
-// engine writes an API function of its own.
+// expose the table as it is, converting values to and from the neutral
+// Value set; no engine writes an API function of its own.
 type Func struct {
-	Name   string
+	Name   string // uWSGI's name, "cache_get"
 	Params string // the parameters as documented, e.g. "key[, cache]"
-	Doc    string
-	Call   func(ctx context.Context, env *Env, args Args) (Value, error)
-	Value  func(env *Env) Value
+	Doc    string // one line saying what it does
+	// Registers marks the functions that register something with the
+	// host (a function, a timer). An engine whose replica interpreters
+	// run the files again calls them there against a ScratchEnv, so that
+	// they check their arguments and answer as in the first interpreter
+	// but register nothing twice.
+	Registers bool
+	Call      func(ctx context.Context, env *Env, args Args) (Value, error)
+	Value     func(env *Env) Value
 }
 
 // Funcs returns the uWSGI API table, sorted by name. The slice is a copy.
@@ -85,7 +91,7 @@ func handleArg(a Args, n int) (fd, next int, err error) {
 }
 
 var funcs = []Func{
-	{Name: "add_cron", Params: "signum, minute, hour, day, month, weekday",
+	{Name: "add_cron", Registers: true, Params: "signum, minute, hour, day, month, weekday",
 		Doc: "raise signum when the time matches (-1 any, -N every N)",
 		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
 			num, err := a.Signal(0)
@@ -102,7 +108,7 @@ var funcs = []Func{
 			}
 			return ok, env.AddCron(num, Cron{Minute: f[0], Hour: f[1], Day: f[2], Month: f[3], Weekday: f[4]})
 		}},
-	{Name: "add_rb_timer", Params: "signum, seconds[, iterations]",
+	{Name: "add_rb_timer", Registers: true, Params: "signum, seconds[, iterations]",
 		Doc: "raise signum every seconds, iterations times (0 or absent: forever)",
 		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
 			num, err := a.Signal(0)
@@ -119,7 +125,7 @@ var funcs = []Func{
 			}
 			return ok, env.AddTimer(num, every, int(iter))
 		}},
-	{Name: "add_timer", Params: "signum, seconds", Doc: "raise signum every seconds",
+	{Name: "add_timer", Registers: true, Params: "signum, seconds", Doc: "raise signum every seconds",
 		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
 			num, err := a.Signal(0)
 			if err != nil {
@@ -360,7 +366,7 @@ var funcs = []Func{
 			}
 			return string(b), nil
 		}},
-	{Name: "register_rpc", Params: "name, func[, argc]", Doc: "export func as an RPC function (argc is accepted and ignored, as in uWSGI)",
+	{Name: "register_rpc", Registers: true, Params: "name, func[, argc]", Doc: "export func as an RPC function (argc is accepted and ignored, as in uWSGI)",
 		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
 			name, err := a.String(0)
 			if err != nil {
@@ -372,7 +378,7 @@ var funcs = []Func{
 			}
 			return ok, env.RegisterRPC(name, RPCFromCallable(fn))
 		}},
-	{Name: "register_signal", Params: "signum, target, func", Doc: "run func when signum is raised (target: \"\", worker, workers, mule, spooler, ...: all mean this process)",
+	{Name: "register_signal", Registers: true, Params: "signum, target, func", Doc: "run func when signum is raised (target: \"\", worker, workers, mule, spooler, ...: all mean this process)",
 		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
 			num, err := a.Signal(0)
 			if err != nil {

@@ -144,7 +144,8 @@ func (e *entry) expiredAt(now time.Time) bool {
 
 func (e *entry) size() int64 { return int64(len(e.key) + len(e.value)) }
 
-// Cache is an in-memory cache with uWSGI's semantics (PROTOCOL.md 10.4):
+// Cache is an in-memory cache with uWSGI's semantics (those of its cache
+// subsystem and of the cache magic interface, modifier1 111):
 // Set fails on a live item, Update creates or overwrites, keys and values
 // are binary. Keys must not be empty; unlike uWSGI's magic set, empty values
 // are allowed. Expired items are removed when touched, when room is needed

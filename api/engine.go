@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/scripthost/scripthost/api/uwsgi"
 )
@@ -31,6 +33,14 @@ type File struct {
 	Name   string // path relative to the scripts directory, with "/" separators
 	Path   string // path on disk, for error messages and require
 	Source []byte
+}
+
+// SortedFiles returns a copy of files sorted by name: the order in which
+// engines run them.
+func SortedFiles(files []File) []File {
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	return sorted
 }
 
 // Program is what an engine made of its files for one generation.
@@ -81,10 +91,63 @@ type ResponseWriter interface {
 }
 
 // Evaluator runs a piece of code in a fresh, sandboxed interpreter that
-// sees the uwsgi API: the operator's raw eval (modifier1 22). It returns
-// the code's value and what it printed.
+// sees the uwsgi API: the operator's raw eval (modifier1 22).
 type Evaluator interface {
-	Eval(ctx context.Context, env *Env, code string) (result Value, output string, err error)
+	// Eval returns the code's value and what it printed: at most
+	// maxOutput bytes (<= 0: DefaultEvalOutput), capture stopping at the
+	// limit while the code runs; truncated reports that it printed more.
+	Eval(ctx context.Context, env *Env, code string, maxOutput int) (result Value, output string, truncated bool, err error)
+}
+
+// DefaultEvalOutput is how much of an Eval's output is kept when the
+// caller sets no limit.
+const DefaultEvalOutput = 1 << 20
+
+// EvalOutput collects what the code of an Eval prints, keeping the first
+// bytes up to its limit. It is safe for concurrent use.
+type EvalOutput struct {
+	mu        sync.Mutex
+	b         strings.Builder
+	max       int
+	truncated bool
+	sealed    bool
+}
+
+// NewEvalOutput returns an EvalOutput keeping max bytes (<= 0:
+// DefaultEvalOutput).
+func NewEvalOutput(max int) *EvalOutput {
+	if max <= 0 {
+		max = DefaultEvalOutput
+	}
+	return &EvalOutput{max: max}
+}
+
+// Write keeps what fits of p; it never fails.
+func (o *EvalOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sealed || o.truncated {
+		return len(p), nil
+	}
+	if room := o.max - o.b.Len(); len(p) > room {
+		o.b.Write(p[:room])
+		o.truncated = true
+		return len(p), nil
+	}
+	o.b.Write(p)
+	return len(p), nil
+}
+
+// Line writes s and a newline.
+func (o *EvalOutput) Line(s string) { o.Write([]byte(s + "\n")) }
+
+// Seal stops the capture (code still running after its Eval writes
+// nowhere) and returns what was kept and whether some was dropped.
+func (o *EvalOutput) Seal() (output string, truncated bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sealed = true
+	return o.b.String(), o.truncated
 }
 
 // EngineLogger is an engine's logger: its own when set, else the Env's,
@@ -99,25 +162,50 @@ func EngineLogger(own *slog.Logger, env *Env) *slog.Logger {
 	return slog.Default()
 }
 
-// ScriptErrorText is how every engine prints a script error:
-// "engine: file:line:column: message", leaving out what is unknown (zero
-// or empty).
-func ScriptErrorText(engine, file string, line, column int, msg string) string {
+// ScriptError is a script's failure with the place it happened, in
+// every engine: a syntax error at load, an error raised while a file ran,
+// or the failure of a call. Errors of the engine, of the API and the
+// context's cause are its Err, so errors.Is finds them through it.
+type ScriptError struct {
+	// Engine names the engine that reports it, as its messages start
+	// ("lua", "js", "gointerp").
+	Engine string
+	// File is the script's name relative to the scripts directory (the
+	// engine's name for the code of an Eval); "" when unknown.
+	File   string
+	Line   int    // 1-based; 0 when unknown
+	Column int    // 1-based; 0 when unknown
+	Msg    string // the message without the position
+	// Trace is the script's stack at the error, when the engine knows it.
+	Trace string
+	// Err is the cause, if any: an interrupted call's context cause
+	// (ErrHarakiri, ErrMemoryLimit, ErrLoadTimeout, ...), an allocation
+	// refused (ErrAllocTooLarge), the error of an API function the script
+	// did not handle, or one of the engine's own errors.
+	Err error
+}
+
+// Error formats the error as "engine: file:line:column: message",
+// leaving out what is unknown (zero or empty).
+func (e *ScriptError) Error() string {
 	var b strings.Builder
-	b.WriteString(engine)
+	b.WriteString(e.Engine)
 	b.WriteString(": ")
-	if file != "" {
-		b.WriteString(file)
-		if line > 0 {
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
 			b.WriteByte(':')
-			b.WriteString(strconv.Itoa(line))
-			if column > 0 {
+			b.WriteString(strconv.Itoa(e.Line))
+			if e.Column > 0 {
 				b.WriteByte(':')
-				b.WriteString(strconv.Itoa(column))
+				b.WriteString(strconv.Itoa(e.Column))
 			}
 		}
 		b.WriteString(": ")
 	}
-	b.WriteString(msg)
+	b.WriteString(e.Msg)
 	return b.String()
 }
+
+// Unwrap returns the cause.
+func (e *ScriptError) Unwrap() error { return e.Err }

@@ -1,6 +1,9 @@
 package api
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 func TestScriptErrorText(t *testing.T) {
 	for _, tt := range []struct {
@@ -13,8 +16,16 @@ func TestScriptErrorText(t *testing.T) {
 		{"app.lua", 0, 7, "lua: app.lua: boom"},
 		{"", 3, 7, "lua: boom"},
 	} {
-		if got := ScriptErrorText("lua", tt.file, tt.line, tt.column, "boom"); got != tt.want {
-			t.Errorf("ScriptErrorText(%q, %d, %d) = %q, want %q", tt.file, tt.line, tt.column, got, tt.want)
+		err := &ScriptError{Engine: "lua", File: tt.file, Line: tt.line, Column: tt.column, Msg: "boom"}
+		if got := err.Error(); got != tt.want {
+			t.Errorf("ScriptError{%q, %d, %d}.Error() = %q, want %q", tt.file, tt.line, tt.column, got, tt.want)
 		}
+	}
+}
+
+func TestScriptErrorUnwraps(t *testing.T) {
+	var err error = &ScriptError{Engine: "js", File: "app.js", Msg: "interrupted", Err: ErrHarakiri}
+	if !errors.Is(err, ErrHarakiri) {
+		t.Errorf("errors.Is(%v, ErrHarakiri) = false, want true", err)
 	}
 }

@@ -352,3 +352,43 @@ func callContext(ctx context.Context, timeout time.Duration) (context.Context, f
 	ctx, _, done := NewScope(ctx, nil, timeout)
 	return ctx, done
 }
+
+// ScratchEnv is where a replica interpreter's registrations go while it
+// runs the files again: an Env of its own over a State of its own, never
+// committed, so that the functions marked Func.Registers check their
+// arguments and answer as they did in the first interpreter, which
+// registered for real, without registering twice. The zero value is
+// ready; Close it once the replica has loaded.
+type ScratchEnv struct {
+	env *Env
+}
+
+// Env returns the scratch Env standing in for of, made at the first call.
+func (s *ScratchEnv) Env(of *Env) (*Env, error) {
+	if s.env == nil {
+		st, err := NewState(StateConfig{Hostname: of.State.Hostname, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return nil, err
+		}
+		s.env = NewEnv(st, of.Dir)
+	}
+	return s.env, nil
+}
+
+// Close stops what the scratch Env started (timers) and frees its State.
+func (s *ScratchEnv) Close() {
+	if s.env == nil {
+		return
+	}
+	s.env.Close(context.Background())
+	s.env.State.Close()
+	s.env = nil
+}
+
+// Counters returns the containment counters of the Env's State, or nil.
+func (e *Env) Counters() *Counters {
+	if e == nil || e.State == nil {
+		return nil
+	}
+	return e.State.Counters
+}

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 )
 
-// Limits of uWSGI's RPC subsystem (PROTOCOL.md section 9).
+// Limits of uWSGI's RPC subsystem.
 const (
 	// MaxRPCName is the longest function name in bytes; uWSGI refuses
 	// to register longer names.
@@ -64,10 +64,12 @@ type PanicError struct {
 	kind error
 }
 
+// Error says which function panicked and with what.
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("%v: %s: %v", e.kind, e.Func, e.Value)
 }
 
+// Unwrap returns ErrRPCPanic or ErrSignalPanic.
 func (e *PanicError) Unwrap() error { return e.kind }
 
 // Registry maps RPC names to functions. Lookups are the hot path (every

@@ -49,8 +49,7 @@ const (
 )
 
 // Signals holds handlers for uWSGI signals 0..255 and delivers raised
-// signals asynchronously, as uWSGI's master does for modifier1 110
-// (PROTOCOL.md section 11).
+// signals asynchronously, as uWSGI's master does for modifier1 110.
 //
 // Raise only enqueues; the owner runs Serve in a goroutine of its own to
 // deliver. Raise is accepted whenever the queue has room, also before Serve

@@ -63,7 +63,7 @@ func (v *vm) allocFailed() error {
 	if v.allocErr == nil {
 		return nil
 	}
-	return &ScriptError{File: v.name, Msg: "panic: " + v.allocErr.Error(), Err: fmt.Errorf("%w: %w", ErrPanic, v.allocErr)}
+	return &api.ScriptError{Engine: errEngine, File: v.name, Msg: "panic: " + v.allocErr.Error(), Err: fmt.Errorf("%w: %w", ErrPanic, v.allocErr)}
 }
 
 // makeLen is Make: the guard of make's last size. like is a value of the made type (a typed nil), for its element
@@ -510,7 +510,7 @@ func checkArrays(name string, fset *token.FileSet, f *ast.File, maxAlloc int64, 
 		if size := conf.Sizes.Sizeof(tv.Type); size < 0 || size > maxAlloc {
 			p := fset.Position(at.Pos())
 			line, col := fixPos(p.Line, p.Column)
-			return &ScriptError{File: name, Line: line, Column: col, Err: api.ErrAllocTooLarge,
+			return &api.ScriptError{Engine: errEngine, File: name, Line: line, Column: col, Err: api.ErrAllocTooLarge,
 				Msg: fmt.Sprintf("array type %s: over the %d byte allocation limit", types.ExprString(at), maxAlloc)}
 		}
 	}

@@ -94,7 +94,7 @@ func init() {
 			first := p.(*program).scripts[0].pool.Idle()[0]
 			ctx, scope := budgetContext(t)
 			got, err := f.rpc(ctx, "alloc")
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.Is(err, api.ErrAllocTooLarge) || !errors.As(err, &se) || se.File != "alloc.go" {
 				t.Fatalf("alloc() = %q, %v; want a ScriptError of alloc.go wrapping api.ErrAllocTooLarge", got, err)
 			}
@@ -122,13 +122,13 @@ func TestAllocGuardsEval(t *testing.T) {
 			case "recovered": // a deferred call needs a function
 				code = "func() {\n" + tt.code + "\n}()"
 			}
-			got, _, err := e.Eval(ctx, f.env, code)
+			got, _, _, err := e.Eval(ctx, f.env, code, 0)
 			if !errors.Is(err, api.ErrAllocTooLarge) {
 				t.Errorf("Eval = %v, %v; want api.ErrAllocTooLarge", got, err)
 			}
 		})
 	}
-	if got, _, err := e.Eval(t.Context(), f.env, `strings.Repeat("ab", 3)`); got != "ababab" || err != nil {
+	if got, _, _, err := e.Eval(t.Context(), f.env, `strings.Repeat("ab", 3)`, 0); got != "ababab" || err != nil {
 		t.Errorf("Eval after = %v, %v", got, err)
 	}
 }
@@ -275,12 +275,12 @@ func TestArraySizeLimit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			_, _, err := f.load(Options{}, files("arr.go", "package main\n\n"+tt.decl+"\n")...)
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) || !errors.Is(err, api.ErrAllocTooLarge) || se.File != "arr.go" || se.Line < 3 {
 				t.Errorf("Load = %v, want a ScriptError at a line of arr.go wrapping api.ErrAllocTooLarge", err)
 			}
 			e := New(Options{Logger: f.state.Logger})
-			if _, _, err := e.Eval(t.Context(), f.env, "x := 1\n"+tt.decl); !errors.Is(err, api.ErrAllocTooLarge) {
+			if _, _, _, err := e.Eval(t.Context(), f.env, "x := 1\n"+tt.decl, 0); !errors.Is(err, api.ErrAllocTooLarge) {
 				t.Errorf("Eval = %v, want api.ErrAllocTooLarge", err)
 			}
 		})

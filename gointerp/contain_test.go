@@ -49,7 +49,7 @@ func Handler(w http.ResponseWriter, r *http.Request) {
 	first := sc.pool.Idle()[0]
 	for _, name := range []string{"boom", "index"} {
 		_, err := f.rpc(t.Context(), name)
-		var se *ScriptError
+		var se *api.ScriptError
 		if !errors.Is(err, ErrPanic) || !errors.As(err, &se) || se.File != "p.go" || se.Line == 0 {
 			t.Errorf("%s() = %v, want a ScriptError at a line of p.go wrapping ErrPanic", name, err)
 		}
@@ -188,7 +188,7 @@ func TestLoadInterrupted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	_, err := e.Load(ctx, f.env, files("slow.go", "package main\n\nfunc init() {\n\tfor {\n\t}\n}\n"))
-	var se *ScriptError
+	var se *api.ScriptError
 	if !errors.As(err, &se) || !errors.Is(err, context.DeadlineExceeded) || se.File != "slow.go" {
 		t.Errorf("Load = %v, want a ScriptError of slow.go wrapping the deadline", err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/scripthost/scripthost/api"
 )
 
-// Errors of the engine. Script failures are *ScriptError values that wrap
+// Errors of the engine. Script failures are *api.ScriptError values that wrap
 // one of these (or the API's or the context's error) when there is a cause
 // beyond the script's own message.
 var (
@@ -48,26 +48,9 @@ var (
 	ErrConvert = errors.New("gointerp: cannot convert value")
 )
 
-// ScriptError is a failure of a script with its place when known: a syntax
-// or type error at load (File, Line and Column set), a panic (the position
-// of the innermost interpreted frame), or a failed or interrupted call.
-type ScriptError struct {
-	File   string // the script's name relative to the scripts directory ("eval" for Eval)
-	Line   int    // 0 when unknown
-	Column int    // 0 when unknown
-	Msg    string // the message without the position
-	// Err is the cause, if any: api.ErrHarakiri or another context cause
-	// for an interrupted call, ErrPanic, ErrForbiddenImport, ErrForbidden,
-	// ErrHandler, or the error a callback returned.
-	Err error
-}
-
-func (e *ScriptError) Error() string {
-	return api.ScriptErrorText("gointerp", e.File, e.Line, e.Column, e.Msg)
-}
-
-// Unwrap returns the cause.
-func (e *ScriptError) Unwrap() error { return e.Err }
+// errEngine is the Engine of the engine's *api.ScriptError values: how
+// their messages start.
+const errEngine = "gointerp"
 
 // positionRE matches the "file:line:col: " or "line:col: " prefix yaegi
 // puts on its compile errors and panic traces.
@@ -85,8 +68,8 @@ func splitPosition(msg string) (file string, line, col int, rest string, ok bool
 }
 
 // compileError turns a parse or compile error of file name into a
-// *ScriptError; lineOffset is added to the lines (Eval's chunks).
-func compileError(name string, err error, lineOffset int) *ScriptError {
+// *api.ScriptError; lineOffset is added to the lines (Eval's chunks).
+func compileError(name string, err error, lineOffset int) *api.ScriptError {
 	var list scanner.ErrorList
 	var one *scanner.Error
 	switch {
@@ -94,22 +77,22 @@ func compileError(name string, err error, lineOffset int) *ScriptError {
 		one = list[0]
 	case errors.As(err, &one):
 	default:
-		se := &ScriptError{File: name, Msg: err.Error()}
+		se := &api.ScriptError{Engine: errEngine, File: name, Msg: err.Error()}
 		if _, line, col, rest, ok := splitPosition(err.Error()); ok {
 			se.Line, se.Column, se.Msg = line+lineOffset, col, rest
 		}
 		return se
 	}
-	return &ScriptError{File: name, Line: one.Pos.Line + lineOffset, Column: one.Pos.Column, Msg: one.Msg}
+	return &api.ScriptError{Engine: errEngine, File: name, Line: one.Pos.Line + lineOffset, Column: one.Pos.Column, Msg: one.Msg}
 }
 
 // panicError describes a recovered panic; trace is what yaegi printed on
 // the interpreter's stderr while unwinding (innermost frame first).
-func panicError(name string, value any, trace string) *ScriptError {
+func panicError(name string, value any, trace string) *api.ScriptError {
 	if rv, ok := value.(reflect.Value); ok && rv.IsValid() && rv.CanInterface() {
 		value = rv.Interface() // the interpreter panics with its values wrapped
 	}
-	se := &ScriptError{File: name, Msg: fmt.Sprintf("panic: %v", value), Err: ErrPanic}
+	se := &api.ScriptError{Engine: errEngine, File: name, Msg: fmt.Sprintf("panic: %v", value), Err: ErrPanic}
 	if err, ok := value.(error); ok {
 		se.Err = fmt.Errorf("%w: %w", ErrPanic, err)
 	}

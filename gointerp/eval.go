@@ -13,39 +13,35 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/traefik/yaegi/interp"
 
 	"github.com/scripthost/scripthost/api"
 )
 
-// maxEvalOutput bounds what Eval captures.
-const maxEvalOutput = 1 << 20
-
 // evalName names Eval's code in errors.
 const evalName = "eval"
 
 // Eval runs code in a fresh sandboxed interpreter (see the package
 // comment) and returns the value of its last expression and what it
-// printed. Functions it makes cannot be registered: the interpreter ends
-// with the Eval.
-func (e *Engine) Eval(ctx context.Context, env *api.Env, code string) (api.Value, string, error) {
+// printed, at most maxOutput bytes. Functions it makes cannot be
+// registered: the interpreter ends with the Eval.
+func (e *Engine) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
 	if err := e.usable(); err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
-	out := &limitedBuffer{max: maxEvalOutput}
+	out := api.NewEvalOutput(maxOutput)
 	v := newVMBase(e, env, e.logger(env), evalName)
 	v.eval = true
 	v.stdout = out
 	v.stderr = &traceWriter{out: out}
 	if err := v.newInterp(); err != nil {
-		return nil, "", fmt.Errorf("gointerp: eval: building the interpreter: %w", err)
+		return nil, "", false, fmt.Errorf("gointerp: eval: building the interpreter: %w", err)
 	}
 	defer v.close()
 	preloaded, err := e.preImport(v.in)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	defer v.leaveEval()
 	ctx, stop := context.WithCancelCause(ctx)
@@ -57,12 +53,16 @@ func (e *Engine) Eval(ctx context.Context, env *api.Env, code string) (api.Value
 	if err == nil {
 		err = v.allocFailed()
 	}
+	var val api.Value
 	if err != nil {
 		v.abandoned.Store(true)
-		return nil, out.seal(), err
+	} else {
+		val, err = evalResult(v, res)
 	}
-	val, err := evalResult(v, res)
-	return val, out.seal(), err
+	// Sealed before the interpreter closes: what code still running
+	// prints goes nowhere.
+	output, truncated := out.Seal()
+	return val, output, truncated, err
 }
 
 // preImport imports uwsgi and every allowed package under its name,
@@ -319,7 +319,7 @@ func (v *vm) evalImports(c chunk, preloaded map[string]string) (string, error) {
 		p, _ := strconv.Unquote(imp.Path.Value)
 		if !v.eng.sandbox.allowed[p] {
 			pos := fset.Position(imp.Pos())
-			return "", &ScriptError{File: evalName, Line: c.line + pos.Line - 1, Column: pos.Column,
+			return "", &api.ScriptError{Engine: errEngine, File: evalName, Line: c.line + pos.Line - 1, Column: pos.Column,
 				Msg: fmt.Sprintf("import %s: package not allowed in scripts", imp.Path.Value), Err: ErrForbiddenImport}
 		}
 		name := path.Base(p)
@@ -357,39 +357,4 @@ func evalResult(v *vm, res reflect.Value) (api.Value, error) {
 		return fmt.Sprintf("%v", x), nil
 	}
 	return val, nil
-}
-
-// limitedBuffer keeps the first max bytes written to it, until sealed.
-type limitedBuffer struct {
-	mu        sync.Mutex
-	b         strings.Builder
-	max       int
-	truncated bool
-	sealed    bool
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.sealed {
-		return len(p), nil
-	}
-	if room := l.max - l.b.Len(); len(p) > room {
-		l.b.Write(p[:max(room, 0)])
-		l.truncated = true
-		return len(p), nil
-	}
-	l.b.Write(p)
-	return len(p), nil
-}
-
-// seal returns the output and stops recording.
-func (l *limitedBuffer) seal() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sealed = true
-	if l.truncated {
-		return l.b.String() + "\n[output truncated]\n"
-	}
-	return l.b.String()
 }

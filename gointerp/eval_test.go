@@ -49,9 +49,9 @@ func TestEval(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			e := New(Options{})
-			got, out, err := e.Eval(t.Context(), f.env, tt.code)
+			got, out, _, err := e.Eval(t.Context(), f.env, tt.code, 0)
 			if tt.err != "" {
-				var se *ScriptError
+				var se *api.ScriptError
 				if err == nil || !strings.Contains(err.Error(), tt.err) || (tt.errIs != nil && !errors.Is(err, tt.errIs)) {
 					t.Fatalf("Eval = %v, %q, %v; want an error containing %q", got, out, err, tt.err)
 				}
@@ -90,8 +90,8 @@ func equalValues(a, b api.Value) bool {
 
 func TestEvalRegisterRefused(t *testing.T) {
 	f := newFixture(t)
-	got, _, err := New(Options{}).Eval(t.Context(), f.env, `_, err := uwsgi.RegisterRpc("e", func() {})
-err.Error()`)
+	got, _, _, err := New(Options{}).Eval(t.Context(), f.env, `_, err := uwsgi.RegisterRpc("e", func() {})
+err.Error()`, 0)
 	if s, _ := got.(string); err != nil || !strings.Contains(s, "cannot be registered") {
 		t.Errorf("registering a function of an eval: %v, %v", got, err)
 	}
@@ -105,7 +105,7 @@ func TestEvalTimeout(t *testing.T) {
 	for _, code := range []string{"for {}", "time.Sleep(time.Hour)", "select {}", "<-make(chan int)", "uwsgi.AsyncSleep(3600)\nfor {}"} {
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		start := time.Now()
-		_, _, err := New(Options{}).Eval(ctx, f.env, "fmt.Print(\"started\")\n"+code)
+		_, _, _, err := New(Options{}).Eval(ctx, f.env, "fmt.Print(\"started\")\n"+code, 0)
 		cancel()
 		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
 			t.Errorf("%q: Eval = %v after %v, want the deadline", code, err, time.Since(start))
@@ -115,11 +115,11 @@ func TestEvalTimeout(t *testing.T) {
 
 func TestEvalOutputLimit(t *testing.T) {
 	f := newFixture(t)
-	_, out, err := New(Options{}).Eval(t.Context(), f.env, `for i := 0; i < 300000; i++ { fmt.Print("0123456789") }`)
+	_, out, truncated, err := New(Options{}).Eval(t.Context(), f.env, `for i := 0; i < 300000; i++ { fmt.Print("0123456789") }`, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) > maxEvalOutput+100 || !strings.HasSuffix(out, "[output truncated]\n") {
-		t.Errorf("output of %d bytes ending %q", len(out), out[max(0, len(out)-30):])
+	if len(out) != api.DefaultEvalOutput || !truncated {
+		t.Errorf("output of %d bytes, truncated %v; want %d bytes, truncated", len(out), truncated, api.DefaultEvalOutput)
 	}
 }

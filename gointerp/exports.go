@@ -3,7 +3,6 @@ package gointerp
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"strings"
 	"unicode"
@@ -35,19 +34,6 @@ func GoName(name string) string {
 type export struct {
 	f    api.Func
 	name string // GoName(f.Name)
-	// registers: the function registers something with the host (a
-	// function, a timer); replicas run it against a scratch Env while
-	// their file loads.
-	registers bool
-}
-
-// registers are the API functions that register something with the host.
-var registers = map[string]bool{
-	"register_rpc":    true,
-	"register_signal": true,
-	"add_timer":       true,
-	"add_rb_timer":    true,
-	"add_cron":        true,
 }
 
 // newExports builds the uwsgi package's table from api's.
@@ -63,7 +49,7 @@ func newExports(funcs []api.Func) ([]export, error) {
 			return nil, fmt.Errorf("gointerp: API functions %q and %q both map to Go name %q", prev, f.Name, name)
 		}
 		seen[name] = f.Name
-		out = append(out, export{f: f, name: name, registers: registers[f.Name]})
+		out = append(out, export{f: f, name: name})
 	}
 	return out, nil
 }
@@ -118,12 +104,15 @@ func (v *vm) callAPI(x export, args reflect.Value) (any, error) {
 		vals[i] = val
 	}
 	env := v.env
-	if x.registers {
+	if x.f.Registers {
 		if v.eval && hasCallable(vals) {
 			return nil, fmt.Errorf("uwsgi.%s: %w: functions of an eval cannot be registered, its interpreter ends with it", x.name, ErrVMGone)
 		}
 		if v.loading && v.replica {
-			env = v.scratchEnv()
+			var err error
+			if env, err = v.scratch.Env(v.env); err != nil {
+				return nil, fmt.Errorf("uwsgi.%s: %w", x.name, err)
+			}
 		}
 	}
 	if v.abandoned.Load() {
@@ -149,19 +138,4 @@ func hasCallable(vals []api.Value) bool {
 		}
 	}
 	return false
-}
-
-// scratchEnv is where a replica's registrations go while its file loads:
-// a throwaway State and Env, never committed, so arguments are checked as
-// for the first interpreter (which registered for real) but nothing is
-// registered twice.
-func (v *vm) scratchEnv() *api.Env {
-	if v.scratch == nil {
-		st, err := api.NewState(api.StateConfig{Hostname: v.env.State.Hostname, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil { // only a bad cache configuration fails; there is none
-			panic(err)
-		}
-		v.scratch = api.NewEnv(st, v.env.Dir)
-	}
-	return v.scratch
 }

@@ -54,7 +54,7 @@ func TestEveryFuncExported(t *testing.T) {
 		refs = append(refs, "_ = uwsgi."+name)
 	}
 	// And scripts can refer to them all.
-	if _, _, err := e.Eval(t.Context(), f.env, strings.Join(refs, "\n")); err != nil {
+	if _, _, _, err := e.Eval(t.Context(), f.env, strings.Join(refs, "\n"), 0); err != nil {
 		t.Errorf("a script referring to every function: %v", err)
 	}
 	for name, typ := range map[string]reflect.Type{"Version": reflect.TypeFor[func() string](),

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 func TestLoadErrors(t *testing.T) {
@@ -38,9 +40,9 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			_, _, err := f.load(Options{}, files("bad.go", tt.src)...)
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) {
-				t.Fatalf("Load = %v (%T), want a *ScriptError", err, err)
+				t.Fatalf("Load = %v (%T), want a *api.ScriptError", err, err)
 			}
 			if se.File != "bad.go" || se.Line != tt.line || (tt.col != 0 && se.Column != tt.col) {
 				t.Errorf("error at %s:%d:%d, want bad.go:%d:%d (%v)", se.File, se.Line, se.Column, tt.line, tt.col, err)
@@ -75,7 +77,7 @@ func TestForbiddenImports(t *testing.T) {
 		t.Run(pkg, func(t *testing.T) {
 			f := newFixture(t)
 			_, _, err := f.load(Options{}, files("imp.go", "package main\n\nimport _ \""+pkg+"\"\n")...)
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.Is(err, ErrForbiddenImport) || !errors.As(err, &se) || se.Line != 3 || !strings.Contains(se.Msg, `"`+pkg+`"`) {
 				t.Errorf("Load = %v, want a ScriptError at imp.go:3 naming %q and matching ErrForbiddenImport", err, pkg)
 			}

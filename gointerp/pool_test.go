@@ -100,7 +100,7 @@ func TestLoadTimeout(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("Load took %v", elapsed)
 	}
-	var se *ScriptError
+	var se *api.ScriptError
 	if !errors.As(err, &se) || !errors.Is(err, api.ErrLoadTimeout) || se.File != "slow.go" || !strings.Contains(err.Error(), "slow.go") {
 		t.Errorf("Load = %v, want a ScriptError of slow.go wrapping api.ErrLoadTimeout", err)
 	}
@@ -119,7 +119,7 @@ func TestReplicaLoadTimeout(t *testing.T) {
 	}
 	block(t, f, p.(*program).scripts[0])
 	_, err := f.rpc(t.Context(), "ok")
-	var se *ScriptError
+	var se *api.ScriptError
 	if !errors.As(err, &se) || !errors.Is(err, api.ErrLoadTimeout) || se.File != "rep.go" {
 		t.Errorf("ok() = %v, want a ScriptError of rep.go wrapping api.ErrLoadTimeout", err)
 	}

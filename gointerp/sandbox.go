@@ -7,7 +7,6 @@ import (
 	"go/token"
 	"maps"
 	"path"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 // UwsgiPath is the import path of the uWSGI API package of scripts.
@@ -104,7 +105,7 @@ func newSandbox(paths []string) *sandbox {
 func (sb *sandbox) checkFile(name string, f *ast.File, pos func(ast.Node) (int, int)) error {
 	fail := func(n ast.Node, cause error, format string, args ...any) error {
 		line, col := pos(n)
-		return &ScriptError{File: name, Line: line, Column: col, Msg: fmt.Sprintf(format, args...), Err: cause}
+		return &api.ScriptError{Engine: errEngine, File: name, Line: line, Column: col, Msg: fmt.Sprintf(format, args...), Err: cause}
 	}
 	if f.Name.Name != "main" {
 		return fail(f.Name, nil, "package %s: scripts are package main", f.Name.Name)
@@ -148,7 +149,7 @@ func checkTokens(name, src string, line0 int) error {
 		}
 		if tok == token.IDENT && reserved(lit) {
 			p := fset.Position(pos)
-			return &ScriptError{File: name, Line: line0 + p.Line - 1, Column: p.Column, Err: ErrForbidden,
+			return &api.ScriptError{Engine: errEngine, File: name, Line: line0 + p.Line - 1, Column: p.Column, Err: ErrForbidden,
 				Msg: fmt.Sprintf("%s: names starting with %s are the engine's", lit, reservedPrefix)}
 		}
 	}
@@ -168,12 +169,5 @@ func sleeper(stopped <-chan struct{}) func(time.Duration) {
 		case <-t.C:
 		case <-stopped:
 		}
-	}
-}
-
-// overrides are the per-interpreter replacements of standard symbols.
-func overrides(stopped <-chan struct{}) interp.Exports {
-	return interp.Exports{
-		stdlibKeys["time"]: {"Sleep": reflect.ValueOf(sleeper(stopped))},
 	}
 }

@@ -7,13 +7,10 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"time"
 
+	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/vmpool"
 )
-
-// replicaTimeout bounds building an interpreter after the load.
-const replicaTimeout = 30 * time.Second
 
 // script is one file of a program: its source, what the load found out
 // about it, and its pool of interpreters.
@@ -26,7 +23,7 @@ type script struct {
 	hasMain     bool
 	hasHandler  bool
 	handlerLine int
-	ncaptured   int // callbacks the first interpreter made while loading
+	shape       vmpool.Shape // what the first interpreter made while loading
 	pool        *vmpool.Pool[*vm]
 }
 
@@ -62,7 +59,7 @@ func (sc *script) analyze() error {
 			case "main":
 				if d.Type.Params.NumFields() > 0 || d.Type.Results.NumFields() > 0 {
 					line, col := pos(d)
-					return &ScriptError{File: sc.name, Line: line, Column: col, Msg: "func main must have no arguments and no return values"}
+					return &api.ScriptError{Engine: errEngine, File: sc.name, Line: line, Column: col, Msg: "func main must have no arguments and no return values"}
 				}
 				sc.hasMain = true
 				p := fset.Position(d.Name.Pos())
@@ -169,7 +166,8 @@ func (sc *script) busy(err error) error {
 // lifetime (not the call's values: the file's init must not see the
 // call's client connection), given up when the caller gives up.
 func (sc *script) replica(ctx context.Context) (*vm, error) {
-	bctx, cancel := context.WithTimeoutCause(sc.p.life, replicaTimeout, fmt.Errorf("building an interpreter took over %v", replicaTimeout))
+	bctx, cancel := context.WithTimeoutCause(sc.p.life, vmpool.ReplicaTimeout,
+		fmt.Errorf("building an interpreter took over %v", vmpool.ReplicaTimeout))
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
@@ -177,10 +175,13 @@ func (sc *script) replica(ctx context.Context) (*vm, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(v.captured) != sc.ncaptured {
+	if err := sc.shape.Check(v.shape(), ErrNondeterministicLoad); err != nil {
 		v.close()
-		return nil, &ScriptError{File: sc.name, Err: ErrNondeterministicLoad,
-			Msg: fmt.Sprintf("%v: %d callbacks, the first interpreter made %d", ErrNondeterministicLoad, len(v.captured), sc.ncaptured)}
+		return nil, &api.ScriptError{Engine: errEngine, File: sc.name, Msg: err.Error(), Err: err}
 	}
 	return v, nil
 }
+
+// shape is what the file made in v: its app is the file's Handler, the
+// same in every interpreter, so the callbacks are what may differ.
+func (v *vm) shape() vmpool.Shape { return vmpool.Shape{Callbacks: len(v.captured)} }

@@ -57,10 +57,10 @@ type vm struct {
 	conv converter
 	in   *interp.Interpreter
 
-	eval    bool     // an Eval's interpreter
-	replica bool     // registrations only capture their functions
-	scratch *api.Env // where they go instead, while loading
-	loading bool     // running the file: functions get callback keys
+	eval    bool           // an Eval's interpreter
+	replica bool           // registrations only capture their functions
+	scratch api.ScratchEnv // where they go instead, while loading
+	loading bool           // running the file: functions get callback keys
 
 	captured []reflect.Value // callbacks by key (made while loading)
 	handler  http.Handler    // the app, if the file defines one
@@ -125,8 +125,8 @@ func (v *vm) check() {
 	}
 }
 
-func overflowError(name string) *ScriptError {
-	return &ScriptError{File: name, Msg: fmt.Sprintf("stack overflow: calls nested over %d Go frames deep", maxStackFrames),
+func overflowError(name string) *api.ScriptError {
+	return &api.ScriptError{Engine: errEngine, File: name, Msg: fmt.Sprintf("stack overflow: calls nested over %d Go frames deep", maxStackFrames),
 		Err: ErrStackOverflow}
 }
 
@@ -147,8 +147,9 @@ type job struct {
 }
 
 // newInterp makes the sandboxed interpreter: the allowed standard
-// packages, the per-interpreter overrides, the uwsgi package and the
-// hidden serve hook; no source is ever read from disk.
+// packages, the allocation guards and the interruptible time.Sleep of
+// this interpreter, the uwsgi package and the hidden serve hook; no
+// source is ever read from disk.
 func (v *vm) newInterp() error {
 	v.in = interp.New(interp.Options{
 		Stdout:               v.stdout,
@@ -238,7 +239,7 @@ func newVM(ctx context.Context, sc *script, replica bool) (*vm, error) {
 			return nil, overflowError(sc.name)
 		}
 		if v.execErr != nil {
-			var se *ScriptError
+			var se *api.ScriptError
 			if pe, ok := v.execErr.(interp.Panic); ok {
 				se = panicError(sc.name, pe.Value, v.stderr.take())
 			} else {
@@ -247,7 +248,7 @@ func newVM(ctx context.Context, sc *script, replica bool) (*vm, error) {
 			se.Line, se.Column = sc.fixPos(se.Line, se.Column)
 			return nil, se
 		}
-		return nil, &ScriptError{File: sc.name, Msg: "the file stopped before it was loaded"}
+		return nil, &api.ScriptError{Engine: errEngine, File: sc.name, Msg: "the file stopped before it was loaded"}
 	case <-ctx.Done():
 		v.abandoned.Store(true) // what the file does from now on does not count
 		v.interrupt(context.Cause(ctx))
@@ -261,7 +262,7 @@ func newVM(ctx context.Context, sc *script, replica bool) (*vm, error) {
 			}
 			p.log.Warn("gointerp: a file did not finish loading in time", "file", sc.name, "replica", replica)
 		}
-		return nil, &ScriptError{File: sc.name, Msg: "load interrupted: " + cause.Error(), Err: cause}
+		return nil, &api.ScriptError{Engine: errEngine, File: sc.name, Msg: "load interrupted: " + cause.Error(), Err: cause}
 	}
 }
 
@@ -279,6 +280,7 @@ func (v *vm) execute(ctx context.Context, src string) {
 func (v *vm) serve(handler any) {
 	v.setApp(handler)
 	v.loading = false
+	v.scratch.Close()
 	v.ctx = nil
 	close(v.served)
 	if v.appErr != nil {
@@ -321,7 +323,7 @@ func (v *vm) setApp(h any) {
 	if h == nil {
 		msg = "Handler is nil; want a func(http.ResponseWriter, *http.Request) or a non-nil http.Handler"
 	}
-	v.appErr = &ScriptError{File: v.name, Line: v.sc.handlerLine, Msg: msg, Err: ErrHandler}
+	v.appErr = &api.ScriptError{Engine: errEngine, File: v.name, Line: v.sc.handlerLine, Msg: msg, Err: ErrHandler}
 }
 
 func (v *vm) runJob(j *job) {
@@ -403,7 +405,7 @@ func (v *vm) inline(ctx context.Context, fn func() error) (err error) {
 }
 
 // panicErr describes a panic recovered from the interpreter's code.
-func (v *vm) panicErr(p any) *ScriptError {
+func (v *vm) panicErr(p any) *api.ScriptError {
 	se := panicError(v.name, p, v.stderr.take())
 	if v.sc != nil {
 		se.Line, se.Column = v.sc.fixPos(se.Line, se.Column)
@@ -413,7 +415,7 @@ func (v *vm) panicErr(p any) *ScriptError {
 
 func interrupted(name string, ctx context.Context) error {
 	cause := context.Cause(ctx)
-	return &ScriptError{File: name, Msg: "interrupted: " + cause.Error(), Err: cause}
+	return &api.ScriptError{Engine: errEngine, File: name, Msg: "interrupted: " + cause.Error(), Err: cause}
 }
 
 func (v *vm) exitError() error {
@@ -449,11 +451,11 @@ func (v *vm) callFunc(fn reflect.Value, args []api.Value) (api.Value, error) {
 	t := fn.Type()
 	in, err := v.conv.callArgs(t, args)
 	if err != nil {
-		return nil, &ScriptError{File: v.name, Msg: "calling a script function: " + err.Error(), Err: err}
+		return nil, &api.ScriptError{Engine: errEngine, File: v.name, Msg: "calling a script function: " + err.Error(), Err: err}
 	}
 	res, err := v.conv.results(t, fn.Call(in))
 	if err != nil {
-		return nil, &ScriptError{File: v.name, Msg: err.Error(), Err: err}
+		return nil, &api.ScriptError{Engine: errEngine, File: v.name, Msg: err.Error(), Err: err}
 	}
 	return res, nil
 }

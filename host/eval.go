@@ -70,16 +70,6 @@ type EvalConfig struct {
 	Listeners []string
 }
 
-// LimitedEvaluator is implemented by evaluators that stop capturing
-// output at a limit while the code runs; the host uses it when present,
-// and otherwise cuts the output after the code has run. EvalLimited
-// returns at most maxOutput bytes of output and reports whether it cut
-// anything.
-type LimitedEvaluator interface {
-	api.Evaluator
-	EvalLimited(ctx context.Context, env *api.Env, code string, maxOutput int) (result api.Value, output string, truncated bool, err error)
-}
-
 // EnableEval makes the server serve raw code evaluation (modifier1 22)
 // with cfg, on the listeners cfg and ServeEval name. Like Handle, it must
 // be called before Serve. A key shorter than MinEvalKey, or an evaluator
@@ -311,12 +301,7 @@ func (h *evalHandler) run(ctx context.Context, ev api.Evaluator, code string) (r
 			err = fmt.Errorf("%w: the interpreter panicked: %v", errEvalPanic, p)
 		}
 	}()
-	var v api.Value
-	if le, ok := ev.(LimitedEvaluator); ok {
-		v, output, truncated, err = le.EvalLimited(ctx, env, code, h.cfg.MaxOutput)
-	} else {
-		v, output, err = ev.Eval(ctx, env, code)
-	}
+	v, output, truncated, err := ev.Eval(ctx, env, code, h.cfg.MaxOutput)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
 			err = fmt.Errorf("%w (%w)", err, cause)

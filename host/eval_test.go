@@ -25,17 +25,19 @@ const evalIOTimeout = 10 * time.Second
 // fakeEval is an api.Evaluator made of a function.
 type fakeEval func(ctx context.Context, env *api.Env, code string) (api.Value, string, error)
 
-func (f fakeEval) Eval(ctx context.Context, env *api.Env, code string) (api.Value, string, error) {
-	return f(ctx, env, code)
+// Eval ignores maxOutput: the host cuts what it returns.
+func (f fakeEval) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+	v, out, err := f(ctx, env, code)
+	return v, out, false, err
 }
 
-// limitedEval also implements LimitedEvaluator.
+// limitedEval keeps at most maxOutput bytes itself.
 type limitedEval struct {
 	fakeEval
 	gotMax int
 }
 
-func (l *limitedEval) EvalLimited(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+func (l *limitedEval) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
 	l.gotMax = maxOutput
 	v, out, err := l.fakeEval(ctx, env, code)
 	if len(out) > maxOutput {
@@ -451,7 +453,7 @@ func TestEvalOutputLimitOverTheWire(t *testing.T) {
 		}
 	}
 	if lim.gotMax != 4 {
-		t.Errorf("EvalLimited got maxOutput %d, want 4", lim.gotMax)
+		t.Errorf("Eval got maxOutput %d, want 4", lim.gotMax)
 	}
 }
 

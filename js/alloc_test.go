@@ -60,7 +60,7 @@ func TestAllocationBounds(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			before := p.runtimeID(t)
 			got, err := w.call(context.Background(), c.name)
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) || !errors.Is(err, c.err) || !strings.Contains(se.Msg, "RangeError") {
 				t.Errorf("%s = %q, %v; want a RangeError wrapping %v", c.expr, got, err, c.err)
 			}
@@ -73,7 +73,7 @@ func TestAllocationBounds(t *testing.T) {
 			if got, err := w.call(context.Background(), "ok"); err != nil || got != "fine" {
 				t.Errorf("the next call: %q, %v", got, err)
 			}
-			_, _, err = e.Eval(context.Background(), w.env, c.expr)
+			_, _, _, err = e.Eval(context.Background(), w.env, c.expr, 0)
 			if !errors.Is(err, c.err) || !strings.Contains(err.Error(), "RangeError") {
 				t.Errorf("Eval(%s): %v; want a RangeError wrapping %v", c.expr, err, c.err)
 			}
@@ -141,7 +141,7 @@ func TestGuardedBuiltins(t *testing.T) {
 		{"let d = []; for (let i = 0; i < 20000; i++) d = [d]; try { JSON.stringify(d) } catch (e) { e.name }", "RangeError"},
 		{"try { JSON.parse('['.repeat(20000)) } catch (e) { e.name + ': ' + e.message }", "RangeError: JSON.parse: nesting deeper than 10000"},
 	} {
-		v, _, err := e.Eval(context.Background(), w.env, tt.code)
+		v, _, _, err := e.Eval(context.Background(), w.env, tt.code, 0)
 		if s, _ := v.(string); err != nil || s != tt.want {
 			t.Errorf("%s = %q, %v; want %q", tt.code, v, err, tt.want)
 		}
@@ -173,7 +173,7 @@ uwsgi.register_rpc("ok", () => "fine");`})
 	if got, err := w.call(context.Background(), "ok"); err != nil || got != "fine" {
 		t.Errorf("the next call: %q, %v", got, err)
 	}
-	err = run(func(ctx context.Context) error { _, _, err := New(Options{}).Eval(ctx, w.env, loop); return err })
+	err = run(func(ctx context.Context) error { _, _, _, err := New(Options{}).Eval(ctx, w.env, loop, 0); return err })
 	if !errors.Is(err, api.ErrMemoryLimit) {
 		t.Errorf("Eval of the loop: %v, want the memory limit", err)
 	}

@@ -1,168 +1,3 @@
-// Package js is scripthost's JavaScript engine: .js files of the scripts
-// directory run on goja (an ECMAScript 5.1+ interpreter in Go, with most
-// of ES2015+) as CommonJS modules, with the uWSGI API as the global
-// object `uwsgi`; they serve JSGI apps (modifier1 24) the way uWSGI's V8
-// plugin did, without its defects, and export RPC functions and signal
-// handlers to the shared registry.
-//
-// # Generations, runtimes and the pool
-//
-// Load compiles every file once (goja Programs are shared by runtimes)
-// and builds a pool of Options.PoolSize runtimes from them at once, so
-// that every error surfaces at load. A runtime is used by one call at a
-// time; calls borrow one from the pool, waiting as long as their context
-// allows, at most Options.PoolWait.
-//
-// Each file runs once per runtime, in file-name order, as a CommonJS
-// module; a file a require already ran is not run again. Registrations
-// happen once: the first runtime runs the files against the real api.Env,
-// the others are replicas in which register_rpc, register_signal,
-// add_timer, add_rb_timer and add_cron check their arguments and capture
-// their function arguments but register nothing (they run against a
-// scratch Env, so they succeed and fail as in the first runtime); every
-// other uwsgi call runs normally in every runtime (a module-level
-// uwsgi.log logs once per runtime). Every function converted for the API
-// during a load gets the next key (0, 1, ...), the same in every runtime,
-// so a registered callback is (program, key) and runs in whichever
-// runtime a call borrows. Module-level code must therefore be
-// deterministic: a replica capturing other callbacks or apps than the
-// first runtime fails the load (ErrNondeterministicLoad).
-//
-// A function first passed to the API after the load (a closure registered
-// by a request, a module-level function never passed at load, anything
-// registered by a module first required during a call) was not captured
-// by the other runtimes: it is pinned to the runtime that made it, as a
-// function a uWSGI worker registers exists in that worker only. Calling
-// it borrows that very runtime, waiting while it serves other calls; once
-// that runtime is discarded (see Limits) or its program closed, the call
-// fails with ErrRuntimeGone. Two calls that each hold a runtime and wait
-// for the other's end only by their deadlines; register at load what
-// must run anywhere. Functions made by Eval cannot be registered.
-//
-// A call that calls back into the same program (uwsgi.call from JS into
-// a JS RPC of the same files) runs in the runtime it already holds: the
-// context carries the held runtime, so a pool of one cannot deadlock.
-// Such a context must not be shared with other goroutines while the call
-// runs.
-//
-// # State between calls
-//
-// Modules run in strict mode: assigning an undeclared variable (`leaked
-// = 1` in a handler) throws a ReferenceError instead of creating a
-// global. Once the files have loaded in a runtime (the first one and
-// every replica), the runtime is hardened (harden.go): every intrinsic
-// reachable from globalThis (constructors, prototypes, Math, JSON,
-// Reflect, console, the timers, uwsgi, accessor functions) and the
-// prototypes of iterators, generators and async functions are frozen, and
-// so is globalThis. A call's `globalThis.x = 1`, `Object.prototype.y =
-// 2` or `Array.prototype.push = f` throws a TypeError, so no call leaves
-// a changed built-in or a new global to a later one. Assigning
-// toString, toLocaleString, valueOf, constructor, name or message on an
-// object that inherits them from a frozen prototype works as before
-// (they are accessors whose setter defines the property on the object:
-// the "override mistake" of frozen prototypes is avoided for them);
-// assigning any other inherited built-in property (`arr.push = f`,
-// `date.toJSON = f`) throws: define it with Object.defineProperty.
-//
-// What persists by design is module state: each runtime of the pool runs
-// the files once, so module-level variables start the same in every
-// runtime, but a call that changes them (a counter, an object in a
-// module variable) changes that runtime only, and later calls see it
-// there. State meant to be shared belongs in uwsgi.cache_*. Request
-// objects, JSGI inputs and timers are per call. Eval runtimes are fresh
-// per Eval and not hardened.
-//
-// # Limits
-//
-// Every call watches its context (context.AfterFunc calls the runtime's
-// Interrupt): harakiri, cancellation and the memory watchdog (which
-// cancels the call that allocated most with a cause wrapping
-// api.ErrMemoryLimit) stop runaway code, and blocking uwsgi functions
-// watch the context themselves. The call stack holds
-// Options.MaxCallStackSize frames. Each file's top level runs under
-// api.Env.FileContext: one that does not end within Env.LoadTimeout fails
-// the load with a *ScriptError naming the file and wrapping
-// api.ErrLoadTimeout (the host counts it; a replacement built later is
-// counted in api.Counters.LoadTimeouts here).
-//
-// goja allocates in native code harakiri cannot interrupt, and a Go
-// allocation the machine cannot hold kills the process, so every
-// built-in that allocates a size the script picks is guarded (guard.go,
-// textguard.go): it reads the size once, charges it to the call with
-// api.Charge and only then runs, on arguments converted once (a valueOf
-// or a length getter cannot answer differently the second time). Refused
-// charges (over the allocation cap, or no room in the memory budget)
-// throw a RangeError whose cause is the api error (errors.Is works on the
-// call's error), and the runtime is discarded after the call. Guarded:
-// ArrayBuffer and every typed array constructor (from a length, an
-// array-like, an iterable, another typed array; also through
-// subclasses, species and TypedArray.from; they stay proxies of the
-// originals with the same name, length, prototype and instanceof),
-// Array.from, Array.prototype.map, sort, toSorted and fill, the
-// iterators of arrays and typed arrays (spreading, for-of, new Set and
-// Array.from copy what they yield), Function.prototype.apply,
-// Reflect.apply and Reflect.construct. The string builders
-// (String.prototype.repeat, padStart, padEnd, concat, Array.prototype.join
-// with the length of every element, %TypedArray%.prototype.join,
-// JSON.stringify) also throw a RangeError wrapping ErrStringTooLarge
-// beyond Options.MaxStringSize characters, and charge two bytes per
-// character. JSON.stringify watches the context and refuses nesting
-// deeper than 10000, as JSON.parse and join do, so native recursion
-// cannot overflow the Go stack. sort, fill and the array iterators refuse
-// (TypeError) a Proxy or an array-like whose length is an accessor.
-// new Array(n) is not guarded: goja keeps it sparse.
-//
-// A runtime whose call was interrupted (also when its context merely
-// ended during the call), panicked, overflowed its stack or was refused
-// an allocation is discarded and replaced by a fresh replica; a plain
-// exception (also ErrStringTooLarge) leaves it usable.
-//
-// Not covered: string concatenation with + and template literals (each
-// step is interruptible; a loop growing strings or arrays is stopped by
-// harakiri or the memory watchdog), String.prototype.replace and
-// replaceAll with a replacement that multiplies the text, native loops
-// that only take time (Array.prototype.concat, forEach or indexOf over
-// an array-like of length 2**53-1), and regular expressions that need
-// backtracking (backreferences, lookaround), which goja runs in regexp2
-// without a time limit unless the program sets
-// regexp2.DefaultMatchTimeout.
-//
-// A call waits at most Options.PoolWait for a free runtime; then it fails
-// with an error wrapping ErrPoolBusy and vmpool.ErrBusy, counted in
-// api.Counters.PoolTimeouts and logged.
-//
-// # Sandbox
-//
-// A runtime has the ECMAScript built-ins, console (log, info, debug,
-// warn, error, trace: lines for the logger), setTimeout, setInterval,
-// clearTimeout, clearInterval, queueMicrotask, the uwsgi object, and
-// CommonJS: module, exports, require, __filename and __dirname (names
-// relative to the scripts directory). There is no process object and no
-// file or network access beyond the uwsgi API, and goja's loading of
-// source maps named by comments is off. require resolves "./x" and
-// "../x" from the requiring module and other names from the scripts
-// directory, to x.js or x/index.js inside the directory only (no
-// absolute paths, no "..", no symbolic links out of it; no .json, no
-// node_modules), compiles each file once per program and runs it once
-// per runtime (the module cache is per runtime). require("uwsgi") is the
-// uwsgi object.
-//
-// # Values
-//
-// See convert.go. RPC functions get strings and return a value converted
-// with String() (so 0.1+0.2 is "0.30000000000000004"), sent as its UTF-8
-// bytes; null, undefined, objects and arrays are no result; a Uint8Array
-// or ArrayBuffer is sent as its bytes. A function may return a promise
-// (be async): the call runs the event loop until it settles (loop.go).
-// Bytes from the API reach scripts as strings decoded as UTF-8: bytes
-// that are not UTF-8 become U+FFFD, so binary data is safe only as a
-// Uint8Array (input.readBytes, RPC results, API arguments).
-//
-// # JSGI
-//
-// A file whose module.exports is a function, or an object with an app
-// function (JSGI's exports.app), defines an app named after the file
-// without ".js". See app.
 package js
 
 import (
@@ -171,12 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/dlclark/regexp2/v2"
 	"github.com/dop251/goja"
 
 	"github.com/scripthost/scripthost/api"
@@ -188,20 +24,17 @@ import (
 const (
 	DefaultMaxCallStackSize = 1000
 	DefaultMaxStringSize    = 64 << 20
-	DefaultPoolWait         = 5 * time.Second
+	DefaultPoolWait         = vmpool.DefaultWait
+	// DefaultRegexpMatchTimeout is Options.RegexpMatchTimeout's default.
+	DefaultRegexpMatchTimeout = 5 * time.Second
 )
 
 // DefaultPoolSize is Options.PoolSize's default: 4 runtimes per CPU, at
 // least 8. (Calls that wait in uwsgi functions hold their runtime, and
 // GOMAXPROCS may be 1 when the process starts, so the CPUs count.)
-func DefaultPoolSize() int { return max(8, 4*runtime.NumCPU()) }
+func DefaultPoolSize() int { return vmpool.DefaultSize() }
 
-const (
-	// replicaTimeout bounds building a replacement runtime.
-	replicaTimeout = 30 * time.Second
-	// maxEvalOutput bounds what Eval captures from console.
-	maxEvalOutput = 1 << 20
-)
+const ()
 
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
@@ -221,10 +54,21 @@ type Options struct {
 	// JSON.stringify) build and input.read returns (default 64Mi); the
 	// other allocations a script sizes are bounded by api.Charge.
 	MaxStringSize int
+	// RegexpMatchTimeout bounds one match of a regular expression that
+	// goja runs in regexp2 (those that backtrack), which does not see the
+	// call's deadline (default DefaultRegexpMatchTimeout); the match then
+	// throws. goja has no setting per runtime: the first New sets
+	// regexp2.DefaultMatchTimeout, for the whole process, and later
+	// engines keep it.
+	RegexpMatchTimeout time.Duration
 	// Logger receives console output and runtime replacements; nil means
 	// the Env's logger.
 	Logger *slog.Logger
 }
+
+// setMatchTimeout sets regexp2's process-wide match timeout, once: it is
+// read without a lock whenever a runtime compiles a regular expression.
+var setMatchTimeout sync.Once
 
 // Engine is the JavaScript engine. It is safe for concurrent use.
 type Engine struct {
@@ -251,6 +95,10 @@ func New(opts Options) *Engine {
 	if opts.MaxStringSize <= 0 {
 		opts.MaxStringSize = DefaultMaxStringSize
 	}
+	if opts.RegexpMatchTimeout <= 0 {
+		opts.RegexpMatchTimeout = DefaultRegexpMatchTimeout
+	}
+	setMatchTimeout.Do(func() { regexp2.DefaultMatchTimeout = opts.RegexpMatchTimeout })
 	return &Engine{opts: opts, funcs: api.Funcs()}
 }
 
@@ -282,17 +130,15 @@ type program struct {
 
 	closed atomic.Bool
 
-	ncaptured int      // callbacks captured by every runtime's load
-	appNames  []string // sorted
-	apps      map[string]api.App
+	shape vmpool.Shape // what every runtime's load made
+	apps  map[string]api.App
 }
 
 // Load compiles files, builds the pool of runtimes and runs the files in
 // each (see the package comment). A syntax error or an exception thrown
-// while a file runs fails the load with a *ScriptError.
+// while a file runs fails the load with a *api.ScriptError.
 func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
-	sorted := slices.Clone(files)
-	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
+	sorted := api.SortedFiles(files)
 	p := &program{
 		eng:  e,
 		env:  env,
@@ -317,25 +163,13 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		p.stop()
 		return nil, err
 	}
-	p.ncaptured = len(first.captured)
-	p.appNames = slices.Sorted(maps.Keys(first.apps))
-	for _, name := range p.appNames {
+	p.shape = first.shape()
+	for _, name := range p.shape.Apps {
 		p.apps[name] = &app{p: p, name: name, file: name + ".js"}
 	}
-	vms := []*vm{first}
-	for len(vms) < e.opts.PoolSize {
-		v, err := p.newReplica(ctx)
-		if err != nil {
-			for _, v := range vms {
-				v.close()
-			}
-			p.stop()
-			return nil, err
-		}
-		vms = append(vms, v)
-	}
-	for _, v := range vms {
-		p.pool.Put(v)
+	if err := p.pool.Fill(ctx, e.opts.PoolSize, first, p.newReplica); err != nil {
+		p.stop()
+		return nil, err
 	}
 	return p, nil
 }
@@ -348,11 +182,7 @@ func (p *program) newVM(ctx context.Context, replica bool) (*vm, error) {
 	}
 	v.replica = replica
 	err = v.loadFiles(ctx)
-	if v.scratch != nil {
-		v.scratch.Close(context.Background())
-		v.scratch.State.Close()
-		v.scratch = nil
-	}
+	v.scratch.Close()
 	if err == nil {
 		err = v.harden()
 	}
@@ -372,14 +202,16 @@ func (p *program) newReplica(ctx context.Context) (*vm, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(v.captured) != p.ncaptured || !slices.Equal(slices.Sorted(maps.Keys(v.apps)), p.appNames) {
-		names := slices.Sorted(maps.Keys(v.apps))
-		n := len(v.captured)
+	if err := p.shape.Check(v.shape(), ErrNondeterministicLoad); err != nil {
 		v.close()
-		return nil, fmt.Errorf("%w: %d callbacks and apps %v, want %d and %v", ErrNondeterministicLoad,
-			n, names, p.ncaptured, p.appNames)
+		return nil, err
 	}
 	return v, nil
+}
+
+// shape is what the files made in v.
+func (v *vm) shape() vmpool.Shape {
+	return vmpool.Shape{Callbacks: len(v.captured), Apps: slices.Sorted(maps.Keys(v.apps))}
 }
 
 // loadFiles runs the program's files in name order and records the apps
@@ -397,7 +229,7 @@ func (v *vm) loadFiles(ctx context.Context) error {
 
 // loadFile runs file name under its load deadline (api.Env.FileContext):
 // a file whose top level does not end in time fails the load with a
-// *ScriptError wrapping api.ErrLoadTimeout.
+// *api.ScriptError wrapping api.ErrLoadTimeout.
 func (v *vm) loadFile(ctx context.Context, name string) error {
 	fctx, cancel := v.env.FileContext(ctx, name)
 	defer cancel()
@@ -418,20 +250,12 @@ func (v *vm) loadFile(ctx context.Context, name string) error {
 	})
 	if err == nil && fctx.Err() != nil { // the deadline came as the file ended
 		cause := context.Cause(fctx)
-		err = &ScriptError{File: name, Msg: "load interrupted: " + errString(cause), Err: cause}
+		err = &api.ScriptError{Engine: errEngine, File: name, Msg: "load interrupted: " + errString(cause), Err: cause}
 	}
 	if errors.Is(err, api.ErrLoadTimeout) {
 		v.log.Warn("js: a file did not finish loading in time", "file", name, "err", err)
 	}
 	return err
-}
-
-// counters returns the containment counters of env's state, or nil.
-func counters(env *api.Env) *api.Counters {
-	if env == nil || env.State == nil {
-		return nil
-	}
-	return env.State.Counters
 }
 
 // appOf returns the JSGI function a module's exports define: the exports
@@ -487,7 +311,7 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 	}
 	v, _, err := p.pool.Get(ctx, want)
 	if errors.Is(err, vmpool.ErrBusy) {
-		if c := counters(p.env); c != nil {
+		if c := p.env.Counters(); c != nil {
 			c.PoolTimeouts.Add(1)
 		}
 		p.log.Warn("js: no runtime came free in time; call refused", "pool_size", p.eng.opts.PoolSize, "wait", p.eng.opts.PoolWait)
@@ -509,15 +333,7 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 
 // rebuild builds a replacement runtime under the generation's lifetime.
 func (p *program) rebuild() (*vm, error) {
-	ctx, cancel := context.WithTimeout(p.life, replicaTimeout)
-	defer cancel()
-	v, err := p.newReplica(ctx)
-	// The host counts the timeouts of the loads it asks for; a
-	// replacement is built later and counted here.
-	if c := counters(p.env); c != nil && errors.Is(err, api.ErrLoadTimeout) {
-		c.LoadTimeouts.Add(1)
-	}
-	return v, err
+	return vmpool.Rebuild(p.life, p.env.Counters(), p.newReplica)
 }
 
 // release returns a runtime to the pool, replacing it when it must not
@@ -622,39 +438,31 @@ func (f *pinnedFunc) CallBytes(ctx context.Context, args [][]byte) ([]byte, erro
 // Eval runs code as a script (not a module: sloppy mode, and its
 // completion value is the result) in a fresh sandboxed runtime with
 // uwsgi, console, timers and require, and returns the result (awaited
-// when it is a promise) and what console printed (at most 1 MiB, then a
-// "[output truncated]" line). Functions it makes die with its runtime:
-// they cannot be registered.
-func (e *Engine) Eval(ctx context.Context, env *api.Env, code string) (api.Value, string, error) {
-	val, out, truncated, err := e.EvalLimited(ctx, env, code, maxEvalOutput)
-	if truncated {
-		out += "\n[output truncated]\n"
-	}
-	return val, out, err
+// when it is a promise) and what console printed, at most maxOutput
+// bytes. Functions it makes die with its runtime: they cannot be
+// registered.
+func (e *Engine) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+	out := api.NewEvalOutput(maxOutput)
+	val, err := e.eval(ctx, env, code, out)
+	output, truncated := out.Seal()
+	return val, output, truncated, err
 }
 
-// EvalLimited is Eval keeping at most maxOutput bytes of console output
-// (<= 0: 1 MiB); truncated reports whether some was dropped. (It is the
-// host's LimitedEvaluator.)
-func (e *Engine) EvalLimited(ctx context.Context, env *api.Env, code string, maxOutput int) (result api.Value, output string, truncated bool, err error) {
-	if maxOutput <= 0 {
-		maxOutput = maxEvalOutput
-	}
-	out := &outBuffer{max: maxOutput}
+func (e *Engine) eval(ctx context.Context, env *api.Env, code string, out *api.EvalOutput) (api.Value, error) {
 	mods := newModules(env.Dir)
 	v, err := newRuntime(e, env, nil, mods, out)
 	if err != nil {
-		return nil, "", false, err
+		return nil, err
 	}
 	defer v.close()
 	prg, err := compileScript("<eval>", code)
 	if err != nil {
-		return nil, "", false, err
+		return nil, err
 	}
 	if err := v.jsDo(func() {
 		v.rt.GlobalObject().DefineDataProperty("require", v.requireFunc(""), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	}); err != nil {
-		return nil, "", false, err
+		return nil, err
 	}
 	ctx = context.WithValue(ctx, heldKey{nil}, v)
 	var val api.Value
@@ -669,5 +477,5 @@ func (e *Engine) EvalLimited(ctx context.Context, env *api.Env, code string, max
 		val, err = v.exportValue(res)
 		return err
 	})
-	return val, out.String(), out.truncated, err
+	return val, err
 }

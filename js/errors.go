@@ -13,8 +13,8 @@ import (
 	"github.com/scripthost/scripthost/api"
 )
 
-// Errors of the engine. Script failures are *ScriptError values that wrap
-// one of these (or the API's or the context's error) when there is a
+// Errors of the engine. Script failures are *api.ScriptError values that
+// wrap one of these (or the API's or the context's error) when there is a
 // cause beyond the script's own message.
 var (
 	// ErrClosed is returned by calls into a program after Close.
@@ -50,35 +50,15 @@ var (
 	ErrModule = errors.New("js: cannot require module")
 )
 
-// ScriptError is a JavaScript error with the place it was raised: a
-// syntax error at load, an exception thrown while a file ran, or the
-// failure of a call.
-type ScriptError struct {
-	File   string // the script's name relative to the scripts directory
-	Line   int    // 1-based; 0 when unknown
-	Column int    // 1-based; 0 when unknown
-	Msg    string // the message without the position ("Error: kaput")
-	// Stack is the JavaScript stack at the error, when known.
-	Stack string
-	// Err is the cause, if any: the context's cause for an interrupted
-	// call (api.ErrHarakiri, context.DeadlineExceeded, ...),
-	// ErrStackOverflow, ErrPanic, ErrBadResponse, or the error of a
-	// uwsgi.* function whose exception the script did not catch.
-	Err error
-}
-
-func (e *ScriptError) Error() string {
-	return api.ScriptErrorText("js", e.File, e.Line, e.Column, e.Msg)
-}
-
-// Unwrap returns the cause.
-func (e *ScriptError) Unwrap() error { return e.Err }
+// errEngine is the Engine of the engine's *api.ScriptError values: how
+// their messages start.
+const errEngine = "js"
 
 // compileError turns a goja parse or compile error of a module into a
-// *ScriptError; offset is the length of the module wrapper's prefix on
+// *api.ScriptError; offset is the length of the module wrapper's prefix on
 // the first line.
-func compileError(name string, err error, offset int) *ScriptError {
-	se := &ScriptError{File: name, Msg: err.Error()}
+func compileError(name string, err error, offset int) *api.ScriptError {
+	se := &api.ScriptError{Engine: errEngine, File: name, Msg: err.Error()}
 	var list parser.ErrorList
 	var pe *parser.Error
 	var ce *goja.CompilerSyntaxError
@@ -164,10 +144,10 @@ func (v *vm) stackPosition(stack string) position {
 	return position{}
 }
 
-// scriptError turns the error of a JavaScript call into a *ScriptError
+// scriptError turns the error of a JavaScript call into a *api.ScriptError
 // and decides whether the runtime may be reused.
 func (v *vm) scriptError(err error) error {
-	var se *ScriptError
+	var se *api.ScriptError
 	if errors.As(err, &se) && !isGojaError(err) {
 		return err
 	}
@@ -177,7 +157,7 @@ func (v *vm) scriptError(err error) error {
 		so *goja.StackOverflowError
 		ex *goja.Exception
 	)
-	out := &ScriptError{Msg: err.Error(), Err: err}
+	out := &api.ScriptError{Engine: errEngine, Msg: err.Error(), Err: err}
 	switch {
 	case errors.As(err, &ie):
 		p := v.framePosition(ie.Stack())
@@ -197,7 +177,7 @@ func (v *vm) scriptError(err error) error {
 	case errors.As(err, &ex):
 		p := v.framePosition(ex.Stack())
 		out.File, out.Line, out.Column = p.file, p.line, p.col
-		out.Msg, out.Stack, out.Err = v.describe(ex.Value())
+		out.Msg, out.Trace, out.Err = v.describe(ex.Value())
 		if out.Err == nil {
 			out.Err = ex.Unwrap()
 		}
@@ -232,12 +212,12 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// valueError is a *ScriptError for a thrown or rejected value that did
+// valueError is a *api.ScriptError for a thrown or rejected value that did
 // not come with a goja exception (a rejected promise's reason).
-func (v *vm) valueError(val goja.Value) *ScriptError {
+func (v *vm) valueError(val goja.Value) *api.ScriptError {
 	msg, stack, cause := v.describe(val)
 	p := v.stackPosition(stack)
-	return &ScriptError{File: p.file, Line: p.line, Column: p.col, Msg: msg, Stack: stack, Err: cause}
+	return &api.ScriptError{Engine: errEngine, File: p.file, Line: p.line, Column: p.col, Msg: msg, Trace: stack, Err: cause}
 }
 
 // describe renders a thrown value: its message ("Error: kaput"), its

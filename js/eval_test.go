@@ -39,7 +39,7 @@ func TestEval(t *testing.T) {
 	e := New(Options{})
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
-			got, out, err := e.Eval(context.Background(), w.env, tt.code)
+			got, out, _, err := e.Eval(context.Background(), w.env, tt.code, 0)
 			if out != tt.out {
 				t.Errorf("output %q, want %q", out, tt.out)
 			}
@@ -64,20 +64,20 @@ func TestEvalLimits(t *testing.T) {
 	e := New(Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if _, _, err := e.Eval(ctx, w.env, "while (true) {}"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, _, err := e.Eval(ctx, w.env, "while (true) {}", 0); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("endless eval: %v, want the deadline", err)
 	}
-	_, out, err := e.Eval(context.Background(), w.env, "for (let i = 0; i < 20000; i++) console.log('x'.repeat(99)); 'done'")
-	if err != nil || len(out) > maxEvalOutput+100 || !strings.HasSuffix(out, "[output truncated]\n") {
-		t.Errorf("output of %d bytes, %v; want it truncated at %d", len(out), err, maxEvalOutput)
+	_, out, truncated, err := e.Eval(context.Background(), w.env, "for (let i = 0; i < 20000; i++) console.log('x'.repeat(99)); 'done'", 0)
+	if err != nil || len(out) != api.DefaultEvalOutput || !truncated {
+		t.Errorf("output of %d bytes, truncated %v, %v; want it truncated at %d", len(out), truncated, err, api.DefaultEvalOutput)
 	}
-	v, out, truncated, err := e.EvalLimited(context.Background(), w.env, "console.log('0123456789'); console.log('abc'); 7", 12)
+	v, out, truncated, err := e.Eval(context.Background(), w.env, "console.log('0123456789'); console.log('abc'); 7", 12)
 	if v != int64(7) || out != "0123456789\na" || !truncated || err != nil {
-		t.Errorf("EvalLimited = %v, %q, %v, %v; want 7, 12 bytes, truncated", v, out, truncated, err)
+		t.Errorf("Eval = %v, %q, %v, %v; want 7, 12 bytes, truncated", v, out, truncated, err)
 	}
 	// Evals do not share state.
-	e.Eval(context.Background(), w.env, "globalThis.shared = 1")
-	if got, _, _ := e.Eval(context.Background(), w.env, "typeof shared"); got != "undefined" {
+	e.Eval(context.Background(), w.env, "globalThis.shared = 1", 0)
+	if got, _, _, _ := e.Eval(context.Background(), w.env, "typeof shared", 0); got != "undefined" {
 		t.Errorf("a global of one eval is seen by the next: %v", got)
 	}
 }

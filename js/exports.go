@@ -3,26 +3,12 @@ package js
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/dop251/goja"
 
 	"github.com/scripthost/scripthost/api"
 )
-
-// registers are the API functions that register something with the host
-// (a function, a timer). In replica runtimes, while the files load, they
-// run against a scratch Env: arguments are checked and results given as
-// in the first runtime, which registered for real, but nothing is
-// registered again.
-var registers = map[string]bool{
-	"register_rpc":    true,
-	"register_signal": true,
-	"add_timer":       true,
-	"add_rb_timer":    true,
-	"add_cron":        true,
-}
 
 // camelName is the camelCase alias of an API name ("register_rpc" is
 // "registerRpc"), or "" when the name has no underscore.
@@ -87,7 +73,6 @@ func (v *vm) openUwsgi() {
 // argument #N to uwsgi.NAME"), else an Error "uwsgi.NAME: ...". (API
 // functions that fail softly return null.)
 func (v *vm) apiFunc(f api.Func) func(goja.FunctionCall) goja.Value {
-	reg := registers[f.Name]
 	return func(call goja.FunctionCall) goja.Value {
 		vals := make([]api.Value, len(call.Arguments))
 		for i, a := range call.Arguments {
@@ -99,10 +84,10 @@ func (v *vm) apiFunc(f api.Func) func(goja.FunctionCall) goja.Value {
 			vals[i] = val
 		}
 		env := v.env
-		if reg {
+		if f.Registers {
 			if v.loading && v.replica {
 				var err error
-				if env, err = v.scratchEnv(); err != nil {
+				if env, err = v.scratch.Env(v.env); err != nil {
 					v.throw(v.errorCtor, "uwsgi."+f.Name+": "+err.Error(), err)
 				}
 			}
@@ -126,16 +111,4 @@ func (v *vm) apiFunc(f api.Func) func(goja.FunctionCall) goja.Value {
 		}
 		return jv
 	}
-}
-
-// scratchEnv is where a replica's registrations go while it loads.
-func (v *vm) scratchEnv() (*api.Env, error) {
-	if v.scratch == nil {
-		st, err := api.NewState(api.StateConfig{Hostname: v.env.State.Hostname, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			return nil, err
-		}
-		v.scratch = api.NewEnv(st, v.env.Dir)
-	}
-	return v.scratch, nil
 }

@@ -59,8 +59,8 @@ import (
 // generator yielding promises is. A null result means the app answered
 // by itself (uwsgi.send): nothing more is written.
 //
-// An exception or a rejection is a *ScriptError; an undefined result or
-// an invalid status, headers or body is a *ScriptError wrapping
+// An exception or a rejection is a *api.ScriptError; an undefined result or
+// an invalid status, headers or body is a *api.ScriptError wrapping
 // ErrBadResponse. Either is returned to the host (which answers 500 when
 // the header was not sent yet, and logs it), never a crash, and the
 // runtime stays usable. Status, headers and an array body are checked
@@ -84,7 +84,7 @@ func (a *app) ServeRequest(ctx context.Context, w api.ResponseWriter, r *api.Req
 }
 
 func (a *app) bad(format string, args ...any) error {
-	return &ScriptError{File: a.file, Msg: "app " + a.name + ": " + fmt.Sprintf(format, args...), Err: ErrBadResponse}
+	return &api.ScriptError{Engine: errEngine, File: a.file, Msg: "app " + a.name + ": " + fmt.Sprintf(format, args...), Err: ErrBadResponse}
 }
 
 func (a *app) serve(v *vm, w api.ResponseWriter, r *api.Request) error {
@@ -724,7 +724,7 @@ func (v *vm) jsgiObject() *goja.Object {
 	logLine := func(call goja.FunctionCall) goja.Value {
 		s := strings.TrimRight(v.format(call.Arguments), "\n")
 		if v.out != nil {
-			v.out.line(s)
+			v.out.Line(s)
 		} else {
 			v.log.Log(v.context(), slog.LevelError, s, "source", "script")
 		}

@@ -8,9 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dlclark/regexp2/v2"
+
 	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/vmpool"
 )
+
+// A backtracking regular expression does not see the call's deadline:
+// regexp2's own timeout, which New sets, bounds it.
+func TestRegexpMatchTimeout(t *testing.T) {
+	New(Options{})
+	if got := regexp2.DefaultMatchTimeout; got != DefaultRegexpMatchTimeout {
+		t.Errorf("regexp2.DefaultMatchTimeout = %v after New, want %v", got, DefaultRegexpMatchTimeout)
+	}
+}
 
 func TestRunaway(t *testing.T) {
 	w := newWorld(t, map[string]string{"a.js": `
@@ -60,7 +71,7 @@ uwsgi.register_rpc("caught_harakiri", () => {
 			if time.Since(start) > 3*time.Second {
 				t.Errorf("%s took %v", tt.name, time.Since(start))
 			}
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) || !errors.Is(err, tt.err) || !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("%s() = %q, %v; want a ScriptError matching %v with %q", tt.name, got, err, tt.err, tt.msg)
 			}

@@ -69,9 +69,9 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t, tt.files)
 			_, err := w.tryLoad(Options{PoolSize: 2})
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) {
-				t.Fatalf("Load error %v (%T), want a *ScriptError", err, err)
+				t.Fatalf("Load error %v (%T), want a *api.ScriptError", err, err)
 			}
 			if se.File != tt.file || se.Line != tt.line || (tt.col != 0 && se.Column != tt.col) {
 				t.Errorf("error at %s:%d:%d, want %s:%d:%d (%v)", se.File, se.Line, se.Column, tt.file, tt.line, tt.col, err)
@@ -178,7 +178,7 @@ func TestLoadTimeout(t *testing.T) {
 			w.env.LoadTimeout = 50 * time.Millisecond
 			start := time.Now()
 			_, err := w.tryLoad(Options{PoolSize: 2})
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) || !errors.Is(err, api.ErrLoadTimeout) || se.File != tt.file {
 				t.Fatalf("Load: %v, want a ScriptError in %s wrapping ErrLoadTimeout", err, tt.file)
 			}

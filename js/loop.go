@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 // The event loop of a call. goja runs promise jobs (microtasks) itself
@@ -151,7 +153,7 @@ func (v *vm) await(val goja.Value) (goja.Value, error) {
 			return nil, ErrUnsettled
 		}
 		if err := wait(ctx, t.when); err != nil {
-			return nil, &ScriptError{Msg: "call interrupted while awaiting a promise: " + err.Error(), Err: err}
+			return nil, &api.ScriptError{Engine: errEngine, Msg: "call interrupted while awaiting a promise: " + err.Error(), Err: err}
 		}
 		if t.every > 0 {
 			t.when = t.when.Add(t.every)

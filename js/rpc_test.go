@@ -224,7 +224,7 @@ uwsgi.register_signal(18, "workers", async (sig) => {
 		t.Errorf("handler saw %q, want \"number 17\"", got)
 	}
 	err := w.state.Signals.RaiseSync(ctx, 18)
-	var se *ScriptError
+	var se *api.ScriptError
 	if !errors.As(err, &se) || !strings.Contains(se.Msg, "handler failed 18") || se.File != "sig.js" || se.Line != 5 {
 		t.Errorf("RaiseSync(18) = %v, want a ScriptError at sig.js:5", err)
 	}

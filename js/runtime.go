@@ -22,12 +22,12 @@ type vm struct {
 	env  *api.Env
 	prog *program // nil for Eval
 	mods *modules
-	out  *outBuffer // Eval's console capture; nil: console logs
+	out  *api.EvalOutput // Eval's console capture; nil: console logs
 	log  *slog.Logger
 
-	replica bool     // registrations only capture their functions
-	scratch *api.Env // where they go instead, while loading
-	loading bool     // running the files: functions get callback keys
+	replica bool           // registrations only capture their functions
+	scratch api.ScratchEnv // where they go instead, while loading
+	loading bool           // running the files: functions get callback keys
 
 	captured []jsFunc // callbacks by key
 	keyOf    map[*goja.Object]int
@@ -81,7 +81,7 @@ type jsFunc struct {
 
 // newRuntime makes a sandboxed runtime with console, timers, require
 // support and the uwsgi object.
-func newRuntime(e *Engine, env *api.Env, p *program, mods *modules, out *outBuffer) (*vm, error) {
+func newRuntime(e *Engine, env *api.Env, p *program, mods *modules, out *api.EvalOutput) (*vm, error) {
 	rt := goja.New()
 	rt.SetMaxCallStackSize(e.opts.MaxCallStackSize)
 	// goja would otherwise read any file a "//# sourceMappingURL=" comment
@@ -248,7 +248,7 @@ func (v *vm) panicError(p any) error {
 		return v.scriptError(x)
 	}
 	v.markBroken(ErrPanic)
-	return &ScriptError{Msg: fmt.Sprintf("interpreter panic: %v", p), Stack: string(debug.Stack()), Err: ErrPanic}
+	return &api.ScriptError{Engine: errEngine, Msg: fmt.Sprintf("interpreter panic: %v", p), Trace: string(debug.Stack()), Err: ErrPanic}
 }
 
 // endCall ends the outermost call: timers die with it, and rejections
@@ -276,7 +276,7 @@ func (v *vm) trackRejection(p *goja.Promise, op goja.PromiseRejectionOperation) 
 	}
 }
 
-// callJS calls fn; a failure is a *ScriptError.
+// callJS calls fn; a failure is a *api.ScriptError.
 func (v *vm) callJS(fn goja.Callable, this goja.Value, args ...goja.Value) (goja.Value, error) {
 	res, err := fn(this, args...)
 	if err != nil {
@@ -448,30 +448,8 @@ func (v *vm) formatOne(a goja.Value) string {
 // print writes a line of console output.
 func (v *vm) print(level slog.Level, s string) {
 	if v.out != nil {
-		v.out.line(s)
+		v.out.Line(s)
 		return
 	}
 	v.log.Log(v.context(), level, s, "source", "script")
 }
-
-// outBuffer collects console output up to max bytes.
-type outBuffer struct {
-	b         strings.Builder
-	max       int
-	truncated bool
-}
-
-func (o *outBuffer) line(s string) {
-	if o.truncated {
-		return
-	}
-	if room := o.max - o.b.Len(); len(s)+1 > room {
-		o.b.WriteString(s[:max(0, min(len(s), room))])
-		o.truncated = true
-		return
-	}
-	o.b.WriteString(s)
-	o.b.WriteByte('\n')
-}
-
-func (o *outBuffer) String() string { return o.b.String() }

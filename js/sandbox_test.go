@@ -28,7 +28,7 @@ func TestSandbox(t *testing.T) {
 		{"try { require('fs'); 'loaded' } catch (e) { e.code + ' ' + e.message }", "MODULE_NOT_FOUND Cannot find module 'fs'"},
 		{"try { require('child_process'); 'loaded' } catch (e) { e.code }", "MODULE_NOT_FOUND"},
 	} {
-		v, _, err := e.Eval(context.Background(), w.env, tt.code)
+		v, _, _, err := e.Eval(context.Background(), w.env, tt.code, 0)
 		if s, _ := v.(string); err != nil || !strings.HasPrefix(s, tt.want) {
 			t.Errorf("%s = %v, %v; want %q", tt.code, v, err, tt.want)
 		}
@@ -44,11 +44,11 @@ func TestNoSourceMaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	code := "throw new Error('x');\n//# sourceMappingURL=" + smap + "\n"
-	_, _, err := New(Options{}).Eval(context.Background(), w.env, code)
+	_, _, _, err := New(Options{}).Eval(context.Background(), w.env, code, 0)
 	if err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("Eval error %v: the source map was read", err)
 	}
-	_, _, err = New(Options{}).Eval(context.Background(), w.env, "eval("+jsQuote(code)+")")
+	_, _, _, err = New(Options{}).Eval(context.Background(), w.env, "eval("+jsQuote(code)+")", 0)
 	if err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("eval() error %v: the source map was read", err)
 	}
@@ -177,7 +177,7 @@ uwsgi.register_rpc("this", function () { return String(this); });
 	w.load(Options{PoolSize: 1})
 	ctx := context.Background()
 	_, err := w.call(ctx, "leak")
-	var se *ScriptError
+	var se *api.ScriptError
 	if !errors.As(err, &se) || !strings.Contains(se.Msg, "ReferenceError: leaked is not defined") {
 		t.Errorf("assigning an undeclared variable: %v, want a ReferenceError (strict mode)", err)
 	}
@@ -268,7 +268,7 @@ func TestUwsgiObject(t *testing.T) {
 		}
 	}
 	b.WriteString("out.join(' ')")
-	v, _, err := New(Options{}).Eval(context.Background(), w.env, b.String())
+	v, _, _, err := New(Options{}).Eval(context.Background(), w.env, b.String(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,9 +156,9 @@ return function(env) return 200, {}, "served" end
 			if elapsed := time.Since(start); elapsed > 5*time.Second {
 				t.Errorf("took %v", elapsed)
 			}
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) {
-				t.Fatalf("error %v (%T), want a *ScriptError", err, err)
+				t.Fatalf("error %v (%T), want a *api.ScriptError", err, err)
 			}
 			if tt.cause != nil && !errors.Is(err, tt.cause) {
 				t.Errorf("error %v does not wrap %v", err, tt.cause)

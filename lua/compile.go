@@ -39,7 +39,7 @@ func newCompiler(concat lua.LGFunction) *compiler {
 }
 
 // compile parses, rewrites and compiles one chunk. Errors are
-// *ScriptError with the chunk name and line.
+// *api.ScriptError with the chunk name and line.
 func (c *compiler) compile(src []byte, name string) (*lua.FunctionProto, error) {
 	chunk, err := parse.Parse(bytes.NewReader(src), name)
 	if err != nil {

@@ -85,9 +85,9 @@ func TestLoadTimeout(t *testing.T) {
 			if elapsed := time.Since(start); elapsed > 3*time.Second {
 				t.Errorf("load took %v", elapsed)
 			}
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) || !errors.Is(err, api.ErrLoadTimeout) {
-				t.Fatalf("error %v, want a *ScriptError wrapping api.ErrLoadTimeout", err)
+				t.Fatalf("error %v, want a *api.ScriptError wrapping api.ErrLoadTimeout", err)
 			}
 			if !strings.Contains(err.Error(), "b.lua") {
 				t.Errorf("error %q does not name b.lua", err)
@@ -180,7 +180,7 @@ end`})
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, scope, done := api.NewScope(context.Background(), nil, 0)
 			defer done()
-			if _, _, err := e.Eval(ctx, f.env, tt.code); err != nil {
+			if _, _, _, err := e.Eval(ctx, f.env, tt.code, 0); err != nil {
 				t.Fatal(err)
 			}
 			if got := scope.Charged(); got < tt.want {
@@ -259,9 +259,9 @@ func TestMemoryBudget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := call(tt.name)
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) || !errors.Is(err, tt.cause) {
-				t.Fatalf("error %v, want a *ScriptError wrapping %v", err, tt.cause)
+				t.Fatalf("error %v, want a *api.ScriptError wrapping %v", err, tt.cause)
 			}
 			if se.File != "a.lua" {
 				t.Errorf("error at %q, want a.lua", se.File)
@@ -292,7 +292,7 @@ func TestMemoryBudget(t *testing.T) {
 		{`local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 6 * 2^20) .. i end`, api.ErrMemoryLimit},
 	} {
 		ctx, _, done := api.NewScope(api.WithMemory(context.Background(), mem), nil, 10*time.Second)
-		_, _, err := e.Eval(ctx, f.env, tt.code)
+		_, _, _, err := e.Eval(ctx, f.env, tt.code, 0)
 		done()
 		if !errors.Is(err, tt.cause) {
 			t.Errorf("eval %s: %v, want %v", tt.code, err, tt.cause)
@@ -318,9 +318,9 @@ func TestMemoryInterrupt(t *testing.T) {
 	}
 	check := func(what string, err error) {
 		t.Helper()
-		var se *ScriptError
+		var se *api.ScriptError
 		if !errors.As(err, &se) || !errors.Is(err, api.ErrMemoryLimit) || !strings.Contains(err.Error(), "memory limit") {
-			t.Errorf("%s: error %v, want a *ScriptError saying the memory limit interrupted it", what, err)
+			t.Errorf("%s: error %v, want a *api.ScriptError saying the memory limit interrupted it", what, err)
 		}
 	}
 	_, err := f.rpc(watchdog(), "churn")
@@ -331,12 +331,12 @@ func TestMemoryInterrupt(t *testing.T) {
 	if got, err := f.rpc(context.Background(), "ok"); got != "ok" || err != nil {
 		t.Errorf("next call: %q, %v", got, err)
 	}
-	_, _, err = e.Eval(watchdog(), f.env, `local t, i = {}, 0 while true do i = i + 1 t[i % 1000 + 1] = string.rep("x", 1000) .. i end`)
+	_, _, _, err = e.Eval(watchdog(), f.env, `local t, i = {}, 0 while true do i = i + 1 t[i % 1000 + 1] = string.rep("x", 1000) .. i end`, 0)
 	check("eval", err)
 
 	// A long substitution is interrupted within, not after it.
 	start := time.Now()
-	_, _, err = e.Eval(watchdog(), f.env, `string.rep("x", 2^24):gsub(".", "y")`)
+	_, _, _, err = e.Eval(watchdog(), f.env, `string.rep("x", 2^24):gsub(".", "y")`, 0)
 	check("gsub", err)
 	if elapsed := time.Since(start); elapsed > time.Second {
 		t.Errorf("gsub interrupted after %v", elapsed)

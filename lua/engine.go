@@ -1,136 +1,3 @@
-// Package lua is scripthost's Lua engine: .lua files of the scripts
-// directory run on gopher-lua (a Lua 5.1 interpreter in Go) with the
-// uWSGI API as the global table `uwsgi`, serve WSAPI apps (modifier1 6)
-// the way uWSGI's Lua plugin does, and export RPC functions and signal
-// handlers to the shared registry.
-//
-// # Generations, states and the pool
-//
-// Load compiles every file once into gopher-lua function prototypes and
-// builds a pool of Options.PoolSize Lua states (LState) from them, all at
-// once so that every error surfaces at load. A state is used by one call
-// at a time; calls borrow one from the pool, waiting as long as their
-// context allows and at most Options.PoolWait: then the call fails with
-// ErrPoolBusy (wrapping vmpool.ErrBusy), counted in the State's
-// Counters.PoolTimeouts and logged.
-//
-// Module-level code runs once per state, in file-name order, each file
-// under the Env's load deadline (api.Env.FileContext: a file whose top
-// level does not end in time fails the load, in the first state or in a
-// replica built later, with a *ScriptError wrapping api.ErrLoadTimeout
-// that names the file), and each
-// file's result is also what require returns for it. Registrations happen
-// once: the first state runs the files against the real api.Env, the
-// others are replicas in which register_rpc, register_signal, add_timer,
-// add_rb_timer and add_cron check their arguments and capture their
-// function arguments but register nothing (they run against a scratch
-// Env); every other uwsgi call runs normally in every state (a uwsgi.log
-// at module level logs once per state, and uwsgi.signal_registered sees
-// what the first state registered). Every
-// function converted for the API during a load gets the next key (0, 1,
-// ...), the same in every state, so a registered callback is (program,
-// key) and runs in whichever state a call borrows. Module-level code must
-// therefore be deterministic: a replica capturing other callbacks or apps
-// than the first state fails the load (ErrNondeterministicLoad).
-//
-// A function converted after the load (passed to the API during a call)
-// is a callback of the program if it was captured at load; any other (a
-// closure made during a call, a function never passed to the API at load)
-// lives in that one state: calling it borrows that very state, waiting
-// while it serves other calls, and fails with ErrStateGone once the state
-// has been replaced. A module first required during a call runs as part
-// of that call, so its registrations are of the second kind. Two calls
-// that each hold a state and wait for the other's can only end by their
-// deadlines; register at load what must run anywhere.
-//
-// A call that calls back into the same program (uwsgi.call from Lua into
-// a Lua RPC of the same files) runs in the state it already holds: the
-// context carries the held state, so a pool of one cannot deadlock. Such a
-// context must not be shared with other goroutines while the call runs.
-//
-// # Limits
-//
-// Every call runs with its context set on the state (gopher-lua checks it
-// at every instruction): harakiri, cancellation and the memory watchdog
-// (api.Memory, which cancels the call that allocated most with a cause
-// wrapping api.ErrMemoryLimit) interrupt runaway code. The call stack
-// holds Options.CallStackSize frames, the value stack grows to
-// Options.RegistryMaxSize slots, and coroutines nest at most 100 deep.
-//
-// Strings a script sizes are checked before they are built: string.rep,
-// string.format, string.gsub, string.char, string.upper/lower/reverse,
-// table.concat, `..`, load(func) and env.input:read stay under
-// Options.MaxStringSize (ErrStringTooLarge, which wraps
-// api.ErrAllocTooLarge), and each allocation is charged to the running
-// call (api.Charge) first, failing with api.ErrAllocTooLarge over the
-// single-allocation cap or api.ErrMemoryLimit when the budget has no room.
-// string.gsub and string.gmatch find their matches a few at a time (not
-// all at once, as gopher-lua's do) and a long gsub can be interrupted.
-// Tables are not charged: they grow a slot at a time, which the watchdog
-// sees in the heap. A state whose call was interrupted, panicked or hit
-// one of these limits is closed and replaced by a fresh replica, even if
-// the script caught the error; a plain Lua error leaves the state usable
-// (gopher-lua unwinds its stacks), unlike uWSGI's plugin, whose stack
-// keeps the error and breaks later requests. Not bounded: one pattern
-// match (string.find, match, gsub's search) runs in Go and is not
-// interrupted until it returns; gopher-lua gives up on very deep
-// backtracking with "pattern/input too complex".
-//
-// # Isolation
-//
-// A call (a request, an RPC, a signal handler) leaves no trace in the
-// globals or the standard library of the state it ran in; see isolation.
-// What the files did at load (globals, functions added to string, ...) is
-// the same in every state and stays. During a call, a new global lives
-// until the call ends and a changed or removed global is restored then;
-// the tables string, table, math, os, coroutine, debug and uwsgi are
-// read-only (a field assignment is an error that says so; raw writes are
-// removed when the call ends); setfenv's changes are undone. pairs, next,
-// rawget and rawset on _G and on those tables see the globals and
-// libraries as the call sees them; getmetatable of them is nil and their
-// metatables cannot be changed (getmetatable("") is a read-only table
-// whose __index is string). Tables the files made (module tables,
-// tables in globals) and module locals are the program's state and are
-// shared by the calls a state serves, as in OpenResty; keep request data
-// out of them, or in the cache. A metatable the files set on _G still
-// answers reads of missing globals, but no longer sees writes.
-//
-// # Sandbox
-//
-// States open only: the base library without dofile, loadfile, module and
-// _printregs (load and loadstring compile text through the engine;
-// collectgarbage leaves collection to Go's GC and answers "count"); string,
-// table, math, coroutine; os with clock, date, difftime and time only (no
-// execute, exit, getenv, remove, rename, setenv, setlocale, tmpname); debug
-// with traceback only. There is no io, no channel library and no C or
-// file-path loader: require finds module "a.b" as a/b.lua or a/b/init.lua
-// inside the scripts directory only (no absolute paths, no "..", no
-// symlinks out of it), compiles it once per generation and runs it once
-// per state (package.loaded is per state; package.preload works).
-//
-// # Lua 5.1 compatibility
-//
-// The reference is uWSGI's plugin on PUC Lua 5.1. Numbers convert to text
-// like Lua 5.1 ("%.14g": tostring(0.1+0.2) is "0.3", 1e15+1 is "1e+15",
-// 10/2 is "5") in tostring, print, `..` (the compiler turns concatenations
-// into a call of the engine's own concat), string.format's %s (and %g
-// defaults to precision 6 as in C), table.concat, RPC results and WSAPI
-// bodies, and tonumber accepts what Lua 5.1's strtod does ("1e15").
-// Remaining differences of gopher-lua: library functions that coerce
-// a number to a string internally (a number passed as the string argument
-// of string.* functions) use Go's shortest form; arithmetic on strings
-// reads "010" as octal (8); error messages name functions without quotes and
-// give errors raised by Go functions the calling Lua line; a `..` error
-// says "attempt to concatenate a nil value" without the variable's name.
-// And by design: integral numbers go to the API as integers, so uwsgi.cache_set(k,
-// 1e15+1) stores "1000000000000001" where uWSGI stores "1e+15". Booleans
-// returned by an RPC function are no result, as lua_tolstring makes them
-// in uWSGI.
-//
-// # WSAPI
-//
-// An app is a file returning a function, or a table with a run function
-// (like uWSGI's --lua), named after the file without ".lua". See app.
 package lua
 
 import (
@@ -139,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -157,7 +23,7 @@ const (
 	DefaultRegistryMaxSize = 256 * 1024
 	DefaultMaxStringSize   = 64 << 20
 	// DefaultPoolWait is how long a call waits for a free state.
-	DefaultPoolWait = 5 * time.Second
+	DefaultPoolWait = vmpool.DefaultWait
 )
 
 const (
@@ -168,10 +34,6 @@ const (
 	// maxCoroutineDepth bounds coroutines resuming coroutines: each
 	// level nests a Go call and has a call stack of its own.
 	maxCoroutineDepth = 100
-	// replicaTimeout bounds building a replacement state.
-	replicaTimeout = 30 * time.Second
-	// maxEvalOutput bounds what Eval captures from print.
-	maxEvalOutput = 1 << 20
 )
 
 // Options configure an Engine. Zero fields take the defaults.
@@ -205,12 +67,15 @@ type Engine struct {
 	comp  *compiler
 }
 
-var _ api.Engine = (*Engine)(nil)
+var (
+	_ api.Engine    = (*Engine)(nil)
+	_ api.Evaluator = (*Engine)(nil)
+)
 
 // New returns a Lua engine.
 func New(opts Options) *Engine {
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = max(8, 4*runtime.NumCPU())
+		opts.PoolSize = vmpool.DefaultSize()
 	}
 	if opts.PoolWait <= 0 {
 		opts.PoolWait = DefaultPoolWait
@@ -263,17 +128,15 @@ type program struct {
 	life context.Context
 	stop context.CancelFunc
 
-	ncaptured int      // callbacks captured by every state's load
-	appNames  []string // sorted
-	apps      map[string]api.App
+	shape vmpool.Shape // what every state's load made
+	apps  map[string]api.App
 }
 
 // Load compiles files, builds the pool of states and runs the files in
 // each (see the package comment). A syntax error or an error raised while
-// a file runs fails the load with a *ScriptError.
+// a file runs fails the load with a *api.ScriptError.
 func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
-	sorted := slices.Clone(files)
-	slices.SortFunc(sorted, func(a, b api.File) int { return strings.Compare(a.Name, b.Name) })
+	sorted := api.SortedFiles(files)
 	p := &program{
 		eng:  e,
 		env:  env,
@@ -299,27 +162,13 @@ func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.
 		p.Close()
 		return nil, err
 	}
-	p.ncaptured = len(first.captured)
-	p.appNames = slices.Sorted(maps.Keys(first.apps))
-	for _, name := range p.appNames {
+	p.shape = first.shape()
+	for _, name := range p.shape.Apps {
 		p.apps[name] = &app{p: p, name: name, file: name + ".lua"}
 	}
-	states := []*vm{first}
-	for len(states) < e.opts.PoolSize {
-		v, err := p.newReplica(ctx)
-		if err != nil {
-			for _, s := range states {
-				s.close()
-			}
-			p.Close()
-			return nil, err
-		}
-		states = append(states, v)
-	}
-	// The first state goes on top: the first call runs where the
-	// registrations happened.
-	for _, v := range slices.Backward(states) {
-		p.pool.Put(v)
+	if err := p.pool.Fill(ctx, e.opts.PoolSize, first, p.newReplica); err != nil {
+		p.Close()
+		return nil, err
 	}
 	return p, nil
 }
@@ -347,12 +196,16 @@ func (p *program) newReplica(ctx context.Context) (*vm, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(v.captured) != p.ncaptured || !slices.Equal(slices.Sorted(maps.Keys(v.apps)), p.appNames) {
+	if err := p.shape.Check(v.shape(), ErrNondeterministicLoad); err != nil {
 		v.close()
-		return nil, fmt.Errorf("%w: %d callbacks and apps %v, want %d and %v", ErrNondeterministicLoad,
-			len(v.captured), slices.Sorted(maps.Keys(v.apps)), p.ncaptured, p.appNames)
+		return nil, err
 	}
 	return v, nil
+}
+
+// shape is what the files made in v.
+func (v *vm) shape() vmpool.Shape {
+	return vmpool.Shape{Callbacks: len(v.captured), Apps: slices.Sorted(maps.Keys(v.apps))}
 }
 
 // heldKey marks in a context the states of program p that the call
@@ -413,8 +266,8 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 // busy counts and logs a call that found no free state within the pool's
 // wait.
 func (p *program) busy(err error) error {
-	if st := p.env.State; st != nil && st.Counters != nil {
-		st.Counters.PoolTimeouts.Add(1)
+	if c := p.env.Counters(); c != nil {
+		c.PoolTimeouts.Add(1)
 	}
 	p.log.Warn("lua: no free state for a call", "pool_size", p.eng.opts.PoolSize, "waited", p.eng.opts.PoolWait)
 	return fmt.Errorf("%w: %w", ErrPoolBusy, err)
@@ -422,9 +275,7 @@ func (p *program) busy(err error) error {
 
 // rebuild builds a replacement state under the generation's lifetime.
 func (p *program) rebuild() (*vm, error) {
-	ctx, cancel := context.WithTimeout(p.life, replicaTimeout)
-	defer cancel()
-	return p.newReplica(ctx)
+	return vmpool.Rebuild(p.life, p.env.Counters(), p.newReplica)
 }
 
 // release returns a state to the pool, replacing it when it must not be
@@ -544,27 +395,32 @@ func (f *stateFunc) CallBytes(ctx context.Context, args [][]byte) ([]byte, error
 
 // Eval runs code in a fresh sandboxed state with the uwsgi table and
 // returns what it returns (an expression's value: "return " is tried
-// first; several values are a list) and what it printed (at most 1 MiB).
-// Functions it defines cannot be registered, since the state is closed
-// when Eval returns (ErrStateGone).
-func (e *Engine) Eval(ctx context.Context, env *api.Env, code string) (api.Value, string, error) {
-	out := &printBuffer{max: maxEvalOutput}
+// first; several values are a list) and what it printed (at most
+// maxOutput bytes). Functions it defines cannot be registered, since the
+// state is closed when Eval returns (ErrStateGone).
+func (e *Engine) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+	out := api.NewEvalOutput(maxOutput)
+	val, err := e.eval(ctx, env, code, out)
+	output, truncated := out.Seal()
+	return val, output, truncated, err
+}
+
+func (e *Engine) eval(ctx context.Context, env *api.Env, code string, out *api.EvalOutput) (api.Value, error) {
 	v, err := newState(e, env, nil, newModules(e.comp, env.Dir), out)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	defer v.close()
 	proto, err := e.comp.compile([]byte("return "+code), "eval")
 	if err != nil {
 		if proto, err = e.comp.compile([]byte(code), "eval"); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
 	ctx = hold(ctx, nil, v)
 	rets, err := v.call(ctx, v.L.NewFunctionFromProto(proto), nil, lua.MultRet)
 	if err != nil {
-		return nil, out.String(), err
+		return nil, err
 	}
-	val, err := v.results(rets)
-	return val, out.String(), err
+	return v.results(rets)
 }

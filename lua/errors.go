@@ -11,8 +11,8 @@ import (
 	"github.com/scripthost/scripthost/api"
 )
 
-// Errors of the engine. Script failures are *ScriptError values that wrap
-// one of these (or the API's or the context's error) when there is a
+// Errors of the engine. Script failures are *api.ScriptError values that
+// wrap one of these (or the API's or the context's error) when there is a
 // cause beyond the script's own message.
 var (
 	// ErrClosed is returned by calls into a program after Close.
@@ -37,26 +37,9 @@ var (
 	ErrNondeterministicLoad = errors.New("lua: files defined different callbacks or apps in another state of the pool")
 )
 
-// ScriptError is a Lua error with the place it was raised: a syntax error
-// at load, an error raised while a file ran, or a failure of a call.
-type ScriptError struct {
-	File string // chunk name: the script's name relative to the scripts directory
-	Line int    // 0 when unknown
-	Msg  string // the message without the "file:line:" prefix
-	// Traceback is the Lua stack at the error, when known.
-	Traceback string
-	// Err is the cause, if any: api.ErrHarakiri or another context cause
-	// for an interrupted call, ErrStringTooLarge, ErrStackOverflow,
-	// ErrPanic, or the error of an uwsgi.* function that raised.
-	Err error
-}
-
-func (e *ScriptError) Error() string {
-	return api.ScriptErrorText("lua", e.File, e.Line, 0, e.Msg)
-}
-
-// Unwrap returns the cause.
-func (e *ScriptError) Unwrap() error { return e.Err }
+// errEngine is the Engine of the engine's *api.ScriptError values: how
+// their messages start.
+const errEngine = "lua"
 
 // splitPosition splits gopher-lua's "chunk:line: message" into its parts;
 // ok is false when msg carries no position.
@@ -97,9 +80,9 @@ func tracebackPosition(tb string) (string, int) {
 }
 
 // compileError turns a gopher-lua parse or compile error into a
-// *ScriptError.
-func compileError(name string, src []byte, err error) *ScriptError {
-	se := &ScriptError{File: name, Msg: err.Error()}
+// *api.ScriptError.
+func compileError(name string, src []byte, err error) *api.ScriptError {
+	se := &api.ScriptError{Engine: errEngine, File: name, Msg: err.Error()}
 	var pe *parseError
 	var ce *lua.CompileError
 	switch {

@@ -2,26 +2,12 @@ package lua
 
 import (
 	"errors"
-	"log/slog"
 	"slices"
 
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/scripthost/scripthost/api"
 )
-
-// registers are the API functions that register something with the host
-// (a function, a timer). In replica states, while the files load, they
-// run against a scratch Env: arguments are checked and results given as
-// in the first state, which registered for real, but nothing is
-// registered again.
-var registers = map[string]bool{
-	"register_rpc":    true,
-	"register_signal": true,
-	"add_timer":       true,
-	"add_rb_timer":    true,
-	"add_cron":        true,
-}
 
 // openUwsgi sets the global uwsgi table from api.Funcs(): attributes as
 // values, functions through one generic adapter.
@@ -48,16 +34,15 @@ func (v *vm) openUwsgi() {
 // under the running call's context, the result back to Lua; an error is
 // raised as a Lua error. (API functions that fail softly return nil.)
 func (v *vm) apiFunc(f api.Func) lua.LGFunction {
-	reg := registers[f.Name]
 	return func(L *lua.LState) int {
 		vals, err := v.args(L, 1)
 		if err != nil {
 			v.raise(L, "uwsgi."+f.Name+": "+err.Error(), err)
 		}
 		env := v.env
-		if reg {
+		if f.Registers {
 			if v.loading && v.replica {
-				if env, err = v.scratchEnv(); err != nil {
+				if env, err = v.scratch.Env(v.env); err != nil {
 					v.raise(L, "uwsgi."+f.Name+": "+err.Error(), err)
 				}
 			}
@@ -80,16 +65,4 @@ func (v *vm) apiFunc(f api.Func) lua.LGFunction {
 		L.Push(lv)
 		return 1
 	}
-}
-
-// scratchEnv is where a replica's registrations go while it loads.
-func (v *vm) scratchEnv() (*api.Env, error) {
-	if v.scratch == nil {
-		st, err := api.NewState(api.StateConfig{Hostname: v.env.State.Hostname, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			return nil, err
-		}
-		v.scratch = api.NewEnv(st, v.env.Dir)
-	}
-	return v.scratch, nil
 }

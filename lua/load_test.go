@@ -53,9 +53,9 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, tt.files)
 			_, _, err := f.load(Options{PoolSize: 2})
-			var se *ScriptError
+			var se *api.ScriptError
 			if !errors.As(err, &se) {
-				t.Fatalf("error %v (%T), want a *ScriptError", err, err)
+				t.Fatalf("error %v (%T), want a *api.ScriptError", err, err)
 			}
 			if se.File != tt.file || se.Line != tt.line || !strings.Contains(se.Msg, tt.msg) {
 				t.Errorf("got %s:%d %q, want %s:%d containing %q", se.File, se.Line, se.Msg, tt.file, tt.line, tt.msg)
@@ -175,10 +175,10 @@ if uwsgi.cache_inc("n") == 1 then uwsgi.register_rpc("x", function() end) end
 func TestUwsgiTable(t *testing.T) {
 	f := newFixture(t, nil)
 	e := New(Options{Logger: quietLogger()})
-	got, _, err := e.Eval(context.Background(), f.env, `
+	got, _, _, err := e.Eval(context.Background(), f.env, `
 local t = {}
 for k, v in pairs(uwsgi) do t[k] = type(v) end
-return t`)
+return t`, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ return t`)
 			t.Errorf("uwsgi.%s is a function, want a value", fn.Name)
 		}
 	}
-	val, _, err := e.Eval(context.Background(), f.env, "{uwsgi.version, uwsgi.hostname, type(uwsgi.opt), uwsgi.worker_id()}")
+	val, _, _, err := e.Eval(context.Background(), f.env, "{uwsgi.version, uwsgi.hostname, type(uwsgi.opt), uwsgi.worker_id()}", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 // openLibs opens the safe standard libraries and replaces the functions
@@ -234,7 +236,7 @@ func (v *vm) loadChunk(L *lua.LState, src []byte, name string) int {
 
 // luaMessage is an error as Lua code sees it: "chunk:line: message".
 func luaMessage(err error) string {
-	var se *ScriptError
+	var se *api.ScriptError
 	if errors.As(err, &se) && se.File != "" {
 		return se.File + ":" + strconv.Itoa(se.Line) + ": " + se.Msg
 	}

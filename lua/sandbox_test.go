@@ -12,7 +12,7 @@ import (
 
 func evalString(t *testing.T, e *Engine, env *api.Env, code string) string {
 	t.Helper()
-	v, _, err := e.Eval(context.Background(), env, code)
+	v, _, _, err := e.Eval(context.Background(), env, code, 0)
 	if err != nil {
 		t.Fatalf("%s: %v", code, err)
 	}
@@ -153,7 +153,7 @@ func TestEval(t *testing.T) {
 		{code: "local t = {} t.self = t return t", err: "nesting"},
 	}
 	for _, tt := range tests {
-		got, out, err := e.Eval(context.Background(), f.env, tt.code)
+		got, out, _, err := e.Eval(context.Background(), f.env, tt.code, 0)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s: error %v, want %q", tt.code, err, tt.err)
@@ -168,19 +168,19 @@ func TestEval(t *testing.T) {
 		}
 	}
 	// Output is bounded.
-	_, out, err := e.Eval(context.Background(), f.env, "local s = string.rep('x', 1000) for i = 1, 2000 do print(s) end")
-	if err != nil || len(out) > maxEvalOutput+100 || !strings.HasSuffix(out, "[output truncated]\n") {
-		t.Errorf("long output: %d bytes, %v", len(out), err)
+	_, out, truncated, err := e.Eval(context.Background(), f.env, "local s = string.rep('x', 1000) for i = 1, 2000 do print(s) end", 0)
+	if err != nil || len(out) != api.DefaultEvalOutput || !truncated {
+		t.Errorf("long output: %d bytes, truncated %v, %v", len(out), truncated, err)
 	}
 	// Functions of an eval state cannot outlive it.
-	fn, _, err := e.Eval(context.Background(), f.env, "function() return 1 end")
+	fn, _, _, err := e.Eval(context.Background(), f.env, "function() return 1 end", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fn.(api.Callable).Call(context.Background(), nil); !errors.Is(err, ErrStateGone) {
 		t.Errorf("calling an eval function later: %v, want ErrStateGone", err)
 	}
-	if _, _, err := e.Eval(context.Background(), f.env, "uwsgi.register_rpc('e', function() end)"); !errors.Is(err, ErrStateGone) {
+	if _, _, _, err := e.Eval(context.Background(), f.env, "uwsgi.register_rpc('e', function() end)", 0); !errors.Is(err, ErrStateGone) {
 		t.Errorf("registering from eval: %v, want ErrStateGone", err)
 	}
 }
@@ -208,7 +208,7 @@ func TestConvert(t *testing.T) {
 		{code: "coroutine.create(print)", err: "cannot convert a thread"},
 	}
 	for _, tt := range tests {
-		got, _, err := e.Eval(context.Background(), f.env, tt.code)
+		got, _, _, err := e.Eval(context.Background(), f.env, tt.code, 0)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s: error %v, want %q", tt.code, err, tt.err)

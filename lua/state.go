@@ -24,11 +24,11 @@ type vm struct {
 	env  *api.Env
 	prog *program // nil for Eval
 	mods *modules
-	out  *printBuffer // Eval's print capture; nil: print logs
+	out  *api.EvalOutput // Eval's print capture; nil: print logs
 
-	replica bool     // registrations only capture their functions
-	scratch *api.Env // where they go instead, while loading
-	loading bool     // running the files: functions get callback keys
+	replica bool           // registrations only capture their functions
+	scratch api.ScratchEnv // where they go instead, while loading
+	loading bool           // running the files: functions get callback keys
 
 	captured []*lua.LFunction // callbacks by key
 	keyOf    map[*lua.LFunction]int
@@ -71,7 +71,7 @@ func (e *Engine) luaOptions() lua.Options {
 }
 
 // newState builds a sandboxed state with the uwsgi table.
-func newState(e *Engine, env *api.Env, p *program, mods *modules, out *printBuffer) (*vm, error) {
+func newState(e *Engine, env *api.Env, p *program, mods *modules, out *api.EvalOutput) (*vm, error) {
 	v := &vm{
 		L:     lua.NewState(e.luaOptions()),
 		eng:   e,
@@ -108,10 +108,7 @@ func newVM(ctx context.Context, e *Engine, env *api.Env, p *program, replica boo
 	}
 	v.replica = replica
 	err = v.loadFiles(ctx)
-	if v.scratch != nil {
-		v.scratch.Close(context.Background())
-		v.scratch = nil
-	}
+	v.scratch.Close()
 	if err != nil {
 		v.close()
 		return nil, err
@@ -245,19 +242,19 @@ func (v *vm) callValues(ctx context.Context, fn *lua.LFunction, args []api.Value
 	return v.fromLua(rets[0], 0)
 }
 
-// scriptError turns a failed PCall into a *ScriptError and decides
+// scriptError turns a failed PCall into a *api.ScriptError and decides
 // whether the state may be reused.
 func (v *vm) scriptError(ctx context.Context, err error) error {
 	var ae *lua.ApiError
 	if !errors.As(err, &ae) {
 		v.broken = err
-		return &ScriptError{Msg: err.Error(), Err: err}
+		return &api.ScriptError{Engine: errEngine, Msg: err.Error(), Err: err}
 	}
 	msg, ok := stringOf(ae.Object)
 	if !ok {
 		msg = ae.Object.String()
 	}
-	se := &ScriptError{Msg: strings.TrimSpace(msg), Traceback: ae.StackTrace}
+	se := &api.ScriptError{Engine: errEngine, Msg: strings.TrimSpace(msg), Trace: ae.StackTrace}
 	if file, line, rest, ok := splitPosition(msg); ok {
 		se.File, se.Line, se.Msg = file, line, rest
 	} else {
@@ -312,33 +309,10 @@ func (v *vm) close() {
 	}
 }
 
-// printBuffer collects print output up to max bytes.
-type printBuffer struct {
-	b         strings.Builder
-	max       int
-	truncated bool
-}
-
-func (p *printBuffer) line(s string) {
-	if p.truncated {
-		return
-	}
-	if room := p.max - p.b.Len(); len(s)+1 > room {
-		p.b.WriteString(s[:max(0, min(len(s), room))])
-		p.b.WriteString("\n[output truncated]\n")
-		p.truncated = true
-		return
-	}
-	p.b.WriteString(s)
-	p.b.WriteByte('\n')
-}
-
-func (p *printBuffer) String() string { return p.b.String() }
-
 // print writes a line of print output.
 func (v *vm) print(s string) {
 	if v.out != nil {
-		v.out.line(s)
+		v.out.Line(s)
 		return
 	}
 	v.eng.logger(v.env).Info(s, "source", "script")

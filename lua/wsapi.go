@@ -75,7 +75,7 @@ func (a *app) ServeRequest(ctx context.Context, w api.ResponseWriter, r *api.Req
 }
 
 func (a *app) error(err error) error {
-	return &ScriptError{File: a.file, Msg: "app " + a.name + ": " + err.Error()}
+	return &api.ScriptError{Engine: errEngine, File: a.file, Msg: "app " + a.name + ": " + err.Error()}
 }
 
 func (a *app) writeBody(ctx context.Context, v *vm, w api.ResponseWriter, body lua.LValue) error {

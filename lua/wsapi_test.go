@@ -95,9 +95,9 @@ func TestWSAPI(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want one containing %q", err, tt.err)
 				}
-				var se *ScriptError
+				var se *api.ScriptError
 				if !errors.As(err, &se) || se.File != "app.lua" {
-					t.Errorf("error %v: want a *ScriptError in app.lua", err)
+					t.Errorf("error %v: want a *api.ScriptError in app.lua", err)
 				}
 				if w.HeaderSent() != tt.sent {
 					t.Errorf("header sent: %v, want %v", w.HeaderSent(), tt.sent)

@@ -33,10 +33,19 @@ func NewConn(nc net.Conn) *Conn {
 	return &Conn{nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}
 }
 
-func (c *Conn) Read(p []byte) (int, error)        { return c.br.Read(p) }
-func (c *Conn) Write(p []byte) (int, error)       { return c.bw.Write(p) }
-func (c *Conn) Flush() error                      { return c.bw.Flush() }
-func (c *Conn) Peek(n int) ([]byte, error)        { return c.br.Peek(n) }
+// Read reads from the connection through its buffer.
+func (c *Conn) Read(p []byte) (int, error) { return c.br.Read(p) }
+
+// Write buffers p for the connection.
+func (c *Conn) Write(p []byte) (int, error) { return c.bw.Write(p) }
+
+// Flush sends what is buffered.
+func (c *Conn) Flush() error { return c.bw.Flush() }
+
+// Peek returns the next n bytes without consuming them.
+func (c *Conn) Peek(n int) ([]byte, error) { return c.br.Peek(n) }
+
+// SetReadDeadline sets the connection's read deadline.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
 
 // Close sends what is buffered and closes the connection.

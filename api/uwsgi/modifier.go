@@ -5,7 +5,7 @@ import "strconv"
 // Modifier is a packet's modifier1: it selects the handler on the server.
 type Modifier uint8
 
-// The modifier1 values of the uwsgi protocol (PROTOCOL.md §8).
+// The modifier1 values of the uwsgi protocol, as uWSGI numbers them.
 const (
 	ModWSGI              Modifier = 0   // Python WSGI request
 	ModPSGI              Modifier = 5   // Perl PSGI request
