@@ -479,7 +479,6 @@ func strFindAux(L *lua.LState, find bool) int {
 func strFind(L *lua.LState) int  { return strFindAux(L, true) }
 func strMatch(L *lua.LState) int { return strFindAux(L, false) }
 
-
 // indexFrom is the byte index of sub in s at or after from, or -1.
 func indexFrom(s, sub string, from int) int {
 	if from > len(s) {
