@@ -10,10 +10,8 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/pm"
 
 	"github.com/scripthost/scripthost/api"
 )
@@ -114,158 +112,90 @@ func (v *vm) strChar(L *lua.LState) int {
 	return 1
 }
 
-// readOnlyBytes views s as bytes for the pattern matcher, which only
-// reads them: copying a long subject for every match would cost more
-// than the match.
-func readOnlyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
-
-// matchBatch is how many matches a matcher finds at once: the pattern
-// is compiled for every search, and a batch bounds the memory of the
-// matches found ahead.
-const matchBatch = 64
-
-// matcher finds the matches of a pattern in a subject one after another,
-// as Lua 5.1's gsub and gmatch walk the subject.
-type matcher struct {
-	L        *lua.LState
-	pat, src string
-	pos      int // where the next search starts
-	found    []*pm.MatchData
-	done     bool
-}
-
-func newMatcher(L *lua.LState, pat, src string) *matcher {
-	return &matcher{L: L, pat: pat, src: src}
-}
-
-// next returns the next match, or nil.
-func (m *matcher) next() *pm.MatchData {
-	if len(m.found) == 0 {
-		if m.done || m.pos > len(m.src) {
-			return nil
-		}
-		mds, err := pm.Find(m.pat, readOnlyBytes(m.src), m.pos, matchBatch)
-		if err != nil {
-			m.L.RaiseError("%s", err.Error())
-		}
-		// An anchored pattern is tried at the start only.
-		m.done = len(mds) < matchBatch || strings.HasPrefix(m.pat, "^")
-		if len(mds) == 0 {
-			return nil
-		}
-		m.found = mds
-		m.pos = after(mds[len(mds)-1])
-	}
-	md := m.found[0]
-	m.found = m.found[1:]
-	return md
-}
-
-// capture returns capture i of a match (0: the whole match; 1 stands for
-// the whole match when the pattern has no captures, as in Lua 5.1).
-func capture(L *lua.LState, md *pm.MatchData, src string, i int) lua.LValue {
-	idx := 2 * i
-	if i > 0 && idx >= md.CaptureLength() {
-		if i != 1 {
-			L.RaiseError("invalid capture index")
-		}
-		idx = 0
-	}
-	if md.IsPosCapture(idx) {
-		return lua.LNumber(md.Capture(idx))
-	}
-	return lua.LString(src[md.Capture(idx):md.Capture(idx+1)])
-}
-
-// captures returns the number of captures of a match.
-func captures(md *pm.MatchData) int { return md.CaptureLength()/2 - 1 }
-
-// after returns where the search goes on after a match: past it, or one
-// byte further for an empty match.
-func after(md *pm.MatchData) int {
-	if end := md.Capture(1); end > md.Capture(0) {
-		return end
-	}
-	return md.Capture(0) + 1
-}
-
 // gsubCheck is how many matches string.gsub replaces between looks at
 // the call's context.
 const gsubCheck = 256
 
-// strGsub is string.gsub, building its result match by match: the result
-// is checked against the string size limit and charged as it grows, and a
-// long substitution can be interrupted. (gopher-lua's finds every match
-// first and copies the whole subject for each.) Replacement values that
-// are numbers convert like Lua 5.1.
+// strGsub is Lua 5.1's string.gsub, building its result match by match:
+// the result is checked against the string size limit and charged as it
+// grows, and a long substitution can be interrupted. Replacement values
+// that are numbers convert like Lua 5.1.
 func (v *vm) strGsub(L *lua.LState) int {
 	src := L.CheckString(1)
 	pat := L.CheckString(2)
 	L.CheckTypes(3, lua.LTString, lua.LTTable, lua.LTFunction)
 	repl := L.Get(3)
 	maxN := L.OptInt(4, len(src)+1)
+	p, anchored := 0, len(pat) > 0 && pat[0] == '^'
+	if anchored {
+		p = 1
+	}
 	b := v.builder(L, "string.gsub")
-	m := newMatcher(L, pat, src)
-	n, copied := 0, 0 // matches, bytes of src done
-	for n < maxN {
-		md := m.next()
-		if md == nil {
+	m := newPatMatch(L, src, pat)
+	n := 0
+	copied := 0 // src before copied is in b; after it, still to copy
+	for s := 0; n < maxN; {
+		m.level = 0
+		e := m.matchAll(s, p)
+		if e != -1 {
+			n++
+			if n%gsubCheck == 0 {
+				interrupted(L)
+			}
+			b.add(src[copied:s])
+			b.add(v.replacement(L, m, s, e, repl))
+			copied = e
+		}
+		if e != -1 && e > s {
+			s = e
+		} else if s < len(src) {
+			s++ // the character stays to be copied
+		} else {
 			break
 		}
-		n++
-		if n%gsubCheck == 0 {
-			interrupted(L)
-		}
-		start, end := md.Capture(0), md.Capture(1)
-		b.add(src[copied:start])
-		b.add(v.replacement(L, md, src, repl))
-		copied = min(after(md), len(src))
-		if end == start {
-			b.add(src[start:copied])
+		if anchored {
+			break
 		}
 	}
+	b.add(src[copied:])
 	if n == 0 {
 		L.Push(L.Get(1))
 	} else {
-		b.add(src[copied:])
 		L.Push(lua.LString(b.String()))
 	}
 	L.Push(lua.LNumber(n))
 	return 2
 }
 
-// replacement is what string.gsub puts in place of a match.
-func (v *vm) replacement(L *lua.LState, md *pm.MatchData, src string, repl lua.LValue) string {
-	whole := src[md.Capture(0):md.Capture(1)]
+// replacement is what string.gsub puts in place of the match from s to e.
+func (v *vm) replacement(L *lua.LState, m *patMatch, s, e int, repl lua.LValue) string {
 	var val lua.LValue
 	switch r := repl.(type) {
 	case lua.LString:
-		return v.expand(L, md, src, string(r))
+		return v.expand(L, m, s, e, string(r))
 	case *lua.LTable:
-		val = L.GetTable(r, capture(L, md, src, 1))
+		val = L.GetTable(r, m.captureValue(0, s, e))
 	case *lua.LFunction:
+		top := L.GetTop()
 		L.Push(r)
-		nargs := max(captures(md), 1)
-		for i := 1; i <= nargs; i++ {
-			L.Push(capture(L, md, src, i))
-		}
+		nargs := m.pushCaptures(s, e, true)
 		L.Call(nargs, 1)
 		val = L.Get(-1)
-		L.Pop(1)
+		L.SetTop(top)
 	}
 	if val == lua.LNil || val == lua.LFalse {
-		return whole
+		return m.src[s:e]
 	}
-	s, ok := stringOf(val)
+	str, ok := stringOf(val)
 	if !ok {
 		L.RaiseError("invalid replacement value (a %s)", val.Type().String())
 	}
-	return s
+	return str
 }
 
-// expand is a replacement string with %0-%9 replaced by captures and %x
-// by x.
-func (v *vm) expand(L *lua.LState, md *pm.MatchData, src, repl string) string {
+// expand is a replacement string with %0 replaced by the whole match,
+// %1-%9 by captures and %x by x.
+func (v *vm) expand(L *lua.LState, m *patMatch, s, e int, repl string) string {
 	if strings.IndexByte(repl, '%') < 0 {
 		return repl
 	}
@@ -273,40 +203,60 @@ func (v *vm) expand(L *lua.LState, md *pm.MatchData, src, repl string) string {
 	for i := 0; i < len(repl); i++ {
 		c := repl[i]
 		if c != '%' || i+1 == len(repl) {
+			b.reserve(1)
 			b.WriteByte(c)
 			continue
 		}
 		i++
 		c = repl[i]
-		if c < '0' || c > '9' {
+		switch {
+		case c == '0':
+			b.add(m.src[s:e])
+		case c >= '1' && c <= '9':
+			str, _ := stringOf(m.captureValue(int(c-'1'), s, e))
+			b.add(str)
+		default:
+			b.reserve(1)
 			b.WriteByte(c)
-			continue
 		}
-		s, _ := stringOf(capture(L, md, src, int(c-'0')))
-		b.add(s)
 	}
 	return b.String()
 }
 
-// strGmatch is string.gmatch, finding one match per iteration (gopher-lua's
-// finds every match first, which for a long subject is a lot of memory).
-// The iterator needs no state argument.
+// strGmatch is string.gmatch: each call of the iterator finds the next
+// match. The iterator needs no state argument.
 func strGmatch(L *lua.LState) int {
-	m := newMatcher(L, L.CheckString(2), L.CheckString(1))
+	src, pat := L.CheckString(1), L.CheckString(2)
+	// A leading '^' anchors the first match, as in Lua 5.4 (and as
+	// gopher-lua did); Lua 5.1 took it literally.
+	p, anchored := 0, len(pat) > 0 && pat[0] == '^'
+	if anchored {
+		p = 1
+	}
+	pos := 0
 	L.Push(L.NewFunction(func(L *lua.LState) int {
-		m.L = L
-		md := m.next()
-		if md == nil {
-			return 0
+		m := newPatMatch(L, src, pat)
+		for s := pos; s <= len(src); s++ {
+			m.level = 0
+			e := m.matchAll(s, p)
+			if anchored {
+				pos = len(src) + 1 // one try, at the start
+			}
+			if e != -1 {
+				if !anchored {
+					pos = e
+					if e == s {
+						pos++ // an empty match: go on one further
+					}
+				}
+				return m.pushCaptures(s, e, true)
+			}
+			if anchored {
+				break
+			}
 		}
-		if captures(md) == 0 {
-			L.Push(capture(L, md, m.src, 0))
-			return 1
-		}
-		for i := 1; i <= captures(md); i++ {
-			L.Push(capture(L, md, m.src, i))
-		}
-		return captures(md)
+		pos = len(src) + 1
+		return 0
 	}))
 	return 1
 }

@@ -71,10 +71,12 @@
 // one of these limits is closed and replaced by a fresh replica, even if
 // the script caught the error; a plain Lua error leaves the state usable
 // (gopher-lua unwinds its stacks), unlike uWSGI's plugin, whose stack
-// keeps the error and breaks later requests. Not bounded: one pattern
-// match (string.find, match, gsub's search) runs in Go and is not
-// interrupted until it returns; gopher-lua gives up on very deep
-// backtracking with "pattern/input too complex".
+// keeps the error and breaks later requests. Pattern matching
+// (string.find, match, gmatch, gsub) is the engine's own, Lua 5.1's
+// algorithm: repetitions loop instead of recursing per character, so
+// long subjects work, recursion is bounded by the pattern's items
+// ("pattern too complex" past 200, as Lua 5.2), and a backtracking search
+// is interrupted at the call's deadline.
 //
 // # Isolation
 //

@@ -74,6 +74,8 @@ func (v *vm) openLibs() {
 	set(str, "char", v.strChar)
 	set(str, "gsub", v.strGsub)
 	set(str, "gmatch", strGmatch)
+	set(str, "find", strFind)
+	set(str, "match", strMatch)
 	for _, name := range []string{"upper", "lower", "reverse"} {
 		set(str, name, v.chargedLen("string."+name, str.RawGetString(name).(*lua.LFunction).GFunction))
 	}
