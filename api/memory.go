@@ -277,19 +277,38 @@ func (m *Memory) logger() *slog.Logger {
 	return slog.Default()
 }
 
-var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+var heapSamples = []metrics.Sample{
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/memory/classes/total:bytes"},
+	{Name: "/memory/classes/heap/released:bytes"},
+}
 var heapSampleMu sync.Mutex
 
-// heapInUse is the bytes of heap objects, live or not yet swept.
+// heapInUse is the memory the budget watches: the bytes of heap objects
+// (live or not yet swept), or, when more, the runtime's total less what
+// it returned to the system minus the runtime's own slack for the heap
+// (memorySlackPercent of the total). The total is what
+// debug.SetMemoryLimit bounds: once it nears the limit the collector runs
+// without pause and the program crawls, so the budget must act before,
+// also when the objects alone are below its threshold (builds whose
+// runtime keeps more overhead, such as the race detector's).
 func heapInUse() int64 {
 	heapSampleMu.Lock()
 	defer heapSampleMu.Unlock()
-	metrics.Read(heapSample)
-	if heapSample[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	metrics.Read(heapSamples)
+	var v [3]int64
+	for i, s := range heapSamples {
+		if s.Value.Kind() == metrics.KindUint64 {
+			v[i] = int64(s.Value.Uint64())
+		}
 	}
-	return int64(heapSample[0].Value.Uint64())
+	objects, held := v[0], v[1]-v[2]
+	return max(objects, held-held/100*memorySlackPercent)
 }
+
+// memorySlackPercent is the share of the runtime's memory that is not
+// objects even when nothing is wrong (spans, stacks, metadata).
+const memorySlackPercent = 10
 
 // DefaultMemoryLimit is three quarters of the memory the process may use:
 // the machine's, or its cgroup's when that is smaller; 0 when neither can

@@ -190,7 +190,7 @@ uwsgi.register_rpc("hog", () => { let a = []; for (;;) a.push("x".repeat(1 << 20
 	served := make(chan struct{})
 	go func() { mem.Serve(serveCtx); close(served) }()
 	defer func() { stop(); <-served }()
-	ctx, _, done := api.NewScope(api.WithMemory(context.Background(), mem), nil, 20*time.Second)
+	ctx, _, done := api.NewScope(api.WithMemory(context.Background(), mem), nil, time.Minute)
 	defer done()
 	_, err := w.call(ctx, "hog")
 	if !errors.Is(err, api.ErrMemoryLimit) {
