@@ -1,6 +1,7 @@
 # scripthost build, test and benchmark entry points.
 #
-#   make test     install the peers (uWSGI, nginx: Debian packages), vet, test
+#   make test     install the peers (uWSGI, nginx: Debian packages), vet,
+#                 build for darwin and vet for freebsd (the portable path), test
 #   make fuzz     every fuzz target of the module for FUZZTIME each
 #   make bench    Go benchmarks, then tests/bench.sh: scripthost (Lua, then
 #                 JavaScript, then Go scripts) and uWSGI side by side
@@ -29,6 +30,8 @@ RUN_ARGS ?= serve
 test:
 	bash tests/install-peers.sh
 	$(GO) vet ./...
+	GOOS=darwin $(GO) build ./...
+	GOOS=freebsd $(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 vet:

@@ -323,3 +323,10 @@ func (b bodyReader) Read(p []byte) (int, error) {
 	b.c.nc.SetReadDeadline(time.Now().Add(b.c.srv.lim.BodyTimeout))
 	return b.c.br.Read(p)
 }
+
+// remoteAddr is a Request's RemoteAddr: it asks the connection only when
+// printed, which happens in log lines, not on the hot path.
+type remoteAddr struct{ nc net.Conn }
+
+func (a remoteAddr) Network() string { return a.nc.RemoteAddr().Network() }
+func (a remoteAddr) String() string  { return a.nc.RemoteAddr().String() }
