@@ -15,10 +15,9 @@ import (
 	"github.com/scripthost/scripthost/host"
 )
 
-// Connections are served by accept workers that serve each connection to
-// its end: calls that block must not stop the listener from taking new
-// connections, and the workers left once they end are bounded.
-func TestAcceptWorkers(t *testing.T) {
+// Calls that block must not stop the listener from taking new
+// connections, and their goroutines end with them.
+func TestAcceptWhileCallsBlock(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
 			var g *gate
@@ -49,8 +48,7 @@ func TestAcceptWorkers(t *testing.T) {
 					t.Errorf("connection %d got %q, %v, want \"ok\" then the close", i, got, err)
 				}
 			}
-			// 12 connections served at once leave at most the idle workers.
-			waitGoroutines(t, base+host.MaxIdleAcceptors()-1)
+			waitGoroutines(t, base)
 		})
 	}
 }
@@ -86,7 +84,7 @@ func TestPlainConnectionsClose(t *testing.T) {
 					c.Close()
 				}
 				waitFor(t, "the server's sockets closed", func() bool {
-					return openFDs(t) <= base+2 // the accept workers' own, at most
+					return openFDs(t) <= base
 				})
 			})
 			t.Run("a pipelined partial packet meets the header timeout", func(t *testing.T) {
@@ -101,11 +99,9 @@ func TestPlainConnectionsClose(t *testing.T) {
 	}
 }
 
-// With as few waiting workers as possible, one-shot connections (framed
-// and raw answers) from many clients at once must all be served: the pool never runs out of
-// workers that accept.
-func TestAcceptWorkersUnderChurn(t *testing.T) {
-	defer host.SetMaxIdleAcceptors(1)()
+// One-shot connections (framed and raw answers) from many clients at
+// once must all be served.
+func TestAcceptUnderChurn(t *testing.T) {
 	ts := startServer(t, "tcp", host.Limits{}, nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)

@@ -10,9 +10,7 @@
 // connection, never a crash or a pinned goroutine.
 //
 // Most uwsgi connections carry one request (nginx, uWSGI's clients), so
-// the cost of a connection is most of the cost of a request. A listener's
-// goroutines (accept.go) each accept a connection, serve it to its end and
-// take the next, growing in number whenever all are busy. On Linux, TCP
+// the cost of a connection is most of the cost of a request. On Linux, TCP
 // and unix listeners hand out connections (sockconn_linux.go) that use
 // plain non-blocking system calls until one would block, and only then
 // join Go's poller; elsewhere listeners are served through net.Listener.

@@ -596,8 +596,7 @@ func TestHeaderTimeout(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// The concurrent cases may have left accept workers waiting.
-	waitGoroutines(t, base+host.MaxIdleAcceptors()-1)
+	waitGoroutines(t, base)
 }
 
 // headerTimeoutCase sends first and expects answer (answered reports
