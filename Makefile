@@ -1,8 +1,9 @@
 # scripthost build, test and benchmark entry points.
 #
-#   make test     install the peers (uWSGI, nginx: Debian packages), vet, test
-#                 everything (SCRIPTHOST_PEERS=1: a missing peer fails its
-#                 tests, which a plain `go test ./...` skips)
+#   make test     install the peers (uWSGI, nginx, Redis: Debian packages),
+#                 vet, build for darwin and vet for freebsd (the portable
+#                 path), test everything (SCRIPTHOST_PEERS=1: a missing peer
+#                 fails its tests, which a plain `go test ./...` skips)
 #   make fuzz     every fuzz target of the module for FUZZTIME each
 #   make bench    Go benchmarks, then tests/bench.sh: scripthost (Lua, then
 #                 JavaScript, then Go scripts) and uWSGI side by side
@@ -31,6 +32,8 @@ RUN_ARGS ?= serve
 test:
 	bash tests/install-peers.sh
 	$(GO) vet ./...
+	GOOS=darwin $(GO) build ./...
+	GOOS=freebsd $(GO) vet ./...
 	SCRIPTHOST_PEERS=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 vet:

@@ -21,8 +21,10 @@ const (
 	// Close ends the connection: after raw and HTTP responses (whose end
 	// is the close), and after failures reported uWSGI's way.
 	Close Outcome = iota
-	// Keep waits for another packet on the connection: after a complete
-	// framed response.
+	// Keep serves the connection's next packet: after a complete framed
+	// response. On a plain connection (one that did not negotiate the
+	// extension) only packets already received are served, then the
+	// connection closes, as uWSGI closes after every answer.
 	Keep
 )
 
@@ -111,7 +113,7 @@ type connState int
 
 const (
 	stateActive connState = iota // reading or serving a packet
-	stateIdle                    // kept open, waiting for the next packet
+	stateIdle                    // extended, waiting for the next packet
 	stateClosed                  // closed by Shutdown
 )
 
@@ -135,12 +137,6 @@ type conn struct {
 	w       ResponseWriter
 	req     Request
 
-	// mayLinger lets a plain connection that waits for its next packet
-	// leave its socket to the accept worker instead (see accept.go);
-	// lingered is then that socket, still open.
-	mayLinger bool
-	lingered  *sockConn
-
 	mu    sync.Mutex
 	state connState
 }
@@ -157,17 +153,13 @@ func (c *conn) reset(s *Server, nc net.Conn, listener string, ops bool) {
 	c.br, c.bw, c.extended = nil, nil, false
 	c.items, c.vars, c.value = c.items[:0], c.vars[:0], c.value[:0]
 	c.state = stateActive
-	c.mayLinger, c.lingered = false, nil
 }
 
-// serve serves the connection's packets until it ends; resumed means a
-// packet was served before and the next is awaited first.
-func (c *conn) serve(resumed bool) {
+// serve serves the connection's packets until it ends.
+func (c *conn) serve() {
 	s := c.srv
 	defer func() {
-		if c.lingered == nil {
-			c.nc.Close()
-		}
+		c.nc.Close()
 		s.untrack(c)
 	}()
 	c.br = readerPool.Get().(*bufio.Reader)
@@ -189,7 +181,7 @@ func (c *conn) serve(resumed bool) {
 	w, req := &c.w, &c.req
 	payload := c.payload
 	defer func() { c.payload = payload[:0] }()
-	for first := !resumed; ; first = false {
+	for first := true; ; first = false {
 		if !first && !c.waitNext() {
 			return
 		}
@@ -247,19 +239,18 @@ func (c *conn) run(h Handler, w *ResponseWriter, r *Request) (out Outcome) {
 	return h.ServeUWSGI(ctx, w, r)
 }
 
-// waitNext waits for the first byte of the next packet on a kept
-// connection. It reports false when the connection should end: the client
-// went away, the idle timeout passed (extended clients then get a close
-// mark), or Shutdown closed it.
+// waitNext waits for the first byte of the next packet after a framed
+// answer. It reports false when the connection should end: it is plain
+// and no packet it pipelined is left in the read buffer (one-shot clients
+// then read our close instead of having to close first), the client went
+// away, the idle timeout passed (extended clients then get a close mark),
+// or Shutdown closed it.
 func (c *conn) waitNext() bool {
 	if c.br.Buffered() > 0 {
 		return true // a pipelined packet is here: not idle
 	}
-	if c.mayLinger && !c.extended {
-		if sc, ok := c.nc.(*sockConn); ok && sc.isRaw() {
-			c.lingered = sc
-			return false
-		}
+	if !c.extended {
+		return false
 	}
 	if !c.setState(stateIdle) {
 		return false
@@ -308,7 +299,7 @@ func (c *conn) logReadError(what string, err error, first bool) {
 		return // the client connected and left, or we closed it
 	}
 	if errors.Is(err, io.EOF) {
-		return // a client closing a kept connection between packets
+		return // an extended client closing between packets
 	}
 	msg := "read failed"
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -332,3 +323,10 @@ func (b bodyReader) Read(p []byte) (int, error) {
 	b.c.nc.SetReadDeadline(time.Now().Add(b.c.srv.lim.BodyTimeout))
 	return b.c.br.Read(p)
 }
+
+// remoteAddr is a Request's RemoteAddr: it asks the connection only when
+// printed, which happens in log lines, not on the hot path.
+type remoteAddr struct{ nc net.Conn }
+
+func (a remoteAddr) Network() string { return a.nc.RemoteAddr().Network() }
+func (a remoteAddr) String() string  { return a.nc.RemoteAddr().String() }

@@ -122,7 +122,8 @@ type EvalConfig struct {
 //
 // An error frame, [255, len, code] + a message (uwsgi.AppendError), to
 // every client, whether or not it sent the extension hello: eval is
-// scripthost's own packet. The connection stays open for the next request.
+// scripthost's own packet. An extended connection stays open for the next
+// request; a plain one closes, as after any answer.
 //
 //	CodeRefused     eval not allowed on this listener; signature missing,
 //	                wrong, outside the window or replayed; language not

@@ -176,12 +176,31 @@ func evalRead(t *testing.T, c net.Conn) (uwsgi.Header, []byte) {
 	return h, p
 }
 
-// evalPing checks that the connection is still served.
+// evalPing checks that an extended connection is still served.
 func evalPing(t *testing.T, c net.Conn) {
 	t.Helper()
 	evalWrite(t, c, []byte{100, 0, 0, 0})
 	if h, _ := evalRead(t, c); h.Modifier1 != uwsgi.ModPing {
 		t.Fatalf("reply to a ping: %v", h)
+	}
+}
+
+// evalClosed checks that the server closes c without another byte.
+func evalClosed(t *testing.T, c net.Conn) {
+	t.Helper()
+	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
+		t.Fatalf("got % x, %v; want the close", got, err)
+	}
+}
+
+// evalEnd checks how a connection goes on after an answer: an extended
+// one is still served, a plain one is closed.
+func evalEnd(t *testing.T, c net.Conn, extended bool) {
+	t.Helper()
+	if extended {
+		evalPing(t, c)
+	} else {
+		evalClosed(t, c)
 	}
 }
 
@@ -263,7 +282,7 @@ func TestEvalRefusedOutsideEvalListeners(t *testing.T) {
 			c := evalDial(t, tc.addr, tc.extended)
 			evalWrite(t, c, evalPacket(6, "return 1"))
 			expectEvalError(t, c, uwsgi.CodeRefused, "only served on the operator's eval listener")
-			evalPing(t, c)
+			evalEnd(t, c, tc.extended)
 		})
 	}
 	logs := es.log.String()
@@ -297,7 +316,7 @@ func TestEvalFailures(t *testing.T) {
 				c := evalDial(t, es.evalSocket, extended)
 				evalWrite(t, c, evalPacket(tc.m2, tc.code))
 				expectEvalError(t, c, tc.want, tc.msg)
-				evalPing(t, c) // the connection stays usable
+				evalEnd(t, c, extended) // an extended connection stays usable
 			})
 		}
 	}
@@ -338,10 +357,11 @@ func TestEvalReplyBytes(t *testing.T) {
 			if !bytes.Equal(got, tc.want) {
 				t.Errorf("reply\n got % x\nwant % x", got, tc.want)
 			}
-			evalPing(t, c)
+			evalClosed(t, c)
 		})
 	}
-	// Pipelined on a plain connection: both answered, in order.
+	// Pipelined on a plain connection: both answered, in order, then the
+	// close.
 	c := evalDial(t, es.evalSocket, false)
 	evalWrite(t, c, append(evalPacket(6, "one"), evalPacket(6, "two")...))
 	for _, want := range []string{"one", "two"} {
@@ -349,6 +369,7 @@ func TestEvalReplyBytes(t *testing.T) {
 			t.Errorf("pipelined result %q, want %q", got, want)
 		}
 	}
+	evalClosed(t, c)
 }
 
 type callable struct{}
@@ -524,7 +545,7 @@ func TestEvalSignatures(t *testing.T) {
 			} else if got := readEvalReply(t, c); got["result"] == "" {
 				t.Errorf("reply %q, want a result", got)
 			}
-			evalPing(t, c)
+			evalClosed(t, c)
 		})
 	}
 }

@@ -262,12 +262,15 @@ func TestPlainExtraArgsIgnored(t *testing.T) {
 	expectErrorFrame(t, c, uwsgi.CodeBadRequest, "2")
 }
 
-// A plain connection can upgrade itself with a hello after other packets.
+// A plain connection can upgrade itself with a hello pipelined after
+// other packets.
 func TestHelloAfterPlainPackets(t *testing.T) {
 	ts := startServer(t, "tcp", host.Limits{}, nil)
 	c := ts.dial(t)
-	ping(t, c)
-	mustWrite(t, c, uwsgi.AppendHello(nil))
+	mustWrite(t, c, append(append([]byte(nil), pingReq...), uwsgi.AppendHello(nil)...))
+	if got := mustRead(t, c, len(pongResp)); !bytes.Equal(got, pongResp) {
+		t.Fatalf("pong = % x, want % x", got, pongResp)
+	}
 	if got, want := mustRead(t, c, len(uwsgi.AppendHelloReply(nil))), uwsgi.AppendHelloReply(nil); !bytes.Equal(got, want) {
 		t.Fatalf("hello reply = % x, want % x", got, want)
 	}

@@ -299,8 +299,8 @@ func (s *Server) ServeOps(l net.Listener) error {
 
 func (s *Server) serve(l net.Listener, ops bool) error {
 	s.init()
-	if sl, err := newSockListener(l); err == nil {
-		l = sl
+	if fl, err := fastListener(l); err == nil {
+		l = fl
 	} else {
 		s.log.Debug("accepting through the listener", "listener", l.Addr(), "reason", err)
 	}

@@ -181,12 +181,8 @@ func TestEvalSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	old, _ := uwsgi.AppendEvalRequest(nil, uwsgi.ModLua, `return "old"`, key, time.Now().Add(-2*time.Minute))
-	conn, err := net.DialTimeout("tcp", evalAddr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	// Each on a connection of its own: a plain connection closes after
+	// its answer.
 	for i, step := range []struct {
 		req  []byte
 		want uwsgi.Modifier
@@ -196,17 +192,7 @@ func TestEvalSigned(t *testing.T) {
 		{req, uwsgi.ModResponse, uint8(uwsgi.CodeRefused)},
 		{old, uwsgi.ModResponse, uint8(uwsgi.CodeRefused)},
 	} {
-		if _, err := conn.Write(step.req); err != nil {
-			t.Fatal(err)
-		}
-		h, err := uwsgi.ReadHeader(conn)
-		if err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-		body := make([]byte, h.Size)
-		if _, err := io.ReadFull(conn, body); err != nil {
-			t.Fatal(err)
-		}
+		h, body := evalExchange(t, evalAddr, step.req)
 		if h.Modifier1 != step.want || h.Modifier2 != step.code {
 			t.Errorf("step %d: reply %v %q, want [%v, n, %d]", i, h, body, step.want, step.code)
 		}
@@ -256,4 +242,28 @@ func TestEvalJSAndGo(t *testing.T) {
 			t.Errorf("%s: eval %q = %q, %q, %v; want %q, %q", tc.name, tc.code, result, output, err, tc.result, tc.outp)
 		}
 	}
+}
+
+// evalExchange sends one packet on a new plain connection and reads the
+// framed reply.
+func evalExchange(t *testing.T, addr string, req []byte) (uwsgi.Header, []byte) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := conn.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	h, err := uwsgi.ReadHeader(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, h.Size)
+	if _, err := io.ReadFull(conn, body); err != nil {
+		t.Fatal(err)
+	}
+	return h, body
 }

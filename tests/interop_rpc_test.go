@@ -420,6 +420,46 @@ func TestInteropNginxRPC(t *testing.T) {
 	}
 }
 
+// TestInteropPlainConnectionsClose: on a plain connection (no extension)
+// our server answers and closes, byte for byte as uWSGI does, so that a
+// one-shot client (nginx, uwsgi.rpc) reads the end instead of having to
+// close first. Nothing here half-closes the client side.
+func TestInteropPlainConnectionsClose(t *testing.T) {
+	u := startUWSGI(t, uwsgiOptions{
+		Plugins:   []string{"lua51", "rpc", "ping"},
+		Master:    true,
+		Processes: 1,
+		Files:     map[string][]byte{"rpc.lua": testdataFile(t, "uwsgi/rpc.lua")},
+		Args:      []string{"--lua-load", "rpc.lua"},
+	})
+	ours := startOurServer(t)
+	hello, err := uwsgi.AppendRPCRequest[string](nil, uwsgi.RPCFramed, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		req  []byte
+	}{
+		{"ping", []byte{100, 0, 0, 0}},
+		{"rpc framed", hello},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := rawExchange("tcp", u.Addr, tc.req, 10*time.Second)
+			if err != nil {
+				t.Fatalf("uWSGI: %v (got % x)\n%s", err, want, u.LogTail(20))
+			}
+			got, err := rawExchange("tcp", ours.Addr, tc.req, 10*time.Second)
+			if err != nil {
+				t.Fatalf("ours: %v (got % x), want % x then the close", err, got, want)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("ours = % x, uWSGI = % x", got, want)
+			}
+		})
+	}
+}
+
 // TestInteropClientAgainstOurServer runs the same client operations as
 // against uWSGI, over the extension (pooled connections, error frames).
 func TestInteropClientAgainstOurServer(t *testing.T) {

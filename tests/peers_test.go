@@ -609,10 +609,7 @@ func startChild(name string, cmd *exec.Cmd, consolePath string) (*childProcess, 
 	// other workers of a uWSGI without --master when the first one exits),
 	// so that they can be found, killed and reaped instead of lingering as
 	// zombies. Best effort.
-	subreaperOnce.Do(func() {
-		const prSetChildSubreaper = 36
-		syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
-	})
+	subreaperOnce.Do(becomeSubreaper)
 	console, err := os.Create(consolePath)
 	if err != nil {
 		return nil, err

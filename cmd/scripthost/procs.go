@@ -26,21 +26,32 @@ import (
 // when, for procsLowerAfter windows in a row, fewer would each have been
 // at most procsLower busy. The gap between the two, and the extra CPU that
 // more processors cost, keep it from going back and forth.
+//
+// Every core means the runtime's own default (SetDefaultGOMAXPROCS): the
+// CPUs the process may use, within a container's CPU quota, kept up to
+// date by the runtime as the quota changes. Fewer is a GOMAXPROCS call,
+// which stops those updates, so a lowered tuner goes back to the default
+// every procsResync windows to learn the quota again, and never keeps
+// more processors than it allows.
 const (
 	procsWindow     = 100 * time.Millisecond
 	procsRaise      = 0.8
 	procsLower      = 0.7
 	procsLowerAfter = 5
+	procsResync     = 100
 )
 
 type procsTuner struct {
-	max int // the most processors: the CPUs the process may use
-	n   int // the processors it has now
-	low int // windows in a row in which fewer would have done
+	max     int // the most processors: the runtime's default
+	n       int // the processors it has now
+	low     int // windows in a row in which fewer would have done
+	lowered int // windows since it last learnt the default while below it
 
-	window time.Duration
-	cpu    func() (time.Duration, bool) // the CPU time used so far
-	set    func(n int)                  // makes n the processors
+	window  time.Duration
+	cpu     func() (time.Duration, bool) // the CPU time used so far
+	lower   func(n int)                  // makes n the processors
+	restore func() int                   // back to the default, which it returns
+	current func() int                   // the processors now
 }
 
 // step takes the cores kept busy over the last window and returns the
@@ -88,12 +99,43 @@ func setProcs(ctx context.Context, procs int, log *slog.Logger) {
 		return
 	}
 	n := runtime.GOMAXPROCS(0)
-	if n < 2 {
-		return
-	}
 	t := &procsTuner{max: n, n: n, window: procsWindow, cpu: processCPU,
-		set: func(n int) { runtime.GOMAXPROCS(n) }}
+		lower: func(n int) { runtime.GOMAXPROCS(n) },
+		restore: func() int {
+			runtime.SetDefaultGOMAXPROCS()
+			return runtime.GOMAXPROCS(0)
+		},
+		current: func() int { return runtime.GOMAXPROCS(0) },
+	}
 	go t.run(ctx, log)
+}
+
+// apply makes the processors what step chose, and keeps max the
+// runtime's default.
+func (t *procsTuner) apply(prev int) {
+	switch {
+	case t.n == t.max && prev == t.max:
+		// At the default, which the runtime keeps up to date.
+		t.max = t.current()
+		t.n = t.max
+	case t.n == t.max:
+		t.max = t.restore()
+		t.n = t.max
+		t.lowered = 0
+	case t.n != prev:
+		t.lower(t.n)
+		t.lowered = 0
+	default:
+		t.lowered++
+		if t.lowered < procsResync {
+			return
+		}
+		t.lowered = 0
+		t.max = t.restore()
+		if t.n = min(t.n, t.max); t.n < t.max {
+			t.lower(t.n)
+		}
+	}
 }
 
 // run samples the CPU time every window and sets the processors as step
@@ -118,8 +160,10 @@ func (t *procsTuner) run(ctx context.Context, log *slog.Logger) {
 			}
 			busy := float64(cpu-lastCPU) / float64(wall)
 			lastCPU, lastAt = cpu, now
-			if prev := t.n; t.step(busy) != prev {
-				t.set(t.n)
+			prev := t.n
+			t.step(busy)
+			t.apply(prev)
+			if t.n != prev {
 				log.Debug("processors", "from", prev, "to", t.n, "busy", math.Round(busy*100)/100)
 			}
 		}

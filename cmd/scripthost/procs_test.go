@@ -95,7 +95,9 @@ func TestProcsTunerRuns(t *testing.T) {
 			last = now
 			return cpu, true
 		},
-		set: func(n int) { sets <- n }}
+		lower:   func(n int) { sets <- n },
+		restore: func() int { sets <- 4; return 4 },
+		current: func() int { return 4 }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -119,6 +121,64 @@ func TestProcsTunerRuns(t *testing.T) {
 	expect(1)
 	load.Store(3000)
 	expect(4)
+}
+
+// The tuner's most is the runtime's default, which follows a container's
+// CPU quota: it is restored to raise, followed while in force, and
+// learnt again every procsResync windows while lowered.
+func TestProcsTunerFollowsTheDefault(t *testing.T) {
+	type window struct {
+		busy     float64
+		quota    int // the runtime's default from this window on
+		want     int
+		restores int // calls of restore so far
+	}
+	repeat := func(n int, w window) []window {
+		ws := make([]window, n)
+		for i := range ws {
+			ws[i] = w
+		}
+		return ws
+	}
+	join := func(parts ...[]window) []window {
+		var ws []window
+		for _, p := range parts {
+			ws = append(ws, p...)
+		}
+		return ws
+	}
+	tests := []struct {
+		name    string
+		windows []window
+	}{
+		{"at the default it follows the runtime's updates",
+			[]window{{3.9, 4, 4, 0}, {1.9, 2, 2, 0}, {2.9, 3, 3, 0}}},
+		{"raising restores the default, never more",
+			join(repeat(4, window{0.1, 4, 4, 0}), []window{{0.1, 4, 1, 0}, {0.9, 2, 2, 1}})},
+		{"lowered, it learns a smaller quota within procsResync windows",
+			join(repeat(4, window{1.0, 4, 4, 0}), repeat(procsResync, window{1.0, 4, 2, 0}),
+				[]window{{1.0, 1, 1, 1}})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			quota, restores := 4, 0
+			tu := &procsTuner{max: 4, n: 4,
+				lower:   func(int) {},
+				restore: func() int { restores++; return quota },
+				current: func() int { return quota },
+			}
+			for i, w := range tt.windows {
+				quota = w.quota
+				prev := tu.n
+				tu.step(w.busy)
+				tu.apply(prev)
+				if tu.n != w.want || restores != w.restores {
+					t.Fatalf("window %d (busy %.1f, quota %d): %d processors, %d restores; want %d, %d",
+						i, w.busy, w.quota, tu.n, restores, w.want, w.restores)
+				}
+			}
+		})
+	}
 }
 
 func TestServeRejectsBadProcs(t *testing.T) {

@@ -214,9 +214,7 @@ func (s *supervisor) start() (*child, error) {
 		restartsVar:   strconv.FormatInt(s.restarts, 10),
 		cacheDirVar:   s.cacheDir,
 	}
-	// A serving process without its supervisor stops (it would hold the
-	// sockets with nobody to replace it).
-	proc, ready, err := startServing(s.listeners, env, &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM})
+	proc, ready, err := startServing(s.listeners, env, servingProcAttr())
 	if err != nil {
 		return nil, fmt.Errorf("starting a serving process: %w", err)
 	}

@@ -10,20 +10,26 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 )
 
-// Most uwsgi connections are one packet in, one answer out, then close
-// (nginx, uWSGI's rpc client, one-shot clients). Through net.Listener each
-// of them costs accept4, getsockname, setsockopt, an epoll registration and
-// removal and usually a trip through the poller; on a virtual machine where
-// every system call is expensive that was most of a call's CPU. So
-// standard listeners are served through sockListener, and the
-// connections it accepts (sockConn) use plain non-blocking system calls for
-// as long as they succeed: a one-shot request then costs accept4, read,
-// write and close. The first call that would block hands the descriptor to
-// Go's poller (an *os.File), and from then on the connection behaves like
-// any net.Conn, deadlines included.
+// Linux's fast path for one-shot connections. Most uwsgi connections are
+// one packet in, one answer out, then close (nginx, uWSGI's rpc client,
+// one-shot clients). Through net.Listener each of them costs accept4,
+// getsockname, setsockopt, an epoll registration and removal and usually a
+// trip through the poller; on a virtual machine where every system call is
+// expensive that was most of a call's CPU. So standard listeners are
+// served through sockListener, and the connections it accepts (sockConn)
+// use plain non-blocking system calls for as long as they succeed: a
+// one-shot request then costs accept4, read, write and close. The first
+// call that would block hands the descriptor to Go's poller (an *os.File),
+// and from then on the connection behaves like any net.Conn, deadlines
+// included.
+
+// fastListener is the one entry to this file: it wraps TCP and unix
+// stream listeners, or reports why it cannot (l is then served as it is).
+func fastListener(l net.Listener) (net.Listener, error) {
+	return newSockListener(l)
+}
 
 // sockListener serves a standard TCP or unix listener by accepting on a
 // duplicate of its socket, waiting in Go's poller (net's listeners offer
@@ -335,45 +341,6 @@ func (c *sockConn) poller(op string) (syscall.RawConn, error) {
 	return c.rc, nil
 }
 
-// isRaw reports whether the socket is open and not in the poller.
-func (c *sockConn) isRaw() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return !c.closed && c.rc == nil
-}
-
-// peekState is what peek found on a socket.
-type peekState int
-
-const (
-	peekEmpty peekState = iota // nothing yet
-	peekData                   // bytes to read (or the socket is in the poller)
-	peekGone                   // the client closed, or the socket failed
-)
-
-// peek looks, without waiting or consuming anything, whether the client
-// sent more or went away.
-func (c *sockConn) peek() peekState {
-	rc, err := c.begin("read", &time.Time{})
-	switch {
-	case err != nil:
-		return peekGone
-	case rc != nil:
-		return peekData
-	}
-	var b [1]byte
-	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	c.end()
-	switch {
-	case e == syscall.EAGAIN || e == syscall.EINTR:
-		return peekEmpty
-	case e != 0 || n == 0:
-		return peekGone
-	}
-	return peekData
-}
-
 func (c *sockConn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: c.network, Err: err}
 }
@@ -480,10 +447,3 @@ func sockaddrAddr(sa syscall.Sockaddr, network string) net.Addr {
 	}
 	return &net.TCPAddr{}
 }
-
-// remoteAddr is a Request's RemoteAddr: it asks the connection only when
-// printed, which happens in log lines, not on the hot path.
-type remoteAddr struct{ nc net.Conn }
-
-func (a remoteAddr) Network() string { return a.nc.RemoteAddr().Network() }
-func (a remoteAddr) String() string  { return a.nc.RemoteAddr().String() }

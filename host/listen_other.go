@@ -1,0 +1,14 @@
+//go:build !linux
+
+package host
+
+import (
+	"errors"
+	"net"
+)
+
+// fastListener is Linux's alone (sockconn_linux.go): elsewhere listeners
+// are served through net.Listener as they are.
+func fastListener(net.Listener) (net.Listener, error) {
+	return nil, errors.New("no fast path for listeners on this system")
+}
