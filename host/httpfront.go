@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/scripthost/scripthost/api"
@@ -30,7 +31,12 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if !f.readBody(rw, r, &body) {
 		return
 	}
-	vars := uwsgi.RequestVars(r, body.size)
+	vr, ok := frontRequest(r)
+	if !ok {
+		http.Error(rw, "Bad Request", http.StatusBadRequest)
+		return
+	}
+	vars := uwsgi.RequestVars(vr, body.size)
 	rt := s.acquireRouter()
 	var app *AppInfo
 	if rt != nil {
@@ -46,11 +52,85 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	defer done()
 	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: &body}
 	if err := app.App.ServeRequest(ctx, resp, req); err != nil {
-		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", r.URL.Path, "err", err)
+		if s.clientLeft(err, resp.err, r.Context()) {
+			s.log.Info("client left before the response was complete", "app", app.Name,
+				"path", vr.URL.Path, "remote", r.RemoteAddr, "err", err)
+			return
+		}
+		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vr.URL.Path, "err", err)
 		if !resp.sent {
 			http.Error(rw, "Internal Server Error", http.StatusInternalServerError)
 		}
 	}
+}
+
+// frontRequest is r as nginx passes it on: the path with "." and ".."
+// resolved and slashes merged (REQUEST_URI keeps what the client sent),
+// and the values of a repeated header joined into one, with "; " for
+// cookies and ", " for the others. It reports false for a path that
+// climbs above the root, which nginx answers 400.
+func frontRequest(r *http.Request) (*http.Request, bool) {
+	path, ok := normalizePath(r.URL.Path)
+	if !ok {
+		return nil, false
+	}
+	joined := false
+	for _, vs := range r.Header {
+		joined = joined || len(vs) > 1
+	}
+	if path == r.URL.Path && !joined {
+		return r, true
+	}
+	vr := *r
+	u := *r.URL
+	u.Path, u.RawPath = path, ""
+	vr.URL = &u
+	if joined {
+		vr.Header = make(http.Header, len(r.Header))
+		for name, vs := range r.Header {
+			sep := ", "
+			if name == "Cookie" {
+				sep = "; "
+			}
+			vr.Header[name] = []string{strings.Join(vs, sep)}
+		}
+	}
+	return &vr, true
+}
+
+// normalizePath resolves "." and ".." segments and merges repeated
+// slashes as nginx does, keeping a trailing slash (and adding one after
+// a last "." or ".."). It reports false when ".." climbs above the root.
+func normalizePath(p string) (string, bool) {
+	if !strings.HasPrefix(p, "/") {
+		return p, true // "*" or an empty path: nothing to resolve
+	}
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return p, true
+	}
+	segs := strings.Split(p[1:], "/")
+	out := make([]string, 0, len(segs))
+	trailing := false
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		switch seg {
+		case "", ".":
+			trailing = trailing || last
+		case "..":
+			if len(out) == 0 {
+				return "", false
+			}
+			out = out[:len(out)-1]
+			trailing = trailing || last
+		default:
+			out = append(out, seg)
+		}
+	}
+	clean := "/" + strings.Join(out, "/")
+	if trailing && len(out) > 0 {
+		clean += "/"
+	}
+	return clean, true
 }
 
 // readBody reads the request body in full into body before any app runs
@@ -99,6 +179,7 @@ func (a remoteString) String() string  { return string(a) }
 type httpResponse struct {
 	rw   http.ResponseWriter
 	sent bool
+	err  error // the first write or flush error: the client is gone
 }
 
 func (h *httpResponse) WriteHeader(status string, headers []api.Header) error {
@@ -123,11 +204,19 @@ func (h *httpResponse) WriteHeader(status string, headers []api.Header) error {
 
 func (h *httpResponse) Write(p []byte) (int, error) {
 	h.sent = true
-	return h.rw.Write(p)
+	n, err := h.rw.Write(p)
+	if err != nil && h.err == nil {
+		h.err = err
+	}
+	return n, err
 }
 
 func (h *httpResponse) Flush() error {
-	return http.NewResponseController(h.rw).Flush()
+	err := http.NewResponseController(h.rw).Flush()
+	if err != nil && h.err == nil && !errors.Is(err, http.ErrNotSupported) {
+		h.err = err
+	}
+	return err
 }
 
 func (h *httpResponse) HeaderSent() bool { return h.sent }
