@@ -47,7 +47,8 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "no application found for this request", http.StatusInternalServerError)
 		return
 	}
-	resp := &httpResponse{rw: rw}
+	resp := &httpResponse{rw: rw, proto: r.Proto, head: r.Method == http.MethodHead}
+	defer resp.finish()
 	ctx, _, done := api.NewScope(r.Context(), &httpConn{rw: rw, resp: resp, body: &body}, s.lim.CallTimeout)
 	defer done()
 	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: &body}
@@ -176,33 +177,84 @@ func (a remoteString) Network() string { return "tcp" }
 func (a remoteString) String() string  { return string(a) }
 
 // httpResponse adapts http.ResponseWriter to api.ResponseWriter.
+//
+// net/http sends only standard reason phrases, so a status whose reason
+// is another ("299 Custom Reason", or "299 Unknown" for a code without
+// one) is written as the app gave it, as nginx passes it on: on the
+// connection taken over from net/http, the body ending at its close.
 type httpResponse struct {
-	rw   http.ResponseWriter
-	sent bool
-	err  error // the first write or flush error: the client is gone
+	rw    http.ResponseWriter
+	proto string
+	head  bool // a HEAD request: no body goes out
+	sent  bool
+	err   error // the first write or flush error: the client is gone
+
+	// Set once the connection was taken over for a raw response.
+	conn net.Conn
+	raw  *bufio.ReadWriter
 }
 
 func (h *httpResponse) WriteHeader(status string, headers []api.Header) error {
 	if h.sent {
 		return ErrHeaderSent
 	}
-	code, _, err := ParseStatus(status)
+	code, line, err := ParseStatus(status)
 	if err != nil {
 		return err
 	}
-	hdr := h.rw.Header()
 	for _, kv := range headers {
 		if !validHeader(kv.Name, kv.Value) {
 			return errors.New("host: invalid header " + kv.Name)
 		}
-		hdr.Add(kv.Name, kv.Value)
 	}
 	h.sent = true
+	if line[len("NNN "):] != http.StatusText(code) {
+		return h.writeRawHeader(line, headers)
+	}
+	hdr := h.rw.Header()
+	for _, kv := range headers {
+		hdr.Add(kv.Name, kv.Value)
+	}
 	h.rw.WriteHeader(code)
 	return nil
 }
 
+// writeRawHeader takes the connection over from net/http and writes the
+// status line and headers itself; the connection closes after the body.
+func (h *httpResponse) writeRawHeader(line string, headers []api.Header) error {
+	conn, raw, err := http.NewResponseController(h.rw).Hijack()
+	if err != nil {
+		h.err = err
+		return err
+	}
+	h.conn, h.raw = conn, raw
+	proto := h.proto
+	if proto != "HTTP/1.0" {
+		proto = "HTTP/1.1"
+	}
+	raw.WriteString(proto + " " + line + "\r\n")
+	for _, kv := range headers {
+		if strings.EqualFold(kv.Name, "Connection") {
+			continue
+		}
+		raw.WriteString(kv.Name + ": " + kv.Value + "\r\n")
+	}
+	_, err = raw.WriteString("Connection: close\r\n\r\n")
+	h.err = err
+	return err
+}
+
 func (h *httpResponse) Write(p []byte) (int, error) {
+	if h.raw != nil {
+		if h.head {
+			return len(p), nil
+		}
+		n, err := h.raw.Write(p)
+		if err != nil && h.err == nil {
+			h.err = err
+		}
+		return n, err
+	}
 	h.sent = true
 	n, err := h.rw.Write(p)
 	if err != nil && h.err == nil {
@@ -212,11 +264,26 @@ func (h *httpResponse) Write(p []byte) (int, error) {
 }
 
 func (h *httpResponse) Flush() error {
-	err := http.NewResponseController(h.rw).Flush()
+	var err error
+	if h.raw != nil {
+		err = h.raw.Flush()
+	} else {
+		err = http.NewResponseController(h.rw).Flush()
+	}
 	if err != nil && h.err == nil && !errors.Is(err, http.ErrNotSupported) {
 		h.err = err
 	}
 	return err
+}
+
+// finish ends a raw response: what is buffered goes out and the
+// connection closes.
+func (h *httpResponse) finish() {
+	if h.conn == nil {
+		return
+	}
+	h.raw.Flush()
+	h.conn.Close()
 }
 
 func (h *httpResponse) HeaderSent() bool { return h.sent }
@@ -247,6 +314,10 @@ func (c *httpConn) SetReadDeadline(t time.Time) error {
 }
 
 func (c *httpConn) Close() error {
+	if c.resp.conn != nil {
+		c.resp.raw.Flush()
+		return c.resp.conn.Close()
+	}
 	conn, _, err := http.NewResponseController(c.rw).Hijack()
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -240,5 +241,59 @@ func TestClientLeftIsNoAppFailure(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHTTPFrontReason: the front sends the app's reason phrase, as nginx
+// passes it on, for GET and HEAD.
+func TestHTTPFrontReason(t *testing.T) {
+	app := func(ctx context.Context, w api.ResponseWriter, r *api.Request) error {
+		status, _ := url.QueryUnescape(r.Vars.Get("QUERY_STRING"))
+		if err := w.WriteHeader(status, []api.Header{{Name: "X-B", Value: "1"}, {Name: "X-B", Value: "2"}}); err != nil {
+			return err
+		}
+		_, err := io.WriteString(w, "body")
+		return err
+	}
+	_, addr := startFront(t, app, nil)
+	cases := []struct {
+		method, status string
+		wantLine       string
+	}{
+		{"GET", "200", "HTTP/1.1 200 OK"},
+		{"GET", "404 Not Found", "HTTP/1.1 404 Not Found"},
+		{"GET", "299 Custom Reason", "HTTP/1.1 299 Custom Reason"},
+		{"GET", "404 Gone Fishing", "HTTP/1.1 404 Gone Fishing"},
+		{"GET", "299", "HTTP/1.1 299 Unknown"},
+		{"HEAD", "299 Custom Reason", "HTTP/1.1 299 Custom Reason"},
+	}
+	for _, tc := range cases {
+		c, err := net.DialTimeout("tcp", addr, ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		fmt.Fprintf(c, "%s /?%s HTTP/1.1\r\nHost: x\r\n\r\n", tc.method, url.QueryEscape(tc.status))
+		br := bufio.NewReader(c)
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s %q: %v", tc.method, tc.status, err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(io.MultiReader(strings.NewReader(line), br)),
+			&http.Request{Method: tc.method})
+		if err != nil {
+			t.Fatalf("%s %q: %v", tc.method, tc.status, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		c.Close()
+		wantBody := "body"
+		if tc.method == "HEAD" {
+			wantBody = ""
+		}
+		if got := strings.TrimRight(line, "\r\n"); got != tc.wantLine || string(body) != wantBody || err != nil ||
+			strings.Join(resp.Header.Values("X-B"), ",") != "1,2" {
+			t.Errorf("%s %q: %q %v %q %v, want %q %q with X-B 1,2", tc.method, tc.status, got,
+				resp.Header.Values("X-B"), body, err, tc.wantLine, wantBody)
+		}
 	}
 }
