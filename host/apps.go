@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/scripthost/scripthost/api"
@@ -372,12 +373,32 @@ func (s *Server) serveApp(ctx context.Context, w *ResponseWriter, r *Request) Ou
 	defer done()
 	req := &api.Request{Modifier1: r.Modifier1, Modifier2: r.Modifier2, Vars: vars, Body: &r.c.body}
 	if err := app.App.ServeRequest(ctx, resp, req); err != nil {
+		if s.clientLeft(err, resp.err, nil) {
+			s.log.Info("client left before the response was complete", "app", app.Name,
+				"path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr, "err", err)
+			return Close
+		}
 		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vars.Get("PATH_INFO"), "err", err)
 		if !resp.HeaderSent() {
 			writeAppError(w, proto, 500, "Internal Server Error")
 		}
 	}
 	return Close
+}
+
+// clientLeft reports whether an app's error only says that its client
+// went away, which is no failure of the app: a write to the client
+// failed (writeErr), the connection was reset or closed under it, or the
+// client's context (clientCtx, nil when there is none) was cancelled
+// while the server itself was not shutting down.
+func (s *Server) clientLeft(err, writeErr error, clientCtx context.Context) bool {
+	if writeErr != nil {
+		return true
+	}
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	return clientCtx != nil && clientCtx.Err() != nil && s.base.Err() == nil
 }
 
 // readBody reads the request body of n bytes into r.c.body before the app

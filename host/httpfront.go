@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/scripthost/scripthost/api"
@@ -30,7 +31,12 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if !f.readBody(rw, r, &body) {
 		return
 	}
-	vars := uwsgi.RequestVars(r, body.size)
+	vr, ok := frontRequest(r)
+	if !ok {
+		http.Error(rw, "Bad Request", http.StatusBadRequest)
+		return
+	}
+	vars := uwsgi.RequestVars(vr, body.size)
 	rt := s.acquireRouter()
 	var app *AppInfo
 	if rt != nil {
@@ -41,16 +47,91 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "no application found for this request", http.StatusInternalServerError)
 		return
 	}
-	resp := &httpResponse{rw: rw}
+	resp := &httpResponse{rw: rw, proto: r.Proto, head: r.Method == http.MethodHead}
+	defer resp.finish()
 	ctx, _, done := api.NewScope(r.Context(), &httpConn{rw: rw, resp: resp, body: &body}, s.lim.CallTimeout)
 	defer done()
 	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: &body}
 	if err := app.App.ServeRequest(ctx, resp, req); err != nil {
-		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", r.URL.Path, "err", err)
+		if s.clientLeft(err, resp.err, r.Context()) {
+			s.log.Info("client left before the response was complete", "app", app.Name,
+				"path", vr.URL.Path, "remote", r.RemoteAddr, "err", err)
+			return
+		}
+		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vr.URL.Path, "err", err)
 		if !resp.sent {
 			http.Error(rw, "Internal Server Error", http.StatusInternalServerError)
 		}
 	}
+}
+
+// frontRequest is r as nginx passes it on: the path with "." and ".."
+// resolved and slashes merged (REQUEST_URI keeps what the client sent),
+// and the values of a repeated header joined into one, with "; " for
+// cookies and ", " for the others. It reports false for a path that
+// climbs above the root, which nginx answers 400.
+func frontRequest(r *http.Request) (*http.Request, bool) {
+	path, ok := normalizePath(r.URL.Path)
+	if !ok {
+		return nil, false
+	}
+	joined := false
+	for _, vs := range r.Header {
+		joined = joined || len(vs) > 1
+	}
+	if path == r.URL.Path && !joined {
+		return r, true
+	}
+	vr := *r
+	u := *r.URL
+	u.Path, u.RawPath = path, ""
+	vr.URL = &u
+	if joined {
+		vr.Header = make(http.Header, len(r.Header))
+		for name, vs := range r.Header {
+			sep := ", "
+			if name == "Cookie" {
+				sep = "; "
+			}
+			vr.Header[name] = []string{strings.Join(vs, sep)}
+		}
+	}
+	return &vr, true
+}
+
+// normalizePath resolves "." and ".." segments and merges repeated
+// slashes as nginx does, keeping a trailing slash (and adding one after
+// a last "." or ".."). It reports false when ".." climbs above the root.
+func normalizePath(p string) (string, bool) {
+	if !strings.HasPrefix(p, "/") {
+		return p, true // "*" or an empty path: nothing to resolve
+	}
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return p, true
+	}
+	segs := strings.Split(p[1:], "/")
+	out := make([]string, 0, len(segs))
+	trailing := false
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		switch seg {
+		case "", ".":
+			trailing = trailing || last
+		case "..":
+			if len(out) == 0 {
+				return "", false
+			}
+			out = out[:len(out)-1]
+			trailing = trailing || last
+		default:
+			out = append(out, seg)
+		}
+	}
+	clean := "/" + strings.Join(out, "/")
+	if trailing && len(out) > 0 {
+		clean += "/"
+	}
+	return clean, true
 }
 
 // readBody reads the request body in full into body before any app runs
@@ -96,38 +177,113 @@ func (a remoteString) Network() string { return "tcp" }
 func (a remoteString) String() string  { return string(a) }
 
 // httpResponse adapts http.ResponseWriter to api.ResponseWriter.
+//
+// net/http sends only standard reason phrases, so a status whose reason
+// is another ("299 Custom Reason", or "299 Unknown" for a code without
+// one) is written as the app gave it, as nginx passes it on: on the
+// connection taken over from net/http, the body ending at its close.
 type httpResponse struct {
-	rw   http.ResponseWriter
-	sent bool
+	rw    http.ResponseWriter
+	proto string
+	head  bool // a HEAD request: no body goes out
+	sent  bool
+	err   error // the first write or flush error: the client is gone
+
+	// Set once the connection was taken over for a raw response.
+	conn net.Conn
+	raw  *bufio.ReadWriter
 }
 
 func (h *httpResponse) WriteHeader(status string, headers []api.Header) error {
 	if h.sent {
 		return ErrHeaderSent
 	}
-	code, _, err := ParseStatus(status)
+	code, line, err := ParseStatus(status)
 	if err != nil {
 		return err
 	}
-	hdr := h.rw.Header()
 	for _, kv := range headers {
 		if !validHeader(kv.Name, kv.Value) {
 			return errors.New("host: invalid header " + kv.Name)
 		}
-		hdr.Add(kv.Name, kv.Value)
 	}
 	h.sent = true
+	if line[len("NNN "):] != http.StatusText(code) {
+		return h.writeRawHeader(line, headers)
+	}
+	hdr := h.rw.Header()
+	for _, kv := range headers {
+		hdr.Add(kv.Name, kv.Value)
+	}
 	h.rw.WriteHeader(code)
 	return nil
 }
 
+// writeRawHeader takes the connection over from net/http and writes the
+// status line and headers itself; the connection closes after the body.
+func (h *httpResponse) writeRawHeader(line string, headers []api.Header) error {
+	conn, raw, err := http.NewResponseController(h.rw).Hijack()
+	if err != nil {
+		h.err = err
+		return err
+	}
+	h.conn, h.raw = conn, raw
+	proto := h.proto
+	if proto != "HTTP/1.0" {
+		proto = "HTTP/1.1"
+	}
+	raw.WriteString(proto + " " + line + "\r\n")
+	for _, kv := range headers {
+		if strings.EqualFold(kv.Name, "Connection") {
+			continue
+		}
+		raw.WriteString(kv.Name + ": " + kv.Value + "\r\n")
+	}
+	_, err = raw.WriteString("Connection: close\r\n\r\n")
+	h.err = err
+	return err
+}
+
 func (h *httpResponse) Write(p []byte) (int, error) {
+	if h.raw != nil {
+		if h.head {
+			return len(p), nil
+		}
+		n, err := h.raw.Write(p)
+		if err != nil && h.err == nil {
+			h.err = err
+		}
+		return n, err
+	}
 	h.sent = true
-	return h.rw.Write(p)
+	n, err := h.rw.Write(p)
+	if err != nil && h.err == nil {
+		h.err = err
+	}
+	return n, err
 }
 
 func (h *httpResponse) Flush() error {
-	return http.NewResponseController(h.rw).Flush()
+	var err error
+	if h.raw != nil {
+		err = h.raw.Flush()
+	} else {
+		err = http.NewResponseController(h.rw).Flush()
+	}
+	if err != nil && h.err == nil && !errors.Is(err, http.ErrNotSupported) {
+		h.err = err
+	}
+	return err
+}
+
+// finish ends a raw response: what is buffered goes out and the
+// connection closes.
+func (h *httpResponse) finish() {
+	if h.conn == nil {
+		return
+	}
+	h.raw.Flush()
+	h.conn.Close()
 }
 
 func (h *httpResponse) HeaderSent() bool { return h.sent }
@@ -158,6 +314,10 @@ func (c *httpConn) SetReadDeadline(t time.Time) error {
 }
 
 func (c *httpConn) Close() error {
+	if c.resp.conn != nil {
+		c.resp.raw.Flush()
+		return c.resp.conn.Close()
+	}
 	conn, _, err := http.NewResponseController(c.rw).Hijack()
 	if err != nil {
 		return err

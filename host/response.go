@@ -20,7 +20,7 @@ type rawResponse struct {
 	proto   string
 	sent    bool
 	written int64
-	err     error
+	err     error // the first write or flush error: the client is gone
 }
 
 func newRawResponse(w *ResponseWriter, proto string) *rawResponse {
@@ -75,7 +75,10 @@ func (r *rawResponse) WriteHeader(status string, headers []api.Header) error {
 		w.WriteString(h.Value)
 		w.WriteString("\r\n")
 	}
+	// The connection's buffer keeps its first write error: the last
+	// write reports any of them.
 	_, err = w.WriteString("\r\n")
+	r.err = err
 	return err
 }
 

@@ -4,6 +4,7 @@
 #
 #   uwsgi-core, uwsgi-plugin-lua5.1, uwsgi-plugin-python3   the uWSGI peer
 #   nginx                                                  the HTTP front
+#   apache2 (ships mod_proxy_uwsgi in Debian 12)           the other HTTP front
 #   redis-server                                           shared caches
 #   wrk                                                    HTTP benchmarks
 #   gcc, libc6-dev                                         `go test -race` needs cgo
@@ -11,7 +12,7 @@
 # Idempotent: when everything is installed it only says so. Otherwise it runs
 # `apt-get update` once and `apt-get install -y --no-install-recommends` for
 # the missing packages, as root or through `sudo -n`; without either it names
-# the packages and fails. The packaged nginx and redis services are kept
+# the packages and fails. The packaged nginx, apache2 and redis services are kept
 # from starting (a temporary policy-rc.d): the tests run their own on high
 # ports.
 #
@@ -25,6 +26,7 @@ packages=(
   uwsgi-plugin-lua5.1
   uwsgi-plugin-python3
   nginx
+  apache2
   redis-server
   wrk
   gcc
@@ -103,7 +105,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-if [[ " ${missing[*]} " == *" nginx "* ]] && ! [[ -e "$policy" ]]; then
+if [[ " ${missing[*]} " == *" nginx "* || " ${missing[*]} " == *" apache2 "* ]] && ! [[ -e "$policy" ]]; then
   "${as_root[@]}" sh -c "printf '#!/bin/sh\nexit 101\n' >'$policy' && chmod 0755 '$policy'"
   created_policy=1
 fi
