@@ -50,6 +50,7 @@ type Memory struct {
 	calls map[*Scope]struct{}
 
 	collectMu sync.Mutex // one collection for refused charges at a time
+	warned    bool       // the last step found no call to interrupt (Serve's goroutine only)
 
 	readHeap func() int64 // heap bytes in use
 	collect  func()       // a full collection
@@ -64,6 +65,9 @@ const (
 	// memoryVictimWait is how long Serve waits for an interrupted call
 	// to end before it judges the heap again.
 	memoryVictimWait = 250 * time.Millisecond
+	// memoryMinAge is how long a call that was charged nothing runs
+	// before it may be interrupted.
+	memoryMinAge = 100 * time.Millisecond
 )
 
 // NewMemory returns a budget of limit bytes (limit <= 0: no budget, only
@@ -232,6 +236,7 @@ func (m *Memory) step() *Scope {
 	}
 	soft := m.limit / 100 * memorySoftPercent
 	if h < soft {
+		m.warned = false
 		return nil
 	}
 	m.collect()
@@ -242,10 +247,14 @@ func (m *Memory) step() *Scope {
 	}
 	victim := m.victim()
 	if victim == nil {
-		m.logger().Warn("memory near the limit with no script call to interrupt",
-			"heap_bytes", h, "limit_bytes", m.limit)
+		if !m.warned {
+			m.warned = true
+			m.logger().Warn("memory near the limit with no script call to interrupt",
+				"heap_bytes", h, "limit_bytes", m.limit)
+		}
 		return nil
 	}
+	m.warned = false
 	victim.cancel(fmt.Errorf("%w: %d of %d bytes in use; this call allocated %d", ErrMemoryLimit, h, m.limit, victim.Charged()))
 	m.kills.Add(1)
 	m.logger().Error("memory limit exceeded: call interrupted",
@@ -254,8 +263,10 @@ func (m *Memory) step() *Scope {
 	return victim
 }
 
-// victim is the running call that was charged most, or the one running
-// longest when none was charged more than another.
+// victim is the running call that was charged most, or, when none was
+// charged, the one running longest if it has run memoryMinAge: growth
+// that no charge sees (tables, small strings) takes time, and a call that
+// just started is not what filled the memory.
 func (m *Memory) victim() *Scope {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -266,6 +277,9 @@ func (m *Memory) victim() *Scope {
 		if best == nil || c > bestCharged || (c == bestCharged && s.started.Before(best.started)) {
 			best, bestCharged = s, c
 		}
+	}
+	if best != nil && bestCharged == 0 && time.Since(best.started) < memoryMinAge {
+		return nil
 	}
 	return best
 }
@@ -281,33 +295,36 @@ var heapSamples = []metrics.Sample{
 	{Name: "/memory/classes/heap/objects:bytes"},
 	{Name: "/memory/classes/total:bytes"},
 	{Name: "/memory/classes/heap/released:bytes"},
+	{Name: "/memory/classes/heap/free:bytes"},
 }
 var heapSampleMu sync.Mutex
 
 // heapInUse is the memory the budget watches: the bytes of heap objects
-// (live or not yet swept), or, when more, the runtime's total less what
-// it returned to the system minus the runtime's own slack for the heap
-// (memorySlackPercent of the total). The total is what
-// debug.SetMemoryLimit bounds: once it nears the limit the collector runs
-// without pause and the program crawls, so the budget must act before,
-// also when the objects alone are below its threshold (builds whose
-// runtime keeps more overhead, such as the race detector's).
+// (live or not yet swept), or, when more, what the runtime holds in use
+// (its total less the free and returned heap) minus its usual slack
+// (memorySlackPercent). The runtime's total is what debug.SetMemoryLimit
+// bounds: once it nears the limit the collector runs without pause and
+// the program crawls, so the budget must act before, also when the
+// objects alone are below its threshold (builds whose runtime keeps more
+// overhead, such as the race detector's). Free heap is left out: after a
+// big call is interrupted it stays until the scavenger returns it, and it
+// is no one's.
 func heapInUse() int64 {
 	heapSampleMu.Lock()
 	defer heapSampleMu.Unlock()
 	metrics.Read(heapSamples)
-	var v [3]int64
+	var v [4]int64
 	for i, s := range heapSamples {
 		if s.Value.Kind() == metrics.KindUint64 {
 			v[i] = int64(s.Value.Uint64())
 		}
 	}
-	objects, held := v[0], v[1]-v[2]
+	objects, held := v[0], v[1]-v[2]-v[3]
 	return max(objects, held-held/100*memorySlackPercent)
 }
 
-// memorySlackPercent is the share of the runtime's memory that is not
-// objects even when nothing is wrong (spans, stacks, metadata).
+// memorySlackPercent is the share of the runtime's memory in use that is
+// not objects even when nothing is wrong (spans, stacks, metadata).
 const memorySlackPercent = 10
 
 // DefaultMemoryLimit is three quarters of the memory the process may use:

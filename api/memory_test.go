@@ -92,9 +92,9 @@ func TestMemoryStepInterruptsTheCallThatAllocatedMost(t *testing.T) {
 	m := newTestMemory(100<<20, h)
 	ctx := WithMemory(context.Background(), m)
 
-	old, _, doneOld := NewScope(ctx, nil, 0)
+	old, sOld, doneOld := NewScope(ctx, nil, 0)
 	defer doneOld()
-	time.Sleep(time.Millisecond)
+	sOld.started = time.Now().Add(-time.Second)
 	big, sBig, doneBig := NewScope(ctx, nil, 0)
 	defer doneBig()
 	small, sSmall, doneSmall := NewScope(ctx, nil, 0)
@@ -131,8 +131,14 @@ func TestMemoryStepInterruptsTheCallThatAllocatedMost(t *testing.T) {
 		t.Fatalf("Kills() = %d, want 1", m.Kills())
 	}
 	doneBig()
-	// Nothing charged more than another: the oldest goes.
+	// Nothing charged more than another: the oldest goes, if it ran
+	// long enough to be what filled the memory.
 	doneSmall()
+	sOld.started = time.Now()
+	if v := m.step(); v != nil || old.Err() != nil {
+		t.Fatalf("a call that just started and was charged nothing was interrupted")
+	}
+	sOld.started = time.Now().Add(-time.Second)
 	if v := m.step(); v == nil || old.Err() == nil {
 		t.Fatalf("with no charges the oldest call was not interrupted (victim %v)", v)
 	}
