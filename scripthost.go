@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,11 @@ type Config struct {
 	// Logger receives the host's, the engines' and the scripts' logs;
 	// nil means slog.Default().
 	Logger *slog.Logger
+	// Options are added to what scripts see as uwsgi.opt, which holds
+	// the configuration's other fields under the names of scripthost
+	// serve's flags (see scriptOptions); a caller adds what Config does
+	// not hold, such as the listeners ("socket").
+	Options map[string]string
 }
 
 // Watch configures reloading when the scripts directory changes.
@@ -151,7 +157,8 @@ func New(cfg Config) (*Host, error) {
 	if memory == 0 {
 		memory = api.DefaultMemoryLimit()
 	}
-	state, err := api.NewState(api.StateConfig{Caches: cfg.Caches, Logger: log, MemoryLimit: max(memory, 0)})
+	state, err := api.NewState(api.StateConfig{Caches: cfg.Caches, Logger: log, MemoryLimit: max(memory, 0),
+		Options: scriptOptions(cfg)})
 	if err != nil {
 		return nil, fmt.Errorf("scripthost: %w", err)
 	}
@@ -192,6 +199,70 @@ func New(cfg Config) (*Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// scriptOptions is uwsgi.opt: the options the host was given, under the
+// names of scripthost serve's flags, as uWSGI's Python plugin gives the
+// options uWSGI was started with. Fields left zero (defaults) and those
+// of several values (caches, routes) are left out; cfg.Options is added.
+func scriptOptions(cfg Config) map[string]string {
+	opts := map[string]string{}
+	num := func(name string, n int64) {
+		if n != 0 {
+			opts[name] = strconv.FormatInt(n, 10)
+		}
+	}
+	dur := func(name string, d time.Duration) {
+		if d != 0 {
+			opts[name] = d.String()
+		}
+	}
+	str := func(name, s string) {
+		if s != "" {
+			opts[name] = s
+		}
+	}
+	str("scripts", cfg.Scripts)
+	if cfg.Scripts != "" {
+		opts["watch"] = strconv.FormatBool(!cfg.Watch.Disabled)
+	}
+	dur("watch-debounce", cfg.Watch.Debounce)
+	dur("watch-rescan", cfg.Watch.Rescan)
+	l := cfg.Limits
+	num("max-packet", int64(l.MaxPacket))
+	num("max-vars", int64(l.MaxVars))
+	num("max-conns", int64(l.MaxConns))
+	num("max-rpc-args", int64(l.MaxRPCArgs))
+	dur("header-timeout", l.HeaderTimeout)
+	dur("idle-timeout", l.IdleTimeout)
+	dur("body-timeout", l.BodyTimeout)
+	dur("body-deadline", l.BodyDeadline)
+	num("body-memory", l.BodyMemory)
+	num("max-body", l.MaxBody)
+	dur("write-timeout", l.WriteTimeout)
+	dur("call-timeout", l.CallTimeout)
+	c := cfg.Containment
+	num("memory-limit", max(c.MemoryLimit, 0)) // negative: none, serve's 0
+	if c.MemoryLimit < 0 {
+		opts["memory-limit"] = "0"
+	}
+	dur("pool-wait", c.PoolWait)
+	dur("load-timeout", c.LoadTimeout)
+	dur("signal-timeout", c.SignalTimeout)
+	dur("shutdown-timeout", c.DrainTimeout)
+	if e := cfg.Engines; e.Lua != nil {
+		num("lua-pool", int64(e.Lua.PoolSize))
+	}
+	if e := cfg.Engines; e.JS != nil {
+		num("js-pool", int64(e.JS.PoolSize))
+	}
+	if e := cfg.Engines; e.Go != nil {
+		num("go-pool", int64(e.Go.PoolSize))
+	}
+	str("body-dir", cfg.BodyDir)
+	str("warning", cfg.Warning)
+	maps.Copy(opts, cfg.Options)
+	return opts
 }
 
 // load loads the scripts for the first time: a host never starts with

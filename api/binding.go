@@ -85,6 +85,9 @@ func handleArg(a Args, n int) (fd, next int, err error) {
 		if err != nil {
 			return 0, 0, err
 		}
+		if f < 0 { // async_connect's -1: not the client connection
+			return 0, 0, fmt.Errorf("%w: %d", ErrBadHandle, f)
+		}
 		return int(f), 1, nil
 	}
 	return -1, 0, nil
@@ -150,14 +153,25 @@ var funcs = []Func{
 			env.State.RaiseAlarm(name, msg)
 			return nil, nil
 		}},
-	{Name: "async_connect", Params: "addr", Doc: "connect to host:port or a unix socket; returns a file descriptor",
-		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+	{Name: "async_connect", Params: "addr", Doc: "connect to host:port or a unix socket; returns a file descriptor, -1 if the connection fails",
+		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
 			addr, err := a.String(0)
 			if err != nil {
 				return nil, err
 			}
 			fd, err := scopeOrErr(ctx).Connect(ctx, addr)
-			return int64(fd), err
+			switch {
+			case err == nil:
+				return int64(fd), nil
+			case errors.Is(err, ErrNoCall):
+				return nil, err
+			case ctx.Err() != nil: // interrupted, not refused
+				return nil, context.Cause(ctx)
+			}
+			// uWSGI's uwsgi_connect logs the failure and returns -1
+			// (refused, unreachable, an address that does not parse).
+			env.Logger.Warn("async_connect failed", "addr", addr, "err", err)
+			return int64(-1), nil
 		}},
 	{Name: "async_sleep", Params: "seconds", Doc: "sleep without holding a CPU (ends early if the call is interrupted)",
 		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
@@ -322,8 +336,11 @@ var funcs = []Func{
 			}
 			return nil, env.State.Locks.Lock(ctx, int(n))
 		}},
-	{Name: "log", Params: "msg...", Doc: "write a line to the host's log",
+	{Name: "log", Params: "msg...", Doc: "write a line to the host's log: the values joined with spaces",
 		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+			if a.Len() == 0 { // uWSGI's log takes one argument
+				return nil, &ArgError{Func: a.Func, Index: 0, Msg: "value expected, got no value"}
+			}
 			parts := make([]string, len(a.Vals))
 			for i, v := range a.Vals {
 				parts[i] = FormatValue(v)
@@ -392,12 +409,18 @@ var funcs = []Func{
 			if err != nil {
 				return nil, err
 			}
-			return ok, env.RegisterSignal(num, target, func(ctx context.Context, n uint8) error {
+			h := func(ctx context.Context, n uint8) error {
 				ctx, done := callContext(ctx, 0)
 				defer done()
 				_, err := fn.Call(ctx, []Value{int64(n)})
 				return err
-			})
+			}
+			// A function made during a call lives in one interpreter: the
+			// registration ends with it.
+			if b, isBound := fn.(BoundCallable); isBound {
+				return ok, env.RegisterBoundSignal(num, target, h, b.Gone())
+			}
+			return ok, env.RegisterSignal(num, target, h)
 		}},
 	{Name: "rpc", Params: "node, name, args...", Doc: "call an RPC function on node (host:port, or nil/\"\" for this host); nil when it gives no result",
 		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
@@ -477,13 +500,16 @@ var funcs = []Func{
 			}
 			return nil, s.Suspend(ctx)
 		}},
-	{Name: "unlock", Params: "[num]", Doc: "release user lock num (default 0)",
+	{Name: "unlock", Params: "[num]", Doc: "release user lock num (default 0); a lock not held stays free",
 		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
 			n, err := a.OptInt(0, 0)
 			if err != nil {
 				return nil, err
 			}
-			return nil, env.State.Locks.Unlock(int(n))
+			if err := env.State.Locks.Unlock(int(n)); !errors.Is(err, ErrNotLocked) {
+				return nil, err
+			}
+			return nil, nil // uWSGI's unlock of a free lock does nothing
 		}},
 	{Name: "version", Params: "", Doc: "the scripthost version",
 		Value: func(env *Env) Value { return env.State.Version }},

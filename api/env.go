@@ -15,6 +15,10 @@ import (
 // been replaced and drained.
 var ErrGenerationClosed = errors.New("api: script generation closed")
 
+// ErrFuncGone is the registration of a function whose interpreter is
+// already gone (see BoundCallable).
+var ErrFuncGone = errors.New("api: the interpreter of this function is gone")
+
 // Env is what the scripts of one generation see and change: the shared
 // state and the scripts directory, plus what they registered (RPC
 // functions, signal handlers, timers).
@@ -53,6 +57,11 @@ type Env struct {
 type stagedSignal struct {
 	target string
 	h      SignalHandler
+	entry  *signalEntry // its registration in State.Signals once live
+	// stop, set for a handler bound to one interpreter, is closed when
+	// another registration replaces this one: it ends the wait for the
+	// interpreter's end (RegisterBoundSignal).
+	stop chan struct{}
 }
 
 type stagedTimer struct {
@@ -108,6 +117,39 @@ func (e *Env) RegisterRPC(name string, fn RPCFunc) error {
 
 // RegisterSignal registers a signal handler of this generation.
 func (e *Env) RegisterSignal(num uint8, target string, h SignalHandler) error {
+	return e.registerSignal(num, target, h, nil)
+}
+
+// RegisterBoundSignal registers a signal handler of this generation that
+// can run only while gone is open: it calls a function that lives in one
+// interpreter (a BoundCallable). When gone closes, the registration ends,
+// unless another one replaced it meanwhile: the signal has no handler any
+// more, SignalRegistered reports false, and SignalEndedMsg is logged once
+// (not when the generation itself is closing).
+func (e *Env) RegisterBoundSignal(num uint8, target string, h SignalHandler, gone <-chan struct{}) error {
+	if gone == nil {
+		return e.registerSignal(num, target, h, nil)
+	}
+	select {
+	case <-gone:
+		return fmt.Errorf("api: register signal %d: %w", num, ErrFuncGone)
+	default:
+	}
+	stop := make(chan struct{})
+	if err := e.registerSignal(num, target, h, stop); err != nil {
+		return err
+	}
+	go func() {
+		select {
+		case <-gone:
+			e.endBoundSignal(num, stop)
+		case <-stop:
+		}
+	}()
+	return nil
+}
+
+func (e *Env) registerSignal(num uint8, target string, h SignalHandler, stop chan struct{}) error {
 	if !validSignalTarget(target) {
 		return errors.Join(ErrSignalTarget, errors.New("api: signal target "+target))
 	}
@@ -116,11 +158,42 @@ func (e *Env) RegisterSignal(num uint8, target string, h SignalHandler) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.signals[num] = stagedSignal{target, h}
+	s := stagedSignal{target: target, h: h, stop: stop}
 	if e.live {
-		return e.State.Signals.Register(num, target, e.guardSignal(num, h))
+		entry, err := e.State.Signals.register(num, target, e.guardSignal(num, h))
+		if err != nil {
+			return err
+		}
+		s.entry = entry
 	}
+	if old, ok := e.signals[num]; ok && old.stop != nil {
+		close(old.stop)
+	}
+	e.signals[num] = s
 	return nil
+}
+
+// endBoundSignal ends the registration of num made with stop, if it is
+// still in place, since the interpreter of its handler is gone.
+func (e *Env) endBoundSignal(num uint8, stop chan struct{}) {
+	e.mu.Lock()
+	s, ok := e.signals[num]
+	if !ok || s.stop != stop {
+		e.mu.Unlock()
+		return // replaced meanwhile
+	}
+	delete(e.signals, num)
+	e.mu.Unlock()
+	// Not in State.Signals any more when a later generation replaced it.
+	if !e.State.Signals.unregisterEntry(num, s.entry) && s.entry != nil {
+		return
+	}
+	e.gate.RLock()
+	closing := e.closed
+	e.gate.RUnlock()
+	if !closing {
+		e.Logger.Warn(SignalEndedMsg, "signal", num, "target", s.target)
+	}
 }
 
 // AddTimer adds a timer (iterations 0 = forever) of this generation.
@@ -224,9 +297,12 @@ func (e *Env) Commit(prev *Env) error {
 		}
 	}
 	for num, s := range e.signals {
-		if err := e.State.Signals.Register(num, s.target, e.guardSignal(num, s.h)); err != nil {
+		entry, err := e.State.Signals.register(num, s.target, e.guardSignal(num, s.h))
+		if err != nil {
 			return err
 		}
+		s.entry = entry
+		e.signals[num] = s
 	}
 	if prev != nil {
 		prev.stopTimers()

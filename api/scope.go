@@ -17,6 +17,9 @@ var (
 	ErrNoConnection = errors.New("api: no client connection in this call")
 	ErrBadHandle    = errors.New("api: no such file descriptor")
 	ErrHarakiri     = errors.New("api: harakiri: the call ran out of time")
+	// ErrNoCall is a function that needs a call (its handles end with
+	// the call) used outside one, e.g. at a file's top level.
+	ErrNoCall = errors.New("api: not inside a call")
 )
 
 // Conn is the client connection of the request a call serves, as the
@@ -176,7 +179,7 @@ func (s *Scope) ConnectionFD() (int, error) {
 // handle for it.
 func (s *Scope) Connect(ctx context.Context, addr string) (int, error) {
 	if s == nil {
-		return -1, ErrNoConnection
+		return -1, ErrNoCall
 	}
 	network, address := "tcp", addr
 	if len(addr) > 0 && (addr[0] == '/' || addr[0] == '@' || addr[0] == '.') {

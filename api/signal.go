@@ -117,15 +117,50 @@ func NewSignals(queue int) *Signals {
 // this process"; targets are checked only so that scripts written for
 // uWSGI keep working and typos are caught.
 func (s *Signals) Register(num uint8, target string, h SignalHandler) error {
+	_, err := s.register(num, target, h)
+	return err
+}
+
+// register is Register returning the registration, for unregisterEntry.
+func (s *Signals) register(num uint8, target string, h SignalHandler) (*signalEntry, error) {
 	if !validSignalTarget(target) {
-		return fmt.Errorf("%w: %q for signal %d", ErrSignalTarget, target, num)
+		return nil, fmt.Errorf("%w: %q for signal %d", ErrSignalTarget, target, num)
 	}
 	if h == nil {
-		return fmt.Errorf("api: register signal %d: %w", num, ErrNilFunc)
+		return nil, fmt.Errorf("api: register signal %d: %w", num, ErrNilFunc)
 	}
-	s.handlers[num].Store(&signalEntry{target: target, fn: h})
-	return nil
+	e := &signalEntry{target: target, fn: h}
+	s.handlers[num].Store(e)
+	return e, nil
 }
+
+// unregisterEntry removes num's handler if it is still the registration
+// e, and reports whether it was.
+func (s *Signals) unregisterEntry(num uint8, e *signalEntry) bool {
+	return e != nil && s.handlers[num].CompareAndSwap(e, nil)
+}
+
+// BoundCallable is a Callable that exists in one interpreter only: a
+// function an engine converted during a call, which the other
+// interpreters of its program do not have (functions converted while the
+// files load exist in every one). Calling it borrows that interpreter,
+// waiting while it serves another call. Gone is closed once the
+// interpreter was replaced or closed: the function cannot be called any
+// more.
+//
+// A signal handler registered with such a function (uwsgi.register_signal
+// during a call) is registered as long as its interpreter lives: when Gone
+// closes, the registration ends, signal_registered answers false, and
+// SignalEndedMsg is logged once.
+type BoundCallable interface {
+	Callable
+	Gone() <-chan struct{}
+}
+
+// SignalEndedMsg is logged, with the signal number, when a signal
+// handler's registration ends because the interpreter of its function is
+// gone (see BoundCallable).
+const SignalEndedMsg = "signal handler unregistered: the interpreter that made it is gone"
 
 func validSignalTarget(t string) bool {
 	switch t {

@@ -440,3 +440,120 @@ func waitForCount(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// boundFunc is a BoundCallable whose interpreter ends when gone closes.
+type boundFunc struct {
+	gone  chan struct{}
+	calls atomic.Int32
+}
+
+func (f *boundFunc) Call(context.Context, []Value) (Value, error) {
+	f.calls.Add(1)
+	return nil, nil
+}
+func (f *boundFunc) Gone() <-chan struct{} { return f.gone }
+
+// callableFunc is a Callable any interpreter can run.
+type callableFunc func()
+
+func (f callableFunc) Call(context.Context, []Value) (Value, error) { f(); return nil, nil }
+
+func registerSignal(t *testing.T, env *Env, num uint8, fn Callable) error {
+	t.Helper()
+	for _, f := range Funcs() {
+		if f.Name == "register_signal" {
+			_, err := f.Invoke(context.Background(), env, []Value{int64(num), "", fn})
+			return err
+		}
+	}
+	t.Fatal("no register_signal")
+	return nil
+}
+
+func TestBoundSignalHandler(t *testing.T) {
+	logger, records := newRecordLogger()
+	st, err := NewState(StateConfig{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	env := NewEnv(st, t.TempDir())
+	if err := env.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	ended := func() int {
+		n := 0
+		for {
+			select {
+			case r := <-records:
+				if r.Message == SignalEndedMsg {
+					if got := recordAttr(r, "signal").String(); got != "5" {
+						t.Errorf("%q logged for signal %s, want 5", SignalEndedMsg, got)
+					}
+					n++
+				}
+			case <-time.After(50 * time.Millisecond):
+				return n
+			}
+		}
+	}
+
+	// The registration ends with the interpreter, reported once.
+	f := &boundFunc{gone: make(chan struct{})}
+	if err := registerSignal(t, env, 5, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Signals.RaiseSync(context.Background(), 5); err != nil || f.calls.Load() != 1 {
+		t.Fatalf("RaiseSync = %v with %d calls, want the bound handler run", err, f.calls.Load())
+	}
+	close(f.gone)
+	waitForCount(t, "signal 5 unregistered", func() bool { return !env.SignalRegistered(5) && !st.Signals.Registered(5) })
+	if n := ended(); n != 1 {
+		t.Errorf("%d lines %q, want 1", n, SignalEndedMsg)
+	}
+	if got := env.SignalNums(); len(got) != 0 {
+		t.Errorf("the generation still lists signals %v", got)
+	}
+
+	// Replaced before its interpreter ended: the replacement stays.
+	f = &boundFunc{gone: make(chan struct{})}
+	if err := registerSignal(t, env, 5, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := registerSignal(t, env, 5, callableFunc(func() {})); err != nil {
+		t.Fatal(err)
+	}
+	close(f.gone)
+	if n := ended(); n != 0 || !env.SignalRegistered(5) || !st.Signals.Registered(5) {
+		t.Errorf("a replaced bound handler's end: %d lines, registered %v/%v; want 0 lines and the replacement registered",
+			n, env.SignalRegistered(5), st.Signals.Registered(5))
+	}
+
+	// Bound to an interpreter already gone: refused.
+	if err := registerSignal(t, env, 6, f); !errors.Is(err, ErrFuncGone) {
+		t.Errorf("registering a function whose interpreter is gone: %v, want ErrFuncGone", err)
+	}
+
+	// The next generation replaced it: its end changes nothing.
+	f = &boundFunc{gone: make(chan struct{})}
+	if err := registerSignal(t, env, 7, f); err != nil {
+		t.Fatal(err)
+	}
+	next := NewEnv(st, env.Dir)
+	var ran atomic.Bool
+	if err := next.RegisterSignal(7, "", func(context.Context, uint8) error { ran.Store(true); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Commit(env); err != nil {
+		t.Fatal(err)
+	}
+	env.Close(context.Background())
+	close(f.gone)
+	if n := ended(); n != 0 || !next.SignalRegistered(7) {
+		t.Errorf("the end of a replaced generation's bound handler: %d lines, registered %v; want 0 lines, registered",
+			n, next.SignalRegistered(7))
+	}
+	if err := st.Signals.RaiseSync(context.Background(), 7); err != nil || !ran.Load() {
+		t.Errorf("RaiseSync(7) = %v, ran %v; want the next generation's handler", err, ran.Load())
+	}
+}

@@ -118,6 +118,9 @@ func (v *vm) callAPI(x export, args reflect.Value) (any, error) {
 	if v.abandoned.Load() {
 		return nil, fmt.Errorf("uwsgi.%s: %w", x.name, ErrAbandoned)
 	}
+	if v.req != nil {
+		v.req.beforeAPI(x.f.Name, vals)
+	}
 	res, err := x.f.Invoke(v.ctx, env, vals)
 	if v.req != nil {
 		v.req.noteAPI(x.f.Name, vals, res)

@@ -28,14 +28,18 @@ import (
 // (empty) when HTTPS is on, and the body; its context is the call's
 // (done at harakiri).
 //
-// The http.ResponseWriter writes through the host's: the status and a
-// snapshot of the header on the first Write, Flush or WriteHeader (the
+// The http.ResponseWriter writes through the host's: the status with a
+// snapshot of the header taken at the first WriteHeader or Write (the
 // header names in sorted order, no Content-Type sniffing, no Date), then
-// the body; it implements http.Flusher. A Handler that returns without
-// writing gets "200 OK" with no body, as in net/http, unless it answered
-// by itself through uwsgi.Send (with no fd, or the fd ConnectionFd gave),
-// uwsgi.Disconnect or uwsgi.Close of the connection's fd: then nothing
-// more is written.
+// the body; it implements http.Flusher. As net/http's, it holds back the
+// first 2 KiB of the body until the Handler returns, writes more or
+// flushes: a response complete by then gets a Content-Length (even 0;
+// for HEAD, the length of what the Handler wrote, and no body), others
+// stream without one. A Handler that returns without writing gets "200
+// OK" with no body, as in net/http, unless it answered by itself through
+// uwsgi.Send (with no fd, or the fd ConnectionFd gave), uwsgi.Disconnect
+// or uwsgi.Close of the connection's fd: then nothing more is written.
+// What the Handler wrote before such a call goes out first.
 type app struct{ sc *script }
 
 var _ api.App = (*app)(nil)
@@ -47,7 +51,7 @@ func (a *app) ServeRequest(ctx context.Context, w api.ResponseWriter, r *api.Req
 	if err != nil {
 		return err
 	}
-	rw := &responseWriter{w: w}
+	rw := &responseWriter{w: w, head: hr.Method == http.MethodHead}
 	defer func() { // a script that could not be stopped must not touch them later
 		rw.kill()
 		body.kill()
@@ -57,7 +61,7 @@ func (a *app) ServeRequest(ctx context.Context, w api.ResponseWriter, r *api.Req
 			return fmt.Errorf("gointerp: %s defines no Handler", a.sc.name)
 		}
 		prev := v.req
-		req := &reqState{}
+		req := &reqState{rw: rw}
 		v.req = req
 		defer func() { v.req = prev }()
 		rw.setContext(v.ctx)
@@ -68,29 +72,46 @@ func (a *app) ServeRequest(ctx context.Context, w api.ResponseWriter, r *api.Req
 
 // reqState is what the engine tracks about a request being served.
 type reqState struct {
+	rw     *responseWriter
 	raw    bool  // the script answered by itself
 	connFD int64 // what ConnectionFd returned, 0 if not called
 }
 
-// noteAPI watches the API calls of a request for the script answering
-// by itself.
-func (q *reqState) noteAPI(name string, args []api.Value, res api.Value) {
+// writesConn reports whether API call name with args writes to (or
+// closes) the client connection.
+func (q *reqState) writesConn(name string, args []api.Value) bool {
 	isConn := func(i int) bool {
 		fd, ok := args[i].(int64)
 		return ok && q.connFD != 0 && fd == q.connFD
 	}
 	switch name {
-	case "connection_fd":
+	case "send":
+		return len(args) == 1 || (len(args) > 1 && isConn(0))
+	case "close":
+		return len(args) > 0 && isConn(0)
+	case "disconnect":
+		return true
+	}
+	return false
+}
+
+// beforeAPI sends the response written so far before the script writes
+// to the client connection by itself, keeping the bytes in order.
+func (q *reqState) beforeAPI(name string, args []api.Value) {
+	if q.rw != nil && q.writesConn(name, args) {
+		q.rw.pending()
+	}
+}
+
+// noteAPI watches the API calls of a request for the script answering
+// by itself.
+func (q *reqState) noteAPI(name string, args []api.Value, res api.Value) {
+	if name == "connection_fd" {
 		if fd, ok := res.(int64); ok {
 			q.connFD = fd
 		}
-	case "send":
-		q.raw = q.raw || len(args) == 1 || (len(args) > 1 && isConn(0))
-	case "close":
-		q.raw = q.raw || (len(args) > 0 && isConn(0))
-	case "disconnect":
-		q.raw = true
 	}
+	q.raw = q.raw || q.writesConn(name, args)
 }
 
 // httpRequest builds the *http.Request of a request's vars.
@@ -169,16 +190,32 @@ func httpRequest(r *api.Request, body io.Reader) (*http.Request, error) {
 	return hr, nil
 }
 
+// bufferSize is how much of a body is held back before the header goes
+// out: a Handler that returns before writing more gets a Content-Length,
+// as net/http's server gives one (its bufferBeforeChunkingSize).
+const bufferSize = 2048
+
 // responseWriter is the http.ResponseWriter of a Handler over the host's
-// api.ResponseWriter.
+// api.ResponseWriter. Like net/http's, it holds the status (a snapshot of
+// the header taken with it) and the first bufferSize bytes of the body
+// until the Handler returns, writes more or flushes: a response complete
+// by then gets a Content-Length (unless the Handler set one, or a
+// Transfer-Encoding, or its status has no body), so that small answers go
+// to the client whole instead of chunked. The body of a HEAD request is
+// counted for that and dropped.
 type responseWriter struct {
 	w      api.ResponseWriter
+	head   bool // a HEAD request: the body is not sent
 	mu     sync.Mutex
 	ctx    context.Context // the call's: nothing is written once it is done
 	header http.Header
-	sent   bool  // the status went to w
-	dead   bool  // the call is over
-	err    error // the first error of w
+	code   int         // the status, 0 until WriteHeader or the first Write
+	snap   http.Header // the header as it was when the status was set
+	buf    []byte      // the body held back
+	held   int         // bytes of the body held back (HEAD: counted only)
+	sent   bool        // the status went to w
+	dead   bool        // the call is over
+	err    error       // the first error of w
 }
 
 var _ http.Flusher = (*responseWriter)(nil)
@@ -218,22 +255,56 @@ func (rw *responseWriter) WriteHeader(code int) {
 	if code < 200 && code != http.StatusSwitchingProtocols {
 		return // informational responses cannot be sent through the host
 	}
-	rw.writeHeader(code)
+	rw.setStatus(code)
+	if code == http.StatusSwitchingProtocols {
+		rw.send(false) // what follows is another protocol's
+	}
 }
 
-// writeHeader hands the status and the header to w, once.
-func (rw *responseWriter) writeHeader(code int) {
+// setStatus sets the status and snapshots the header, once.
+func (rw *responseWriter) setStatus(code int) {
+	if rw.code != 0 || rw.closed() != nil {
+		return
+	}
+	rw.code = code
+	rw.snap = rw.header.Clone()
+}
+
+// send hands the status, the header and the body held back to w, once;
+// length adds the Content-Length of a body that is complete.
+func (rw *responseWriter) send(length bool) {
 	if rw.sent || rw.closed() != nil {
 		return
 	}
 	rw.sent = true
+	h := rw.snap
+	if length && bodyAllowed(rw.code) && h.Get("Content-Length") == "" && h.Get("Transfer-Encoding") == "" &&
+		(!rw.head || rw.held > 0) {
+		h = h.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set("Content-Length", strconv.Itoa(rw.held))
+	}
 	var hs []api.Header
-	for _, name := range slices.Sorted(maps.Keys(rw.header)) {
-		for _, val := range rw.header[name] {
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		for _, val := range h[name] {
 			hs = append(hs, api.Header{Name: name, Value: val})
 		}
 	}
-	rw.fail(rw.w.WriteHeader(strconv.Itoa(code), hs))
+	rw.fail(rw.w.WriteHeader(strconv.Itoa(rw.code), hs))
+	if len(rw.buf) > 0 && rw.err == nil {
+		_, err := rw.w.Write(rw.buf)
+		rw.fail(err)
+	}
+	rw.buf = nil
+}
+
+// bodyAllowed reports whether a response of status code has a body. (The
+// only status under 200 is 101, sent at once: what follows it is the
+// other protocol's, written as it comes.)
+func bodyAllowed(code int) bool {
+	return code != http.StatusNoContent && code != http.StatusNotModified
 }
 
 func (rw *responseWriter) fail(err error) {
@@ -248,7 +319,26 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 	if err := rw.closed(); err != nil {
 		return 0, err
 	}
-	rw.writeHeader(http.StatusOK)
+	rw.setStatus(http.StatusOK)
+	if !bodyAllowed(rw.code) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if !rw.sent {
+		if rw.held+len(p) <= bufferSize {
+			rw.held += len(p)
+			if !rw.head {
+				rw.buf = append(rw.buf, p...)
+			}
+			return len(p), nil
+		}
+		rw.send(false)
+	}
+	if rw.head {
+		return len(p), rw.err
+	}
+	if rw.err != nil {
+		return 0, rw.err
+	}
 	n, err := rw.w.Write(p)
 	rw.fail(err)
 	return n, err
@@ -261,8 +351,21 @@ func (rw *responseWriter) Flush() {
 	if rw.closed() != nil {
 		return
 	}
-	rw.writeHeader(http.StatusOK)
+	rw.setStatus(http.StatusOK)
+	rw.send(false)
 	rw.fail(rw.w.Flush())
+}
+
+// pending sends what the Handler wrote so far, if anything: bytes it is
+// about to write to the client connection by itself (uwsgi.Send) must
+// follow them.
+func (rw *responseWriter) pending() {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.code != 0 && rw.closed() == nil {
+		rw.send(false)
+		rw.fail(rw.w.Flush())
+	}
 }
 
 // finish completes the response when the Handler returns.
@@ -272,10 +375,11 @@ func (rw *responseWriter) finish(raw bool) error {
 	if err := rw.closed(); err != nil {
 		return err
 	}
-	if !rw.sent && raw {
+	if !rw.sent && rw.code == 0 && raw {
 		return nil
 	}
-	rw.writeHeader(http.StatusOK)
+	rw.setStatus(http.StatusOK)
+	rw.send(true)
 	rw.fail(rw.w.Flush())
 	return rw.err
 }

@@ -527,6 +527,11 @@ type vmFunc struct {
 	fn reflect.Value
 }
 
+var _ api.BoundCallable = (*vmFunc)(nil)
+
+// Gone is closed once the function's interpreter was discarded or closed.
+func (f *vmFunc) Gone() <-chan struct{} { return f.v.quit }
+
 // Call calls the function in its interpreter.
 func (f *vmFunc) Call(ctx context.Context, args []api.Value) (api.Value, error) {
 	var res api.Value

@@ -403,7 +403,13 @@ type pinnedFunc struct {
 	f jsFunc
 }
 
-var _ api.BytesCallable = (*pinnedFunc)(nil)
+var (
+	_ api.BytesCallable = (*pinnedFunc)(nil)
+	_ api.BoundCallable = (*pinnedFunc)(nil)
+)
+
+// Gone is closed once the function's runtime was discarded or closed.
+func (f *pinnedFunc) Gone() <-chan struct{} { return f.v.deadCh }
 
 func (f *pinnedFunc) acquire(ctx context.Context) (*vm, context.Context, func(), error) {
 	if f.v.prog == nil { // Eval's runtime: only while the Eval runs

@@ -42,6 +42,9 @@ type vm struct {
 	depth    int         // nesting of calls (re-entrant calls)
 	broken   error       // why the runtime must not be reused
 	dead     atomic.Bool // closed or discarded: pinned functions fail
+	// deadCh is closed with the runtime: the end of its pinned functions
+	// (pinnedFunc.Gone).
+	deadCh chan struct{}
 
 	loop     loop
 	rejected map[*goja.Promise]struct{} // rejected promises nobody handled yet
@@ -89,6 +92,7 @@ func newRuntime(e *Engine, env *api.Env, p *program, mods *modules, out *api.Eva
 	rt.SetParserOptions(parser.WithDisableSourceMaps)
 	v := &vm{
 		rt:       rt,
+		deadCh:   make(chan struct{}),
 		eng:      e,
 		env:      env,
 		prog:     p,
@@ -335,7 +339,9 @@ func (v *vm) callBytes(ctx context.Context, f jsFunc, args [][]byte) ([]byte, er
 
 // close frees the runtime; functions pinned to it fail from now on.
 func (v *vm) close() {
-	v.dead.Store(true)
+	if !v.dead.Swap(true) && v.deadCh != nil {
+		close(v.deadCh)
+	}
 	v.rt = nil
 	v.captured, v.keyOf, v.apps, v.modCache = nil, nil, nil, nil
 	v.rejected, v.causes = nil, nil

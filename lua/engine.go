@@ -357,7 +357,13 @@ type stateFunc struct {
 	fn *lua.LFunction
 }
 
-var _ api.BytesCallable = (*stateFunc)(nil)
+var (
+	_ api.BytesCallable = (*stateFunc)(nil)
+	_ api.BoundCallable = (*stateFunc)(nil)
+)
+
+// Gone is closed once the function's state was replaced or closed.
+func (f *stateFunc) Gone() <-chan struct{} { return f.v.goneCh }
 
 func (f *stateFunc) borrow(ctx context.Context) (context.Context, func(), error) {
 	if held(ctx, f.v.prog, f.v) != nil {

@@ -20,6 +20,10 @@ const vmRegistryKey = "scripthost.vm"
 type vm struct {
 	L    *lua.LState // nil once closed (or for a slot awaiting a rebuild)
 	gone atomic.Bool // closed: read by calls of its functions from anywhere
+	// goneCh is closed with the state: the end of the functions bound to
+	// it (stateFunc.Gone).
+	goneCh chan struct{}
+
 	eng  *Engine
 	env  *api.Env
 	prog *program // nil for Eval
@@ -73,14 +77,15 @@ func (e *Engine) luaOptions() lua.Options {
 // newState builds a sandboxed state with the uwsgi table.
 func newState(e *Engine, env *api.Env, p *program, mods *modules, out *api.EvalOutput) (*vm, error) {
 	v := &vm{
-		L:     lua.NewState(e.luaOptions()),
-		eng:   e,
-		env:   env,
-		prog:  p,
-		mods:  mods,
-		out:   out,
-		keyOf: map[*lua.LFunction]int{},
-		apps:  map[string]lua.LValue{},
+		L:      lua.NewState(e.luaOptions()),
+		goneCh: make(chan struct{}),
+		eng:    e,
+		env:    env,
+		prog:   p,
+		mods:   mods,
+		out:    out,
+		keyOf:  map[*lua.LFunction]int{},
+		apps:   map[string]lua.LValue{},
 	}
 	ud := v.L.NewUserData()
 	ud.Value = v
@@ -302,7 +307,9 @@ func (v *vm) limit(L *lua.LState, msg string, err error) {
 
 // close frees the state.
 func (v *vm) close() {
-	v.gone.Store(true)
+	if !v.gone.Swap(true) && v.goneCh != nil {
+		close(v.goneCh)
+	}
 	if v.L != nil {
 		v.L.Close()
 		v.L = nil

@@ -450,6 +450,19 @@ func (f *Fixture) call(n int, want string) ([]byte, error) {
 	return results[0].res, results[0].err
 }
 
+// Call calls the script's RPC function name as the suite calls "t": in a
+// scope of its own with no client connection.
+func (f *Fixture) Call(name string, args ...string) (string, error) {
+	cctx, _, done := api.NewScope(f.Ctx, nil, callTimeout)
+	defer done()
+	bs := make([][]byte, len(args))
+	for i, a := range args {
+		bs[i] = []byte(a)
+	}
+	res, err := f.State.RPC.Call(cctx, name, bs...)
+	return string(res), err
+}
+
 // numbered prefixes the lines of src with their numbers.
 func numbered(src string) string {
 	var b strings.Builder

@@ -59,7 +59,8 @@ func cases() []Case {
 		{Name: "alarm/bad_arguments", Funcs: fns("alarm"), Check: noAlarms,
 			Want: "bad argument #2 to uwsgi.alarm;bad argument #1 to uwsgi.alarm;bad argument #1 to uwsgi.alarm"},
 		{Name: "log/line", Funcs: fns("log"), Want: "nil", Check: logged("hello 42 1.5 true nil end")},
-		{Name: "log/no_arguments", Funcs: fns("log"), Want: "nil", Check: logged("")},
+		{Name: "log/no_arguments", Funcs: fns("log"), Want: "bad argument #1 to uwsgi.log",
+			Check: func(f *Fixture) { noRecord(f, "") }},
 
 		// Process and host information.
 		{Name: "masterpid/pid", Funcs: fns("masterpid"), Want: "{{PID}} number true"},
@@ -247,6 +248,40 @@ func cases() []Case {
 			}},
 		{Name: "signal/bad_arguments", Funcs: fns("signal"),
 			Want: "bad argument #1 to uwsgi.signal;bad argument #1 to uwsgi.signal;bad argument #2 to uwsgi.signal;failed"},
+		// A handler made during a call lives in the VM that made it (no
+		// other VM has it): it runs there, waiting while that VM serves
+		// the call, and its registration ends when that VM is replaced.
+		{Name: "register_signal/during_call", Funcs: fns("register_signal", "signal", "signal_registered", "async_sleep"),
+			Want: "true nil true", Check: func(f *Fixture) {
+				f.WaitCache("sig22", "22 number")
+				noRecord(f, "signal handler failed")
+				noRecord(f, signalEndedMsg)
+			}},
+		{Name: "register_signal/vm_replaced", Funcs: fns("register_signal", "signal_registered", "set_user_harakiri"),
+			WantErr: api.ErrHarakiri, Check: func(f *Fixture) {
+				f.Eventually("signal 23 unregistered with the VM that made its handler", func() bool {
+					return !f.Env.SignalRegistered(23) && !f.State.Signals.Registered(23)
+				})
+				if got, err := f.Call("u"); got != "false" || err != nil {
+					f.T.Errorf("signal_registered(23) from a script after its handler's VM was replaced = %q, %v; want false", got, err)
+				}
+				// The signal now has no handler: raised, it is logged as such,
+				// once, and nothing tries to run the gone function.
+				if err := f.State.Signals.Raise(23); err != nil {
+					f.T.Fatal(err)
+				}
+				f.Eventually(`"no handler for signal" 23 logged`, func() bool {
+					r, ok := f.Log.Find("no handler for signal")
+					return ok && r.Attrs["signal"] == "23"
+				})
+				noRecord(f, "signal handler failed")
+				if n := f.Log.Count(signalEndedMsg); n != 1 {
+					f.T.Errorf("%d log records %q, want 1", n, signalEndedMsg)
+				}
+				if r, _ := f.Log.Find(signalEndedMsg); r.Attrs["signal"] != "23" {
+					f.T.Errorf("log record %q names signal %q, want 23", signalEndedMsg, r.Attrs["signal"])
+				}
+			}},
 		{Name: "signal_registered/states", Funcs: fns("signal_registered"), Want: "false true false"},
 		{Name: "signal_registered/bad_arguments", Funcs: fns("signal_registered"),
 			Want: "bad argument #1 to uwsgi.signal_registered;bad argument #1 to uwsgi.signal_registered;bad argument #1 to uwsgi.signal_registered"},
@@ -301,8 +336,17 @@ func cases() []Case {
 					f.T.Fatal(err)
 				}
 			}},
+		// uWSGI's unlock of a lock nobody holds does nothing; a lock
+		// number out of range is an error ("Invalid lock number").
 		{Name: "unlock/not_locked", Funcs: fns("unlock"),
-			Want: "failed;failed;failed;bad argument #1 to uwsgi.unlock"},
+			Want: "nil nil nil;failed;bad argument #1 to uwsgi.unlock",
+			Check: func(f *Fixture) {
+				for _, n := range []int{0, 7} {
+					if ok, _ := f.State.Locks.TryLock(n); !ok {
+						f.T.Errorf("lock %d is held after unlocking it while free", n)
+					}
+				}
+			}},
 
 		// Sleeping and time limits.
 		{Name: "async_sleep/returns", Funcs: fns("async_sleep"), Want: "nil nil nil"},
@@ -321,8 +365,15 @@ func cases() []Case {
 		{Name: "async_connect/tcp", Funcs: fns("async_connect", "is_connected"), Want: "number true true"},
 		{Name: "async_connect/unix", Funcs: fns("async_connect", "send"), Want: `4 "unix"`},
 		{Name: "async_connect/distinct", Funcs: fns("async_connect"), Want: "true true true"},
+		// uWSGI's async_connect returns -1 when the connection fails.
+		{Name: "async_connect/refused", Funcs: fns("async_connect", "is_connected", "send"),
+			Want: "-1 -1 false;failed", Check: func(f *Fixture) {
+				if n := f.Log.Count("async_connect failed"); n != 2 {
+					f.T.Errorf("%d log records \"async_connect failed\", want 2", n)
+				}
+			}},
 		{Name: "async_connect/bad_arguments", Funcs: fns("async_connect"),
-			Want: "failed;bad argument #1 to uwsgi.async_connect;bad argument #1 to uwsgi.async_connect"},
+			Want: "bad argument #1 to uwsgi.async_connect;bad argument #1 to uwsgi.async_connect"},
 		{Name: "send/dialed", Funcs: fns("send", "recv", "async_connect"), Want: `3 "abc"`},
 		{Name: "send/bad_arguments", Funcs: fns("send"),
 			Note: "api defect: send passes its arguments after the first to the next step as a new Args " +
@@ -383,6 +434,18 @@ func cases() []Case {
 }
 
 func fns(names ...string) []string { return names }
+
+// signalEndedMsg is what the host logs when a signal handler's
+// registration ends with the VM that made the handler.
+const signalEndedMsg = api.SignalEndedMsg
+
+// noRecord checks that nothing logged msg.
+func noRecord(f *Fixture, msg string) {
+	f.T.Helper()
+	if r, ok := f.Log.Find(msg); ok {
+		f.T.Errorf("unexpected log record %q %v", msg, r.Attrs)
+	}
+}
 
 // timers checks the number of timer and cron entries.
 func timers(n int) func(*Fixture) {

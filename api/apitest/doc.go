@@ -48,7 +48,10 @@
 // such a function again in every VM, while a function made during a call
 // may exist in that one VM only. Cases that register during a call only
 // check results and errors; what must run elsewhere (signal handlers,
-// RPCs called from Go) is registered at load. A case with Concurrent set
+// RPCs called from Go) is registered at load, except in the cases that
+// test such a function itself (register_signal/during_call: the handler
+// runs in its VM once that one is free; register_signal/vm_replaced: its
+// registration ends with the VM). A case with Concurrent set
 // calls "t" several times at once, so that such an engine answers from
 // several VMs, each of which ran the file's top level.
 //

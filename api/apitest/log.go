@@ -39,6 +39,17 @@ func (l *LogRecorder) Find(msg string) (LogRecord, bool) {
 	return LogRecord{}, false
 }
 
+// Count returns the number of records with message msg.
+func (l *LogRecorder) Count(msg string) int {
+	n := 0
+	for _, r := range l.Records() {
+		if r.Message == msg {
+			n++
+		}
+	}
+	return n
+}
+
 // String renders the records one a line, for failure reports.
 func (l *LogRecorder) String() string {
 	var b strings.Builder
