@@ -65,7 +65,7 @@ Examples:
 Flags:
 `
 
-const cacheUsage = `Usage: scripthost cache ADDR get|set|update|del|exists|clear [KEY] [VALUE]
+const cacheUsage = `Usage: scripthost cache ADDR COMMAND [KEY] [VALUE]
            [--cache NAME] [--expires SECONDS] [--timeout D] [--no-newline]
 
 Use a server's cache through the magic interface (modifier1 111/17):
@@ -75,7 +75,18 @@ Use a server's cache through the magic interface (modifier1 111/17):
   del KEY            remove KEY (exit 1 when missing)
   exists KEY         print true (exit 0) or false (exit 1)
   clear              remove every item of the cache
-VALUE "-" reads the value from standard input.
+  num KEY            print the counter KEY in decimal (exit 1 when missing
+                     or not a counter)
+  inc KEY [N]        add N (default 1) to the counter KEY, print the result;
+  dec KEY [N]        subtract N (default 1);
+  mul KEY [N]        multiply by N (default 2);
+  div KEY [N]        divide by N (default 2; by 0 gives 0, as in uWSGI)
+VALUE "-" reads the value from standard input. Counters are uWSGI's
+(cache_inc, cache_num): an 8-byte integer, which get prints raw. A missing
+counter counts as 0 and is created with --expires; an existing one keeps its
+expiry. The magic interface has no counter command, so inc, dec, mul and div
+read the item and write the result: another client updating the same key at
+that moment can lose its update.
 
 ` + clientAddrHelp + `
 Examples:
@@ -83,6 +94,8 @@ Examples:
   scripthost cache 127.0.0.1:3031 get greeting
   scripthost cache /run/app.sock update config - --cache settings < config.json
   scripthost cache 127.0.0.1:3031 clear --cache sessions
+  scripthost cache 127.0.0.1:3031 inc requests
+  scripthost cache 127.0.0.1:3031 num requests
 
 Flags:
 `
@@ -263,11 +276,19 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return clientUsageError(stderr, "cache", "want ADDR COMMAND [KEY] [VALUE]")
 	}
 	addr, op := pos[0], pos[1]
-	want := map[string]int{"get": 3, "del": 3, "exists": 3, "set": 4, "update": 4, "clear": 2}
+	want := map[string]int{"get": 3, "del": 3, "exists": 3, "set": 4, "update": 4, "clear": 2, "num": 3}
+	counterOps := map[string]uwsgi.CounterOp{"inc": uwsgi.CounterInc, "dec": uwsgi.CounterDec,
+		"mul": uwsgi.CounterMul, "div": uwsgi.CounterDiv}
+	counterOp, counter := counterOps[op]
 	n, known := want[op]
+	if counter {
+		n, known = min(max(len(pos), 3), 4), true // KEY [N]
+	}
 	switch {
 	case !known:
-		return clientUsageError(stderr, "cache", "unknown command %q (want get, set, update, del, exists or clear)", op)
+		return clientUsageError(stderr, "cache", "unknown command %q (want get, set, update, del, exists, clear, num, inc, dec, mul or div)", op)
+	case len(pos) != n && counter:
+		return clientUsageError(stderr, "cache", "%s wants KEY [N]", op)
 	case len(pos) != n:
 		shape := map[int]string{2: "no KEY", 3: "KEY", 4: "KEY VALUE"}[n]
 		return clientUsageError(stderr, "cache", "%s wants %s", op, shape)
@@ -275,8 +296,15 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return clientUsageError(stderr, "cache", "empty KEY")
 	case *expires < 0:
 		return clientUsageError(stderr, "cache", "--expires must be 0 or more seconds")
-	case *expires > 0 && n != 4:
-		return clientUsageError(stderr, "cache", "--expires only applies to set and update")
+	case *expires > 0 && n != 4 && !counter:
+		return clientUsageError(stderr, "cache", "--expires only applies to set, update, inc, dec, mul and div")
+	}
+	operand := counterOp.DefaultOperand()
+	if counter && n == 4 {
+		var err error
+		if operand, err = strconv.ParseInt(pos[3], 10, 64); err != nil {
+			return clientUsageError(stderr, "cache", "%s: N %q is not an integer", op, pos[3])
+		}
 	}
 	var opts []uwsgi.CacheOption
 	if *name != "" {
@@ -286,7 +314,7 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		opts = append(opts, uwsgi.Expires(time.Duration(*expires)*time.Second))
 	}
 	var value []byte
-	if n == 4 {
+	if n == 4 && !counter {
 		value = []byte(pos[3])
 		if pos[3] == "-" {
 			var err error
@@ -327,11 +355,23 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		err = c.CacheDel(ctx, pos[2], opts...)
 	case "clear":
 		err = c.CacheClear(ctx, opts...)
+	case "num":
+		var v int64
+		if v, err = c.CacheNum(ctx, pos[2], opts...); err == nil {
+			fmt.Fprintln(stdout, v)
+			return 0
+		}
+	default:
+		var v int64
+		if v, err = c.CacheCounter(ctx, counterOp, pos[2], operand, opts...); err == nil {
+			fmt.Fprintln(stdout, v)
+			return 0
+		}
 	}
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, uwsgi.ErrNotFound) && n == 3:
+	case errors.Is(err, uwsgi.ErrNotFound) && n == 3 && !counter:
 		fmt.Fprintf(stderr, "scripthost cache: key %q not found on %s\n", pos[2], where)
 	case n > 2:
 		fmt.Fprintf(stderr, "scripthost cache: %s %q on %s: %v\n", op, pos[2], where, err)
