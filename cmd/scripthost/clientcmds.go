@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scripthost/scripthost/api/uwsgi"
@@ -53,9 +54,13 @@ Flags:
 
 const signalUsage = `Usage: scripthost signal [--timeout D] ADDR NUM
 
-Raise uwsgi signal NUM (0..255, modifier1 110) on a server. Success means the
-server queued the signal, not that a handler ran. Exit status 1 when the
-server refused it (uWSGI without a master) or did not answer.
+Raise uwsgi signal NUM (0..255, modifier1 110) on a server. Exit status 0 when
+the server took the signal, which is all uWSGI says: it acknowledges a signal
+that no handler is registered for as well, and drops it. A scripthost server
+says so instead of queuing it: that is printed as a warning, and the exit
+status is 0 all the same, so that it means one thing against both servers.
+Exit status 1 when the server refused the signal (uWSGI without a master, a
+full queue) or did not answer.
 
 ` + clientAddrHelp + `
 Examples:
@@ -255,11 +260,29 @@ func cmdSignal(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	c, ctx, done := newCLIClient(ctx, pos[0], *timeout)
 	defer done()
-	if err := c.Signal(ctx, uint8(num)); err != nil {
-		fmt.Fprintf(stderr, "scripthost signal: signal %d on %s: %v\n", num, pos[0], err)
-		return 1
+	err = c.Signal(ctx, uint8(num))
+	if err == nil {
+		return 0
 	}
-	return 0
+	if msg, ok := noSignalHandler(err); ok {
+		fmt.Fprintf(stderr, "scripthost signal: warning: signal %d on %s: %s (uWSGI acknowledges such a signal and drops it)\n",
+			num, pos[0], msg)
+		return 0
+	}
+	fmt.Fprintf(stderr, "scripthost signal: signal %d on %s: %v\n", num, pos[0], err)
+	return 1
+}
+
+// noSignalHandler reports whether err is a scripthost server saying that
+// no handler is registered for the signal (its error frame: not found, or
+// a failure saying so), and returns the server's message.
+func noSignalHandler(err error) (string, bool) {
+	var re *uwsgi.RemoteError
+	if !errors.As(err, &re) {
+		return "", false
+	}
+	return re.Message, re.Code == uwsgi.CodeNotFound ||
+		re.Code == uwsgi.CodeFailed && strings.Contains(re.Message, "no handler registered")
 }
 
 func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -107,8 +107,13 @@ func (s *cliServer) handle(p uwsgi.Packet, br *bufio.Reader, ext bool) []byte {
 		return []byte{100, 0, 0, 1}
 	case uwsgi.ModSignal:
 		ok := uwsgi.ResponseOK
-		if p.Modifier2 == 99 {
+		switch {
+		case p.Modifier2 == 99:
 			ok = uwsgi.ResponseFailed
+		case p.Modifier2 == 98 && ext:
+			// No handler: scripthost says so to extended clients, uWSGI
+			// acknowledges the signal and drops it.
+			return fail(uwsgi.CodeFailed, "no handler registered for signal 98")
 		}
 		return uwsgi.Header{Modifier1: uwsgi.ModResponse, Modifier2: ok}.Append(nil)
 	case uwsgi.ModRPC:
@@ -269,7 +274,16 @@ func TestCmdPing(t *testing.T) {
 }
 
 func TestCmdSignal(t *testing.T) {
+	// A signal without a handler means the same against both servers:
+	// taken (exit 0), with scripthost's word for it on stderr.
+	runCLICases(t, cmdSignal, startCLIServer(t, "tcp", true), []cliCase{
+		{name: "ext ok", args: []string{"{addr}", "17"}},
+		{name: "ext no handler", args: []string{"{addr}", "98"},
+			wantErr: "scripthost signal: warning: signal 98 on {addr}: no handler registered for signal 98 (uWSGI acknowledges"},
+		{name: "ext refused", args: []string{"{addr}", "99"}, wantStatus: 1, wantErr: "signal 99 not delivered"},
+	})
 	runCLICases(t, cmdSignal, startCLIServer(t, "tcp", false), []cliCase{
+		{name: "no handler", args: []string{"{addr}", "98"}},
 		{name: "ok", args: []string{"{addr}", "17"}},
 		{name: "zero", args: []string{"{addr}", "0"}},
 		{name: "max", args: []string{"{addr}", "255", "--timeout", "2s"}},
