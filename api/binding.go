@@ -199,8 +199,8 @@ var funcs = []Func{
 			}
 			return ok, c.Clear(ctx)
 		}},
-	{Name: "cache_dec", Params: "key[, delta[, expires[, cache]]]", Doc: "subtract delta (default 1) from a numeric item; returns the new value",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheAdd(ctx, env, a, -1) }},
+	{Name: "cache_dec", Params: "key[, delta[, expires[, cache]]]", Doc: "subtract delta (default 1) from a counter; the new value (see cache_inc)",
+		Call: cacheCounterCall(uwsgi.CounterDec)},
 	{Name: "cache_del", Params: "key[, cache]", Doc: "delete an item; nil if it did not exist",
 		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
 			key, err := a.Bytes(0)
@@ -216,6 +216,8 @@ var funcs = []Func{
 			}
 			return okOrNil(c.Delete(ctx, key))
 		}},
+	{Name: "cache_div", Params: "key[, divisor[, expires[, cache]]]", Doc: "divide a counter by divisor (default 2), truncating; by 0 gives 0, as in uWSGI; the new value (see cache_inc)",
+		Call: cacheCounterCall(uwsgi.CounterDiv)},
 	{Name: "cache_exists", Params: "key[, cache]", Doc: "true if the item exists, else nil",
 		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
 			key, err := a.Bytes(0)
@@ -268,8 +270,10 @@ var funcs = []Func{
 			}
 			return string(v), nil
 		}},
-	{Name: "cache_inc", Params: "key[, delta[, expires[, cache]]]", Doc: "add delta (default 1) to a numeric item; returns the new value",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheAdd(ctx, env, a, 1) }},
+	{Name: "cache_inc", Params: "key[, delta[, expires[, cache]]]",
+		Doc: "add delta (default 1) to a counter, uWSGI's 8-byte integer (a missing item counts as 0 and gets expires; " +
+			"an existing one keeps its expiry); the new value, nil if the item holds no counter or the result overflows",
+		Call: cacheCounterCall(uwsgi.CounterInc)},
 	{Name: "cache_keys", Params: "[cache]", Doc: "the keys of the cache's live items, most recently used first",
 		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
 			c, _, node, err := cacheArg(env, a, 0)
@@ -289,6 +293,10 @@ var funcs = []Func{
 			}
 			return out, nil
 		}},
+	{Name: "cache_mul", Params: "key[, factor[, expires[, cache]]]", Doc: "multiply a counter by factor (default 2); the new value (see cache_inc)",
+		Call: cacheCounterCall(uwsgi.CounterMul)},
+	{Name: "cache_num", Params: "key[, cache]", Doc: "the counter stored under key; 0 if it is missing or holds no counter, as in uWSGI",
+		Call: cacheNum},
 	{Name: "cache_set", Params: "key, value[, expires[, cache]]", Doc: "store an item unless it exists; true, or nil on failure",
 		Call: func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheStore(ctx, env, a, false) }},
 	{Name: "cache_update", Params: "key, value[, expires[, cache]]", Doc: "store or overwrite an item; true, or nil on failure",
@@ -579,23 +587,76 @@ func cacheStore(ctx context.Context, env *Env, a Args, update bool) (Value, erro
 	return okOrNil(err)
 }
 
-func cacheAdd(ctx context.Context, env *Env, a Args, sign int64) (Value, error) {
+// cacheCounterCall returns the Call of the cache function of op.
+func cacheCounterCall(op uwsgi.CounterOp) func(context.Context, *Env, Args) (Value, error) {
+	return func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheCounter(ctx, env, a, op) }
+}
+
+// cacheCounter is cache_inc, cache_dec, cache_mul and cache_div: key,
+// operand (uWSGI's default when absent), expires of a new item, cache. A
+// remote cache is updated by the client's read and write (not atomic; see
+// uwsgi.Client.CacheCounter). An item that holds no counter, a result
+// outside int64 and an item too large for the cache give nil, as uWSGI
+// gives None when it cannot store; the first two are logged.
+func cacheCounter(ctx context.Context, env *Env, a Args, op uwsgi.CounterOp) (Value, error) {
 	key, err := a.Bytes(0)
 	if err != nil {
 		return nil, err
 	}
-	delta, err := a.OptInt(1, 1)
+	operand, err := a.OptInt(1, op.DefaultOperand())
 	if err != nil {
 		return nil, err
 	}
-	ttl, c, _, node, err := writeArgs(env, a)
+	ttl, c, name, node, err := writeArgs(env, a)
 	if err != nil {
 		return nil, err
 	}
+	var n int64
 	if node != nil {
-		return nil, errors.New("api: cache_inc and cache_dec work on local caches only")
+		n, err = node.CacheCounter(ctx, op, string(key), operand, uwsgi.InCache(name), uwsgi.Expires(ttl))
+	} else {
+		n, err = c.Counter(ctx, op, key, operand, ttl)
 	}
-	return c.Inc(ctx, key, sign*delta, ttl)
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, ErrNotNumber), errors.Is(err, ErrOverflow),
+		errors.Is(err, uwsgi.ErrNotCounter), errors.Is(err, uwsgi.ErrCounterOverflow):
+		env.Logger.Warn("cache_"+op.String()+" left the item as it was", "key", string(key), "err", err)
+		return nil, nil
+	case errors.Is(err, ErrValueTooLarge), errors.Is(err, ErrKeyTooLarge):
+		return nil, nil
+	}
+	return okOrNil(err)
+}
+
+// cacheNum is cache_num: like uWSGI's, 0 when the item is missing or holds
+// something else (a remote node that cannot be reached is logged).
+func cacheNum(ctx context.Context, env *Env, a Args) (Value, error) {
+	key, err := a.Bytes(0)
+	if err != nil {
+		return nil, err
+	}
+	c, name, node, err := cacheArg(env, a, 1)
+	if err != nil {
+		return nil, err
+	}
+	var n int64
+	if node != nil {
+		n, err = node.CacheNum(ctx, string(key), uwsgi.InCache(name))
+	} else {
+		n, err = c.Num(ctx, key)
+	}
+	switch {
+	case err == nil:
+		return n, nil
+	case notFound(err), errors.Is(err, ErrNotNumber), errors.Is(err, uwsgi.ErrNotCounter):
+		return int64(0), nil
+	case node != nil:
+		env.Logger.Warn("cache_num from a remote node failed", "cache", a.Vals[1], "err", err)
+		return int64(0), nil
+	}
+	return nil, err
 }
 
 // MaxSelfRPCDepth bounds uwsgi.rpc calls to this host's own listeners

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
 // Defaults applied to zero fields of a CacheConfig. They follow uWSGI's
@@ -34,8 +36,8 @@ var (
 	ErrEmptyKey       = errors.New("api: empty cache key")
 	ErrKeyTooLarge    = errors.New("api: cache key too large")
 	ErrValueTooLarge  = errors.New("api: cache value too large")
-	ErrNotNumber      = errors.New("api: cache value is not a decimal integer")
-	ErrOverflow       = errors.New("api: cache integer overflow")
+	ErrNotNumber      = errors.New("api: cache value is not a counter") // neither uWSGI's 8-byte integer nor a decimal
+	ErrOverflow       = errors.New("api: cache counter overflow")
 	ErrUnknownCache   = errors.New("api: unknown cache")
 	ErrDuplicateCache = errors.New("api: duplicate cache name")
 	ErrCacheConfig    = errors.New("api: invalid cache config")
@@ -151,8 +153,9 @@ func (e *entry) size() int64 { return int64(len(e.key) + len(e.value)) }
 // are allowed. Expired items are removed when touched, when room is needed
 // and by Sweep; the cache starts no goroutine. When an addition would exceed
 // MaxItems or MaxBytes, expired items near the cold end are dropped first,
-// then the least recently used items (Get, Exists, Update, Inc and Dec count
-// as use). Values are copied in and out, so callers may reuse buffers.
+// then the least recently used items (Get, Exists, Update and the counter
+// methods count as use). Values are copied in and out, so callers may
+// reuse buffers.
 //
 // Every method takes a context so that a remote backend can honour it
 // later; the in-memory cache never blocks and ignores it. A Cache is safe
@@ -402,55 +405,94 @@ func (c *Cache) Keys(ctx context.Context) ([][]byte, error) {
 	return keys, nil
 }
 
-// Inc adds delta to the decimal integer stored under key and returns the
-// new value. A missing item counts as 0; a value that is not an ASCII
-// decimal int64 gives ErrNotNumber, a result outside int64 ErrOverflow.
-// The result is stored back as decimal (uWSGI keeps a native 8-byte
-// integer instead; decimal reads the same from every language and over the
-// wire). Like Update, Inc sets the expiry from ttl; ttl <= 0 means never.
+// Counters: Inc, Dec, Mul, Div and Num are uWSGI's cache_inc, cache_dec,
+// cache_mul, cache_div and cache_num. A counter is stored as uWSGI stores
+// it, the 8 bytes of a little-endian int64 (uwsgi.AppendCounter), so that
+// uWSGI nodes and scripthost read and update each other's counters. A
+// value of another length that is an ASCII decimal int64 (what earlier
+// versions of scripthost stored, or cache_update(key, "10")) is read as
+// that number and rewritten in the 8-byte form; anything else gives
+// ErrNotNumber and is left as it is. A missing item counts as 0 and is
+// created with the expiry ttl (<= 0: never); an existing item keeps its
+// expiry, as uWSGI's math operations do. A result outside int64 gives
+// ErrOverflow (uWSGI's C arithmetic wraps around) and changes nothing.
+//
+// The cache protocol has no counter command: a uWSGI node's remote
+// cache_inc (cache_dec, ...) arrives as a plain update whose value is the
+// 8-byte delta, which is how uWSGI's client sends it. It is stored as
+// sent, so the counter becomes the delta, as on a uWSGI server: nothing in
+// the packet tells it from an update. scripthost's own remote counter
+// operations read and write instead (uwsgi.Client.CacheCounter).
+
+// Inc adds delta to the counter stored under key and returns the new
+// value.
 func (c *Cache) Inc(ctx context.Context, key []byte, delta int64, ttl time.Duration) (int64, error) {
-	return c.add(ctx, key, delta, false, ttl)
+	return c.Counter(ctx, uwsgi.CounterInc, key, delta, ttl)
 }
 
-// Dec subtracts delta from the decimal integer stored under key; see Inc.
+// Dec subtracts delta from the counter stored under key and returns the
+// new value.
 func (c *Cache) Dec(ctx context.Context, key []byte, delta int64, ttl time.Duration) (int64, error) {
-	return c.add(ctx, key, delta, true, ttl)
+	return c.Counter(ctx, uwsgi.CounterDec, key, delta, ttl)
 }
 
-func (c *Cache) add(ctx context.Context, key []byte, delta int64, sub bool, ttl time.Duration) (int64, error) {
-	if err := c.checkKey(key); err != nil {
+// Mul multiplies the counter stored under key by factor and returns the
+// new value (0 for a missing key).
+func (c *Cache) Mul(ctx context.Context, key []byte, factor int64, ttl time.Duration) (int64, error) {
+	return c.Counter(ctx, uwsgi.CounterMul, key, factor, ttl)
+}
+
+// Div divides the counter stored under key by divisor, truncating, and
+// returns the new value; dividing by 0 gives 0, as in uWSGI.
+func (c *Cache) Div(ctx context.Context, key []byte, divisor int64, ttl time.Duration) (int64, error) {
+	return c.Counter(ctx, uwsgi.CounterDiv, key, divisor, ttl)
+}
+
+// Counter applies op with operand to the counter stored under key and
+// returns the new value; Inc, Dec, Mul and Div call it.
+func (c *Cache) Counter(ctx context.Context, op uwsgi.CounterOp, key []byte, operand int64, ttl time.Duration) (int64, error) {
+	if op < uwsgi.CounterInc || op > uwsgi.CounterDiv {
+		return 0, fmt.Errorf("api: unknown cache counter operation %v", op)
+	}
+	if err := c.checkItem(key, make([]byte, uwsgi.CounterSize)); err != nil {
 		return 0, err
 	}
 	if c.remote != nil {
-		return c.remote.add(ctx, key, delta, sub, ttl)
+		return c.remote.counter(ctx, op, key, operand, ttl)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	var n int64
+	expires := expiry(now, ttl)
 	if e := c.live(key, now); e != nil {
-		var err error
-		if n, err = strconv.ParseInt(string(e.value), 10, 64); err != nil {
-			return 0, fmt.Errorf("%w: %q", ErrNotNumber, e.value)
+		var ok bool
+		if n, ok = uwsgi.ParseCounter(e.value); !ok {
+			return 0, fmt.Errorf("%w: %q holds %d bytes", ErrNotNumber, key, len(e.value))
 		}
+		expires = e.expires
 	}
-	var overflow bool
-	if sub {
-		overflow = (delta > 0 && n < math.MinInt64+delta) || (delta < 0 && n > math.MaxInt64+delta)
-		n -= delta
-	} else {
-		overflow = (delta > 0 && n > math.MaxInt64-delta) || (delta < 0 && n < math.MinInt64-delta)
-		n += delta
+	r, ok := op.Apply(n, operand)
+	if !ok {
+		return 0, fmt.Errorf("%w: %q: %d %v %d", ErrOverflow, key, n, op, operand)
 	}
-	if overflow {
-		return 0, fmt.Errorf("%w: %q", ErrOverflow, key)
-	}
-	value := strconv.AppendInt(nil, n, 10)
-	if err := c.checkItem(key, value); err != nil {
+	e := c.put(string(key), uwsgi.AppendCounter(make([]byte, 0, uwsgi.CounterSize), r), expires, now)
+	c.record(opPut, e.key, e.value, e.expires)
+	return r, nil
+}
+
+// Num returns the counter stored under key: ErrNotFound when there is no
+// live item, ErrNotNumber when it holds something else (uWSGI's cache_num
+// returns 0 for both). Like Get it counts as use and as a hit or a miss.
+func (c *Cache) Num(ctx context.Context, key []byte) (int64, error) {
+	it, err := c.Get(ctx, key)
+	if err != nil {
 		return 0, err
 	}
-	e := c.put(string(key), value, expiry(now, ttl), now)
-	c.record(opPut, e.key, e.value, e.expires)
+	n, ok := uwsgi.ParseCounter(it.Value)
+	if !ok {
+		return 0, fmt.Errorf("%w: %q holds %d bytes", ErrNotNumber, key, len(it.Value))
+	}
 	return n, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
 // fakeClock is a settable clock for Cache.now.
@@ -314,69 +316,144 @@ func TestCacheEvictPrefersExpired(t *testing.T) {
 	}
 }
 
-func TestCacheIncDec(t *testing.T) {
+// counterString is the stored form of counter n: uWSGI's 8 bytes.
+func counterString(n int64) string { return string(uwsgi.AppendCounter(nil, n)) }
+
+func TestCacheCounters(t *testing.T) {
 	ctx := context.Background()
 	c, _ := newTestCache(t, CacheConfig{MaxItemSize: 20})
 	mustSet(t, c, "text", "abc", 0)
 	mustSet(t, c, "empty", "", 0)
 	mustSet(t, c, "spaced", " 1", 0)
-	mustSet(t, c, "max", fmt.Sprint(int64(math.MaxInt64)), 0)
-	mustSet(t, c, "min", fmt.Sprint(int64(math.MinInt64)), 0)
-
+	mustSet(t, c, "decimal", "41", 0) // what earlier versions stored
+	mustSet(t, c, "negdecimal", "-9223372036854775808", 0)
+	mustSet(t, c, "digits", "12345678", 0) // 8 bytes: uWSGI's binary form
+	mustSet(t, c, "max", counterString(math.MaxInt64), 0)
+	mustSet(t, c, "min", counterString(math.MinInt64), 0)
+	mustSet(t, c, "nine", "123456789", 0)
+	const (
+		inc = uwsgi.CounterInc
+		dec = uwsgi.CounterDec
+		mul = uwsgi.CounterMul
+		div = uwsgi.CounterDiv
+	)
 	tests := []struct {
-		op      string
+		op      uwsgi.CounterOp
 		key     string
-		delta   int64
+		operand int64
 		want    int64
 		wantErr error
 	}{
-		{"inc", "n", 5, 5, nil},
-		{"inc", "n", 1, 6, nil},
-		{"dec", "n", 10, -4, nil},
-		{"inc", "n", -1, -5, nil},
-		{"dec", "m", 3, -3, nil},
-		{"inc", "text", 1, 0, ErrNotNumber},
-		{"inc", "empty", 1, 0, ErrNotNumber},
-		{"inc", "spaced", 1, 0, ErrNotNumber},
-		{"inc", "max", 1, 0, ErrOverflow},
-		{"dec", "max", -1, 0, ErrOverflow},
-		{"inc", "max", 0, math.MaxInt64, nil},
-		{"dec", "min", 1, 0, ErrOverflow},
-		{"inc", "min", -1, 0, ErrOverflow},
-		{"dec", "min", math.MinInt64, 0, nil},
+		{inc, "n", 5, 5, nil},
+		{inc, "n", 1, 6, nil},
+		{dec, "n", 10, -4, nil},
+		{inc, "n", -1, -5, nil},
+		{mul, "n", 3, -15, nil},
+		{div, "n", 2, -7, nil}, // truncated, as C does
+		{div, "n", -7, 1, nil},
+		{div, "n", 0, 0, nil}, // uWSGI: division by zero gives 0
+		{dec, "m", 3, -3, nil},
+		{mul, "mul missing", 5, 0, nil}, // a missing item is 0
+		{div, "div missing", 5, 0, nil},
+		{inc, "decimal", 1, 42, nil},
+		{dec, "negdecimal", -1, math.MinInt64 + 1, nil},
+		{inc, "digits", 0, 0x3837363534333231, nil},
+		{inc, "nine", 1, 123456790, nil},
+		{inc, "text", 1, 0, ErrNotNumber},
+		{inc, "empty", 1, 0, ErrNotNumber},
+		{inc, "spaced", 1, 0, ErrNotNumber},
+		{inc, "max", 1, 0, ErrOverflow},
+		{dec, "max", -1, 0, ErrOverflow},
+		{mul, "max", 2, 0, ErrOverflow},
+		{mul, "max", -1, -math.MaxInt64, nil},
+		{mul, "max", -1, math.MaxInt64, nil},
+		{inc, "max", 0, math.MaxInt64, nil},
+		{dec, "min", 1, 0, ErrOverflow},
+		{inc, "min", -1, 0, ErrOverflow},
+		{mul, "min", -1, 0, ErrOverflow},
+		{div, "min", -1, 0, ErrOverflow},
+		{div, "min", 1, math.MinInt64, nil},
+		{dec, "min", math.MinInt64, 0, nil},
 	}
 	for _, tt := range tests {
-		var got int64
-		var err error
-		if tt.op == "inc" {
-			got, err = c.Inc(ctx, []byte(tt.key), tt.delta, 0)
-		} else {
-			got, err = c.Dec(ctx, []byte(tt.key), tt.delta, 0)
-		}
+		got, err := c.Counter(ctx, tt.op, []byte(tt.key), tt.operand, 0)
 		if got != tt.want || !errors.Is(err, tt.wantErr) {
-			t.Errorf("%s(%q, %d) = %d, %v, want %d, %v", tt.op, tt.key, tt.delta, got, err, tt.want, tt.wantErr)
+			t.Errorf("%v(%q, %d) = %d, %v, want %d, %v", tt.op, tt.key, tt.operand, got, err, tt.want, tt.wantErr)
 		}
 	}
-	// Results are stored as decimal text; failures leave values alone.
-	for key, want := range map[string]string{"n": "-5", "m": "-3", "text": "abc", "min": "0"} {
+	// Results are stored as uWSGI's 8 bytes; failures leave values alone.
+	for key, want := range map[string]string{"n": counterString(0), "m": counterString(-3),
+		"decimal": counterString(42), "text": "abc", "min": counterString(0), "max": counterString(math.MaxInt64),
+		"mul missing": counterString(0)} {
 		if got, err := getString(c, key); err != nil || got != want {
 			t.Errorf("Get(%q) = %q, %v, want %q, nil", key, got, err, want)
 		}
 	}
+	// The named methods are the operations.
+	for _, call := range []struct {
+		f    func(context.Context, []byte, int64, time.Duration) (int64, error)
+		want int64
+	}{{c.Inc, 10}, {c.Mul, 30}, {c.Dec, 27}, {c.Div, 9}} {
+		operand := map[int64]int64{10: 10, 30: 3, 27: 3, 9: 3}[call.want]
+		if got, err := call.f(ctx, []byte("named"), operand, 0); got != call.want || err != nil {
+			t.Errorf("named method: %d, %v, want %d", got, err, call.want)
+		}
+	}
+	if _, err := c.Counter(ctx, 0, []byte("n"), 1, 0); err == nil {
+		t.Error("Counter with operation 0 succeeded")
+	}
 }
 
-func TestCacheIncTTLAndSize(t *testing.T) {
+func TestCacheNum(t *testing.T) {
 	ctx := context.Background()
-	c, clock := newTestCache(t, CacheConfig{MaxItemSize: 2})
-	if _, err := c.Inc(ctx, []byte("n"), 99, time.Second); err != nil {
-		t.Fatalf("Inc(n, 99) = %v", err)
+	c, _ := newTestCache(t, CacheConfig{})
+	mustSet(t, c, "n", counterString(-7), 0)
+	mustSet(t, c, "decimal", "12", 0)
+	mustSet(t, c, "text", "abc", 0)
+	for _, tt := range []struct {
+		key     string
+		want    int64
+		wantErr error
+	}{{"n", -7, nil}, {"decimal", 12, nil}, {"text", 0, ErrNotNumber}, {"missing", 0, ErrNotFound}} {
+		if got, err := c.Num(ctx, []byte(tt.key)); got != tt.want || !errors.Is(err, tt.wantErr) {
+			t.Errorf("Num(%q) = %d, %v, want %d, %v", tt.key, got, err, tt.want, tt.wantErr)
+		}
 	}
-	if _, err := c.Inc(ctx, []byte("n"), 1, time.Second); !errors.Is(err, ErrValueTooLarge) {
-		t.Errorf("Inc(n, 1) to 3 digits with 2-byte items = %v, want %v", err, ErrValueTooLarge)
+	if s := c.Stats(); s.Hits != 3 || s.Misses != 1 {
+		t.Errorf("Stats() = %+v, want 3 hits and 1 miss", s)
 	}
+}
+
+// TestCacheCounterExpiry: as in uWSGI, the expiry given applies to the item
+// a counter operation creates; an existing item keeps its own.
+func TestCacheCounterExpiry(t *testing.T) {
+	ctx := context.Background()
+	c, clock := newTestCache(t, CacheConfig{})
+	if _, err := c.Inc(ctx, []byte("n"), 1, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Inc(ctx, []byte("n"), 1, 0); got != 2 || err != nil {
+		t.Fatalf("Inc(n) = %d, %v", got, err)
+	}
+	c.Inc(ctx, []byte("forever"), 1, 0)
+	c.Mul(ctx, []byte("forever"), 3, time.Second)
 	clock.Advance(time.Second)
+	if _, err := c.Get(ctx, []byte("n")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("n after the expiry of its first Inc: %v, want ErrNotFound", err)
+	}
+	if got, err := c.Num(ctx, []byte("forever")); got != 3 || err != nil {
+		t.Errorf("forever = %d, %v, want 3 (no expiry)", got, err)
+	}
 	if got, err := c.Inc(ctx, []byte("n"), 1, 0); got != 1 || err != nil {
-		t.Errorf("Inc(n, 1) after expiry = %d, %v, want 1, nil", got, err)
+		t.Errorf("Inc(n) after expiry = %d, %v, want 1", got, err)
+	}
+}
+
+func TestCacheCounterSize(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newTestCache(t, CacheConfig{MaxItemSize: 7})
+	if _, err := c.Inc(ctx, []byte("n"), 1, 0); !errors.Is(err, ErrValueTooLarge) {
+		t.Errorf("Inc with 7-byte items = %v, want %v", err, ErrValueTooLarge)
 	}
 }
 

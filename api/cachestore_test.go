@@ -76,7 +76,7 @@ func TestJournalReplay(t *testing.T) {
 			c.Inc(ctx, []byte("n"), 5, 0)
 			_, err := c.Dec(ctx, []byte("n"), 2, 0)
 			return err
-		}, map[string]string{"n": "3"}},
+		}, map[string]string{"n": counterString(3)}},
 		{"delete", func(c *Cache) error {
 			c.Set(ctx, []byte("a"), []byte("1"), 0)
 			c.Set(ctx, []byte("b"), []byte("2"), 0)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
 // ErrCacheBackend wraps every failure to reach a cache's backend (Redis
@@ -149,43 +151,186 @@ func (rc *redisCache) delete(ctx context.Context, key []byte) error {
 	return nil
 }
 
-// add is Inc and Dec: INCRBY is exact on int64 and refuses what is not a
-// decimal integer or would overflow, as the local cache does; the expiry
-// is set in the same transaction.
-func (rc *redisCache) add(ctx context.Context, key []byte, delta int64, sub bool, ttl time.Duration) (int64, error) {
-	if sub {
-		if delta == -delta && delta != 0 { // math.MinInt64 cannot be negated
-			return 0, fmt.Errorf("%w: %q", ErrOverflow, key)
-		}
-		delta = -delta
-	}
-	k := rc.key(key)
-	var incr *redis.IntCmd
-	_, err := rc.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		incr = p.IncrBy(ctx, k, delta)
-		if ttl > 0 {
-			p.PExpire(ctx, k, redisTTL(ttl))
-		} else {
-			p.Persist(ctx, k)
-		}
-		return nil
-	})
-	if incr != nil {
-		if ierr := incr.Err(); ierr != nil {
-			msg := ierr.Error()
-			switch {
-			case strings.Contains(msg, "overflow"):
-				return 0, fmt.Errorf("%w: %q", ErrOverflow, key)
-			case strings.Contains(msg, "not an integer"):
-				return 0, fmt.Errorf("%w: %q", ErrNotNumber, key)
-			}
-		}
-	}
+// counter is Cache.Counter: one server-side script reads the item, computes
+// and stores the result, so it is atomic across every node using the
+// server. Redis's Lua numbers are doubles, exact only to 2^53, and INCRBY
+// keeps decimal text, not uWSGI's 8-byte form, so the script computes on
+// the bytes: 16-bit limbs, exact on int64 for all four operations, with
+// the same results, errors and expiry rules as the local cache.
+func (rc *redisCache) counter(ctx context.Context, op uwsgi.CounterOp, key []byte, operand int64, ttl time.Duration) (int64, error) {
+	v, err := redisCounterScript.Run(ctx, rc.client, []string{rc.key(key)},
+		op.String(), uwsgi.AppendCounter(nil, operand), redisTTL(ttl).Milliseconds()).Text()
 	if err != nil {
+		// Redis puts "ERR " before the script's error replies.
+		msg := strings.TrimPrefix(err.Error(), "ERR ")
+		if size, ok := strings.CutPrefix(msg, "NOTCOUNTER "); ok {
+			return 0, fmt.Errorf("%w: %q holds %s bytes", ErrNotNumber, key, size)
+		}
+		if msg == "OVERFLOW" {
+			return 0, fmt.Errorf("%w: %q: %v %d", ErrOverflow, key, op, operand)
+		}
 		return 0, rc.fail(ctx, err)
 	}
-	return incr.Val(), nil
+	if len(v) != uwsgi.CounterSize {
+		return 0, fmt.Errorf("%w: the counter script returned %d bytes", ErrCacheBackend, len(v))
+	}
+	n, _ := uwsgi.ParseCounter([]byte(v))
+	return n, nil
 }
+
+// redisCounterScript: KEYS[1] is the item; ARGV[1] the operation (inc,
+// dec, mul, div), ARGV[2] the operand (8 bytes, little-endian), ARGV[3]
+// the time to live in milliseconds of an item it creates (0: none). It
+// returns the new counter (8 bytes) or fails with NOTCOUNTER or OVERFLOW.
+// Numbers are 4 limbs of 16 bits, least significant first, in two's
+// complement; every intermediate value stays below 2^35.
+var redisCounterScript = redis.NewScript(`
+local B = 65536
+local function fromBytes(s)
+  local b = {string.byte(s, 1, 8)}
+  return {b[1] + b[2] * 256, b[3] + b[4] * 256, b[5] + b[6] * 256, b[7] + b[8] * 256}
+end
+local function toBytes(x)
+  local t = {}
+  for i = 1, 4 do
+    t[2 * i - 1] = x[i] % 256
+    t[2 * i] = math.floor(x[i] / 256)
+  end
+  return string.char(unpack(t))
+end
+local function isNeg(x) return x[4] >= 32768 end
+local function isZero(x) return x[1] == 0 and x[2] == 0 and x[3] == 0 and x[4] == 0 end
+local function add(a, b) -- modulo 2^64
+  local r, c = {}, 0
+  for i = 1, 4 do
+    local s = a[i] + b[i] + c
+    r[i] = s % B
+    c = math.floor(s / B)
+  end
+  return r
+end
+local function neg(a)
+  local r = {}
+  for i = 1, 4 do r[i] = B - 1 - a[i] end
+  return add(r, {1, 0, 0, 0})
+end
+local function abs(a)
+  if isNeg(a) then return neg(a) end
+  return a
+end
+local function cmp(a, b) -- unsigned
+  for i = 4, 1, -1 do
+    if a[i] ~= b[i] then
+      if a[i] < b[i] then return -1 end
+      return 1
+    end
+  end
+  return 0
+end
+local MIN = {0, 0, 0, 32768}
+-- signed turns a magnitude and a sign into an int64, nil when out of range.
+local function signed(m, negative)
+  if negative then
+    if cmp(m, MIN) > 0 then return nil end
+    return neg(m)
+  end
+  if isNeg(m) then return nil end
+  return m
+end
+local function mulU(a, b) -- unsigned; nil at 2^64 or more
+  local r = {0, 0, 0, 0, 0, 0, 0, 0}
+  for i = 1, 4 do
+    local c = 0
+    for j = 1, 4 do
+      local s = r[i + j - 1] + a[i] * b[j] + c
+      r[i + j - 1] = s % B
+      c = math.floor(s / B)
+    end
+    r[i + 4] = c
+  end
+  if r[5] + r[6] + r[7] + r[8] > 0 then return nil end
+  return {r[1], r[2], r[3], r[4]}
+end
+local function shl1(a, bit)
+  local r, c = {}, bit
+  for i = 1, 4 do
+    local s = a[i] * 2 + c
+    r[i] = s % B
+    c = math.floor(s / B)
+  end
+  return r
+end
+local function divU(a, b) -- unsigned, b > 0: bit by bit
+  local q, r = {0, 0, 0, 0}, {0, 0, 0, 0}
+  for i = 4, 1, -1 do
+    for p = 15, 0, -1 do
+      r = shl1(r, math.floor(a[i] / 2 ^ p) % 2)
+      q = shl1(q, 0)
+      if cmp(r, b) >= 0 then
+        r = add(r, neg(b))
+        q[1] = q[1] + 1
+      end
+    end
+  end
+  return q
+end
+local function parseDecimal(s) -- strconv.ParseInt(s, 10, 64)
+  local sign, digits = string.match(s, "^([+-]?)([0-9]+)$")
+  if not digits then return nil end
+  local m = {0, 0, 0, 0}
+  for k = 1, #digits do
+    local c = string.byte(digits, k) - 48
+    for i = 1, 4 do
+      local v = m[i] * 10 + c
+      m[i] = v % B
+      c = math.floor(v / B)
+    end
+    if c ~= 0 then return nil end
+  end
+  return signed(m, sign == "-")
+end
+
+local cur = redis.call("GET", KEYS[1])
+local n = {0, 0, 0, 0}
+if cur then
+  if #cur == 8 then n = fromBytes(cur) else n = parseDecimal(cur) end
+  if not n then return redis.error_reply("NOTCOUNTER " .. #cur) end
+end
+local op, d = ARGV[1], fromBytes(ARGV[2])
+local r
+if op == "inc" then
+  r = add(n, d)
+  if isNeg(n) == isNeg(d) and isNeg(r) ~= isNeg(n) then r = nil end
+elseif op == "dec" then
+  r = add(n, neg(d))
+  if isNeg(n) ~= isNeg(d) and isNeg(r) ~= isNeg(n) then r = nil end
+elseif op == "mul" then
+  if isZero(n) or isZero(d) then
+    r = {0, 0, 0, 0}
+  else
+    local m = mulU(abs(n), abs(d))
+    if m then r = signed(m, isNeg(n) ~= isNeg(d)) end
+  end
+elseif op == "div" then
+  if isZero(d) then
+    r = {0, 0, 0, 0}
+  else
+    r = signed(divU(abs(n), abs(d)), isNeg(n) ~= isNeg(d))
+  end
+else
+  return redis.error_reply("ERR unknown counter operation " .. op)
+end
+if not r then return redis.error_reply("OVERFLOW") end
+local v = toBytes(r)
+if cur then
+  redis.call("SET", KEYS[1], v, "KEEPTTL")
+elseif tonumber(ARGV[3]) > 0 then
+  redis.call("SET", KEYS[1], v, "PX", ARGV[3])
+else
+  redis.call("SET", KEYS[1], v)
+end
+return v
+`)
 
 // scan calls fn with the batches of this cache's Redis keys.
 func (rc *redisCache) scan(ctx context.Context, fn func(keys []string) error) error {

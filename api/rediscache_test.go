@@ -3,14 +3,21 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
 // redisServer is a redis-server started by a test on a free 127.0.0.1
@@ -129,12 +136,26 @@ func TestRedisCacheSameAsLocal(t *testing.T) {
 		{"exists missing", func(c *Cache) string { return res(c.Exists(ctx, []byte("zz"))) }},
 		{"inc missing", func(c *Cache) string { return res(c.Inc(ctx, []byte("n"), 5, 0)) }},
 		{"dec", func(c *Cache) string { return res(c.Dec(ctx, []byte("n"), 7, 0)) }},
+		{"mul", func(c *Cache) string { return res(c.Mul(ctx, []byte("n"), -21, 0)) }},
+		{"div", func(c *Cache) string { return res(c.Div(ctx, []byte("n"), 4, 0)) }},
 		{"get counter", get("n")},
+		{"num", func(c *Cache) string { return res(c.Num(ctx, []byte("n"))) }},
+		{"num missing", func(c *Cache) string { return res(c.Num(ctx, []byte("nn"))) }},
+		{"num not a number", func(c *Cache) string { return res(c.Num(ctx, []byte("a"))) }},
+		{"div by zero", func(c *Cache) string { return res(c.Div(ctx, []byte("n"), 0, 0)) }},
+		{"mul missing", func(c *Cache) string { return res(c.Mul(ctx, []byte("m"), 3, 0)) }},
 		{"inc not a number", func(c *Cache) string { return res(c.Inc(ctx, []byte("a"), 1, 0)) }},
+		{"inc decimal", func(c *Cache) string {
+			c.Update(ctx, []byte("d"), []byte("-41"), 0)
+			return res(c.Dec(ctx, []byte("d"), 1, 0))
+		}},
+		{"get converted decimal", get("d")},
 		{"inc max", func(c *Cache) string {
 			c.Update(ctx, []byte("big"), []byte(strconv.FormatInt(1<<62, 10)), 0)
 			return res(c.Inc(ctx, []byte("big"), 1<<62, 0))
 		}},
+		{"get after overflow", get("big")},
+		{"counter key too large", func(c *Cache) string { return res(c.Inc(ctx, bytes.Repeat([]byte("k"), 17), 1, 0)) }},
 		{"value too large", func(c *Cache) string { return res("ok", c.Update(ctx, []byte("k"), bytes.Repeat([]byte("x"), 65), 0)) }},
 		{"key too large", func(c *Cache) string { return res("ok", c.Update(ctx, bytes.Repeat([]byte("k"), 17), nil, 0)) }},
 		{"empty key", get("")},
@@ -184,7 +205,19 @@ func TestRedisCacheExpiry(t *testing.T) {
 	if _, err := c.Inc(ctx, []byte("n"), 1, 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
+	// As in uWSGI, an existing counter keeps its expiry: none here, and
+	// n's 300 ms above.
+	c.Inc(ctx, []byte("forever"), 1, 0)
+	if _, err := c.Mul(ctx, []byte("forever"), 5, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Inc(ctx, []byte("n"), 1, 0); got != 2 || err != nil {
+		t.Fatalf("Inc(n) = %d, %v", got, err)
+	}
 	time.Sleep(500 * time.Millisecond)
+	if n, err := c.Num(ctx, []byte("forever")); n != 5 || err != nil {
+		t.Errorf("forever = %d, %v; want 5, kept without expiry", n, err)
+	}
 	for _, k := range []string{"k", "n"} {
 		if _, err := c.Get(ctx, []byte(k)); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get(%s) after its ttl: %v, want ErrNotFound", k, err)
@@ -313,5 +346,95 @@ func TestParseCacheConfigBackend(t *testing.T) {
 		if !errors.Is(err, ErrCacheConfig) {
 			t.Errorf("%q: %v, want ErrCacheConfig", bad, err)
 		}
+	}
+}
+
+// TestRedisCounterExact checks the counter script against the local
+// arithmetic (uwsgi.CounterOp.Apply) on the int64 values where doubles,
+// carries, signs and overflow go wrong, and on random ones.
+func TestRedisCounterExact(t *testing.T) {
+	srv := startRedis(t, "")
+	ctx := context.Background()
+	c, err := NewCache(CacheConfig{Backend: srv.URL(), RequireBackend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	edges := []int64{0, 1, -1, 2, -2, 3, 7, -7, 10, 255, 256, 65535, 65536, -65536, 1<<31 - 1, -1 << 31, 1 << 32,
+		1<<53 + 1, -(1<<53 + 1), 1<<62 + 12345, -1 << 62, math.MaxInt64, math.MaxInt64 - 1, math.MinInt64,
+		math.MinInt64 + 1, 3037000499, 3037000500, -3037000500, 9007199254740993, 123456789012345678}
+	rng := rand.New(rand.NewPCG(1, 2))
+	values := slices.Clone(edges)
+	for range 40 {
+		values = append(values, int64(rng.Uint64()), int64(rng.Uint64()>>uint(rng.IntN(64))))
+	}
+	ops := []uwsgi.CounterOp{uwsgi.CounterInc, uwsgi.CounterDec, uwsgi.CounterMul, uwsgi.CounterDiv}
+	check := func(n, operand int64) {
+		for _, op := range ops {
+			if err := c.Update(ctx, []byte("x"), uwsgi.AppendCounter(nil, n), 0); err != nil {
+				t.Fatal(err)
+			}
+			want, ok := op.Apply(n, operand)
+			got, err := c.Counter(ctx, op, []byte("x"), operand, 0)
+			if ok && (err != nil || got != want) || !ok && !errors.Is(err, ErrOverflow) {
+				t.Errorf("%d %v %d: redis %d, %v; want %d (ok %v)", n, op, operand, got, err, want, ok)
+			}
+		}
+	}
+	for _, n := range edges {
+		for _, d := range edges {
+			check(n, d)
+		}
+	}
+	for i := range values {
+		check(values[i], values[len(values)-1-i])
+		check(values[i], int64(rng.IntN(1000))-500)
+	}
+	// Decimal values are parsed exactly, as strconv.ParseInt does.
+	for _, s := range []string{"0", "-0", "+17", "9223372036854775807", "-9223372036854775808", "9007199254740993",
+		"9223372036854775808", "-9223372036854775809", "99999999999999999999", "0000000000000000000000042",
+		"", "-", "+", " 1", "1 ", "1e3", "0x10", "1_000", "abc"} {
+		if err := c.Update(ctx, []byte("d"), []byte(s), 0); err != nil {
+			t.Fatal(err)
+		}
+		want, perr := strconv.ParseInt(s, 10, 64)
+		if len(s) == 8 {
+			want, perr = int64(binary.LittleEndian.Uint64([]byte(s))), nil
+		}
+		got, err := c.Inc(ctx, []byte("d"), 0, 0)
+		if perr == nil && (err != nil || got != want) || perr != nil && !errors.Is(err, ErrNotNumber) {
+			t.Errorf("Inc(%q, 0) = %d, %v; want %d (parse error %v)", s, got, err, want, perr)
+		}
+	}
+}
+
+// TestRedisCounterAtomic: increments from several nodes at once all count.
+func TestRedisCounterAtomic(t *testing.T) {
+	srv := startRedis(t, "")
+	ctx := context.Background()
+	var nodes []*Cache
+	for range 2 {
+		c, err := NewCache(CacheConfig{Backend: srv.URL(), RequireBackend: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		nodes = append(nodes, c)
+	}
+	const workers, each = 8, 50
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			for range each {
+				if _, err := nodes[i%2].Inc(ctx, []byte("n"), 1, 0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n, err := nodes[0].Num(ctx, []byte("n")); n != workers*each || err != nil {
+		t.Errorf("counter = %d, %v; want %d", n, err, workers*each)
 	}
 }

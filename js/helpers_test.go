@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -246,4 +247,19 @@ func (w *world) cacheValue(key string) string {
 		return ""
 	}
 	return string(it.Value)
+}
+
+// cacheNum returns a counter of the default cache in decimal ("" when
+// missing or not a counter): counters are uWSGI's 8-byte integers.
+func (w *world) cacheNum(key string) string {
+	w.t.Helper()
+	c, err := w.state.Caches.Cache("")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	n, err := c.Num(context.Background(), []byte(key))
+	if err != nil {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
 }

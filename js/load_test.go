@@ -127,7 +127,7 @@ uwsgi.register_rpc("refused", () => refused);
 `,
 	})
 	w.load(Options{PoolSize: 3})
-	if got := w.cacheValue("loads"); got != "3" {
+	if got := w.cacheNum("loads"); got != "3" {
 		t.Errorf("module-level code ran %q times, want once per runtime: 3", got)
 	}
 	if got := strings.Count(w.log.String(), "msg=loading"); got != 3 {

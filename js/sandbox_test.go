@@ -111,7 +111,7 @@ module.exports = {count: () => ++n, filename: __filename, dirname: __dirname};`,
 	if err := w.env.Commit(nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.cacheValue("util_loads"); got != "2" {
+	if got := w.cacheNum("util_loads"); got != "2" {
 		t.Errorf("lib/util.js ran %q times, want once per runtime: 2", got)
 	}
 	ctx := context.Background()

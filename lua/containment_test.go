@@ -267,7 +267,7 @@ func TestMemoryBudget(t *testing.T) {
 				t.Errorf("error at %q, want a.lua", se.File)
 			}
 			loads++
-			if got := f.cacheValue("loads"); got != fmt.Sprint(loads) {
+			if got := f.cacheNum("loads"); got != fmt.Sprint(loads) {
 				t.Errorf("states built: %s, want %d (the state is replaced)", got, loads)
 			}
 			if got, err := call("ok"); got != "ok" || err != nil {
@@ -279,7 +279,7 @@ func TestMemoryBudget(t *testing.T) {
 	if got, err := call("caught"); got != "false" || err != nil {
 		t.Errorf("caught: %q, %v", got, err)
 	}
-	if got := f.cacheValue("loads"); got != fmt.Sprint(loads+1) {
+	if got := f.cacheNum("loads"); got != fmt.Sprint(loads+1) {
 		t.Errorf("states built: %s, want %d", got, loads+1)
 	}
 
@@ -325,7 +325,7 @@ func TestMemoryInterrupt(t *testing.T) {
 	}
 	_, err := f.rpc(watchdog(), "churn")
 	check("rpc", err)
-	if got := f.cacheValue("loads"); got != "2" {
+	if got := f.cacheNum("loads"); got != "2" {
 		t.Errorf("states built: %s, want 2", got)
 	}
 	if got, err := f.rpc(context.Background(), "ok"); got != "ok" || err != nil {

@@ -139,8 +139,8 @@ end)
 	if want := []string{"1 false invalid rpc function name", "2 false invalid rpc function name", "3 false invalid rpc function name"}; !slices.Equal(got, want) {
 		t.Errorf("probes %q, want %q", got, want)
 	}
-	if it, err := c.Get(ctx, []byte("loads")); err != nil || string(it.Value) != "3" {
-		t.Errorf("module code ran %q times (%v), want 3", it.Value, err)
+	if n, err := c.Num(ctx, []byte("loads")); err != nil || n != 3 {
+		t.Errorf("module code ran %d times (%v), want 3", n, err)
 	}
 	if got := f.state.Timers.Len(); got != 3 {
 		t.Errorf("%d timers, want 3", got)
@@ -236,8 +236,8 @@ func TestRequire(t *testing.T) {
 	if got, err := f.rpc(ctx, "n"); got != "2" || err != nil {
 		t.Errorf("n = %q, %v; want 2 (the module is shared by the files of a state)", got, err)
 	}
-	if it, _ := f.state.Caches.Default().Get(ctx, []byte("util loads")); string(it.Value) != "2" {
-		t.Errorf("module ran %q times, want once per state (2)", it.Value)
+	if n, err := f.state.Caches.Default().Num(ctx, []byte("util loads")); n != 2 {
+		t.Errorf("module ran %d times (%v), want once per state (2)", n, err)
 	}
 	tests := []struct{ name, want string }{
 		{"lib.util", "table: "},

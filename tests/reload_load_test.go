@@ -799,11 +799,7 @@ func TestReloadSignalsNotLost(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 	handled := func() int64 {
-		it, err := state.Caches.Default().Get(ctx, []byte("handled"))
-		if err != nil {
-			return 0
-		}
-		n, _ := strconv.ParseInt(string(it.Value), 10, 64)
+		n, _ := state.Caches.Default().Num(ctx, []byte("handled"))
 		return n
 	}
 	// A raise of a signal already pending is merged into it (counted).

@@ -183,14 +183,14 @@ func cacheInt(t *testing.T, addr, key string) int {
 	defer c.Close()
 	ctx, cancel := callCtx()
 	defer cancel()
-	v, err := c.CacheGet(ctx, key)
+	n, err := c.CacheNum(ctx, key) // counters are uWSGI's 8-byte integers
 	if errors.Is(err, uwsgi.ErrNotFound) {
 		return 0
 	}
 	if err != nil {
-		t.Fatalf("cache get %s: %v", key, err)
+		t.Fatalf("cache num %s: %v", key, err)
 	}
-	return mustAtoi(t, "cache "+key, string(v))
+	return int(n)
 }
 
 // watchedApp is a version of a file serving an app and RPC functions.

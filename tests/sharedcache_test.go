@@ -45,7 +45,8 @@ func TestSharedCacheAcrossNodes(t *testing.T) {
 	url := startRedisPeer(t)
 	scripts := map[string][]byte{
 		"c.lua": []byte(`uwsgi.register_rpc("lua_get", function(k) return uwsgi.cache_get(k) end)
-uwsgi.register_rpc("lua_inc", function(k) uwsgi.cache_inc(k, 1) return uwsgi.cache_get(k) end)`),
+uwsgi.register_rpc("lua_inc", function(k) return tostring(uwsgi.cache_inc(k, 1)) end)
+uwsgi.register_rpc("lua_num", function(k) return tostring(uwsgi.cache_num(k)) end)`),
 		"c.js": []byte(`uwsgi.register_rpc('js_set', (k, v) => { uwsgi.cache_update(k, v); return 'ok'; });`),
 	}
 	spec := "name=default,backend=" + url + ",require=true"
@@ -73,7 +74,7 @@ uwsgi.register_rpc("lua_inc", function(k) uwsgi.cache_inc(k, 1) return uwsgi.cac
 		ca.CallString(ctx, "lua_inc", "hits")
 		cb.CallString(ctx, "lua_inc", "hits")
 	}
-	if got, err := ca.CallString(ctx, "lua_get", "hits"); err != nil || got != "10" {
+	if got, err := ca.CallString(ctx, "lua_num", "hits"); err != nil || got != "10" {
 		t.Errorf("a counter increased 5 times on each node reads %q, %v; want 10", got, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
 // Limits of one case.
@@ -155,11 +156,12 @@ func (f *Fixture) WaitCache(key, want string) bool {
 	return ok
 }
 
-// CacheInt returns the integer in key of the default cache (0 if absent).
+// CacheInt returns the counter in key of the default cache (0 if absent
+// or not a counter).
 func (f *Fixture) CacheInt(key string) int {
 	v, _ := f.CacheValue("", key)
-	n, _ := strconv.Atoi(v)
-	return n
+	n, _ := uwsgi.ParseCounter([]byte(v))
+	return int(n)
 }
 
 // languages holds every language's scripts, by engine name. A new engine

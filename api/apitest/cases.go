@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
 // cases is the language-neutral case table; the scripts are in
@@ -142,16 +143,50 @@ func cases() []Case {
 					f.T.Errorf("node cache default holds %d items, want 1 (not cleared)", n)
 				}
 			}},
-		{Name: "cache_inc/counts", Funcs: fns("cache_inc"), Want: `1 2 12 "12"`},
+		// Counters are uWSGI's: an 8-byte little-endian int64 (see api.Cache.Counter).
+		{Name: "cache_inc/counts", Funcs: fns("cache_inc", "cache_num"), Want: "1 2 12 12",
+			Check: cacheIs("n", counter(12))},
 		{Name: "cache_inc/expires", Funcs: fns("cache_inc", "async_sleep"), Want: "1 nil"},
-		{Name: "cache_inc/named", Funcs: fns("cache_inc"), Want: `3 nil "3"`},
+		{Name: "cache_inc/keeps_expiry", Funcs: fns("cache_inc", "cache_num", "async_sleep"), Want: "2 2 nil 2",
+			Note: "uWSGI's math operations set the expiry of the item they create only (UWSGI_CACHE_FLAG_FIXEXPIRE)"},
+		{Name: "cache_inc/named", Funcs: fns("cache_inc", "cache_num"), Want: "3 0 3"},
+		{Name: "cache_inc/not_a_counter", Funcs: fns("cache_inc", "cache_update"), Want: `nil 42 nil "abc" "9223372036854775807"`,
+			Check: func(f *Fixture) {
+				cacheIs("d", counter(42))(f)
+				if _, ok := f.Log.Find("cache_inc left the item as it was"); !ok {
+					f.T.Error("no log record for the item that holds no counter")
+				}
+			}},
 		{Name: "cache_inc/bad_arguments", Funcs: fns("cache_inc"),
-			Want: "failed;failed;bad argument #1 to uwsgi.cache_inc;bad argument #2 to uwsgi.cache_inc;" +
+			Want: "bad argument #1 to uwsgi.cache_inc;bad argument #2 to uwsgi.cache_inc;" +
 				"bad argument #3 to uwsgi.cache_inc;failed"},
-		{Name: "cache_dec/counts", Funcs: fns("cache_dec"), Want: `-1 -6 "-6" 4`},
-		{Name: "cache_dec/named", Funcs: fns("cache_dec"), Want: `-2 nil "-2"`},
+		{Name: "cache_inc/remote", Funcs: fns("cache_inc", "cache_num"), Want: "5 7 7 0",
+			Check: nodeItemIs("other", "n", counter(7), false)},
+		{Name: "cache_dec/counts", Funcs: fns("cache_dec", "cache_num"), Want: "-1 -6 -6 4",
+			Check: cacheIs("m", counter(4))},
+		{Name: "cache_dec/named", Funcs: fns("cache_dec", "cache_num"), Want: "-2 0 -2"},
 		{Name: "cache_dec/bad_arguments", Funcs: fns("cache_dec"),
-			Want: "failed;failed;bad argument #1 to uwsgi.cache_dec;bad argument #2 to uwsgi.cache_dec;failed"},
+			Want: "nil;nil;bad argument #1 to uwsgi.cache_dec;bad argument #2 to uwsgi.cache_dec"},
+		{Name: "cache_mul/counts", Funcs: fns("cache_mul", "cache_inc", "cache_num"), Want: "0 6 30 -30 -30",
+			Check: cacheIs("n", counter(-30))},
+		{Name: "cache_mul/named_and_remote", Funcs: fns("cache_mul", "cache_inc", "cache_num"), Want: "8 0 15 15",
+			Check: nodeItemIs("other", "n", counter(15), false)},
+		{Name: "cache_mul/bad_arguments", Funcs: fns("cache_mul"),
+			Want: "nil;nil;bad argument #1 to uwsgi.cache_mul;bad argument #2 to uwsgi.cache_mul;bad argument #3 to uwsgi.cache_mul"},
+		{Name: "cache_div/counts", Funcs: fns("cache_div", "cache_inc", "cache_num"), Want: "0 50 16 -4 0 0",
+			Note: "uWSGI's cache_div by 0 stores 0"},
+		{Name: "cache_div/named_and_remote", Funcs: fns("cache_div", "cache_inc", "cache_num"), Want: "4 0 6 6",
+			Check: nodeItemIs("other", "n", counter(6), false)},
+		{Name: "cache_div/bad_arguments", Funcs: fns("cache_div"),
+			Want: "nil;nil;bad argument #1 to uwsgi.cache_div;bad argument #2 to uwsgi.cache_div"},
+		{Name: "cache_num/values", Funcs: fns("cache_num", "cache_inc", "cache_update"), Want: `24 17 0 0 "number"`},
+		{Name: "cache_num/named", Funcs: fns("cache_num", "cache_inc"), Want: "0 3"},
+		{Name: "cache_num/remote", Funcs: fns("cache_num"), Want: "24 5 0 0",
+			Setup: nodeItems("other", "n", counter(24), "", "d", "5", "", "s", "abc")},
+		{Name: "cache_num/remote_unreachable", Funcs: fns("cache_num"), Want: "0",
+			Note: "uWSGI's cache_num returns 0 when the item cannot be had; the failure is logged"},
+		{Name: "cache_num/bad_arguments", Funcs: fns("cache_num"),
+			Want: "bad argument #1 to uwsgi.cache_num;failed;bad argument #2 to uwsgi.cache_num"},
 		{Name: "cache_keys/order", Funcs: fns("cache_keys"), Want: `["c","b","a"] ["a","c","b"]`},
 		{Name: "cache_keys/named", Funcs: fns("cache_keys"), Want: `[] ["x"] []`},
 		{Name: "cache_keys/expired", Funcs: fns("cache_keys"), Want: `["l"]`},
@@ -494,6 +529,9 @@ func cacheIs(key, want string) func(*Fixture) {
 		}
 	}
 }
+
+// counter is the stored form of counter n: uWSGI's 8-byte int64.
+func counter(n int64) string { return string(uwsgi.AppendCounter(nil, n)) }
 
 // nodeItems stores items in the node's caches: (cache, key, value)
 // triples.

@@ -475,7 +475,7 @@ func init() {
 		a, _ := uwsgi.CacheInc("n")
 		b, _ := uwsgi.CacheInc("n")
 		c, _ := uwsgi.CacheInc("n", 10)
-		return shows(a, b, c, val(uwsgi.CacheGet("n")))
+		return shows(a, b, c, val(uwsgi.CacheNum("n")))
 	})
 }`,
 	"cache_inc/expires": `
@@ -486,20 +486,45 @@ func init() {
 		return shows(a, val(uwsgi.CacheGet("e")))
 	})
 }`,
+	"cache_inc/keeps_expiry": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		uwsgi.CacheInc("e", 1, 0.05)
+		a, _ := uwsgi.CacheInc("e", 1)
+		uwsgi.CacheInc("f")
+		b, _ := uwsgi.CacheInc("f", 1, 0.05)
+		uwsgi.AsyncSleep(0.1)
+		return shows(a, b, val(uwsgi.CacheGet("e")), val(uwsgi.CacheNum("f")))
+	})
+}`,
 	"cache_inc/named": `
 func init() {
 	uwsgi.RegisterRpc("t", func() string {
-		return shows(val(uwsgi.CacheInc("n", 3, 0, "other")), val(uwsgi.CacheGet("n")), val(uwsgi.CacheGet("n", "other")))
+		return shows(val(uwsgi.CacheInc("n", 3, 0, "other")), val(uwsgi.CacheNum("n")), val(uwsgi.CacheNum("n", "other")))
+	})
+}`,
+	"cache_inc/not_a_counter": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		uwsgi.CacheUpdate("s", "abc")
+		uwsgi.CacheUpdate("d", "41")
+		uwsgi.CacheUpdate("big", "9223372036854775807")
+		return shows(val(uwsgi.CacheInc("s")), val(uwsgi.CacheInc("d")), val(uwsgi.CacheInc("big")),
+			val(uwsgi.CacheGet("s")), val(uwsgi.CacheGet("big")))
 	})
 }`,
 	"cache_inc/bad_arguments": `
 func init() {
 	uwsgi.RegisterRpc("t", func() string {
-		uwsgi.CacheUpdate("s", "abc")
-		uwsgi.CacheUpdate("big", "9223372036854775807")
-		return strings.Join([]string{fails("not a decimal integer")(uwsgi.CacheInc("s")), fails("overflow")(uwsgi.CacheInc("big")),
-			argerr(uwsgi.CacheInc()), argerr(uwsgi.CacheInc("n", "x")), argerr(uwsgi.CacheInc("n", 1, -1)),
-			fails("local caches only")(uwsgi.CacheInc("n", 1, 0, "other@{{NODE_ADDR}}"))}, ";")
+		return strings.Join([]string{argerr(uwsgi.CacheInc()), argerr(uwsgi.CacheInc("n", "x")), argerr(uwsgi.CacheInc("n", 1, -1)),
+			fails("unknown cache")(uwsgi.CacheInc("n", 1, 0, "nosuch"))}, ";")
+	})
+}`,
+	"cache_inc/remote": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		return shows(val(uwsgi.CacheInc("n", 5, 0, "other@{{NODE_ADDR}}")), val(uwsgi.CacheInc("n", 2, 0, "other@{{NODE_ADDR}}")),
+			val(uwsgi.CacheNum("n", "other@{{NODE_ADDR}}")), val(uwsgi.CacheNum("n")))
 	})
 }`,
 	"cache_dec/counts": `
@@ -507,7 +532,7 @@ func init() {
 	uwsgi.RegisterRpc("t", func() string {
 		a, _ := uwsgi.CacheDec("n")
 		b, _ := uwsgi.CacheDec("n", 5)
-		c, _ := uwsgi.CacheGet("n")
+		c, _ := uwsgi.CacheNum("n")
 		uwsgi.CacheUpdate("m", "10")
 		return shows(a, b, c, val(uwsgi.CacheDec("m", 6)))
 	})
@@ -515,7 +540,7 @@ func init() {
 	"cache_dec/named": `
 func init() {
 	uwsgi.RegisterRpc("t", func() string {
-		return shows(val(uwsgi.CacheDec("n", 2, 0, "other")), val(uwsgi.CacheGet("n")), val(uwsgi.CacheGet("n", "other")))
+		return shows(val(uwsgi.CacheDec("n", 2, 0, "other")), val(uwsgi.CacheNum("n")), val(uwsgi.CacheNum("n", "other")))
 	})
 }`,
 	"cache_dec/bad_arguments": `
@@ -523,9 +548,102 @@ func init() {
 	uwsgi.RegisterRpc("t", func() string {
 		uwsgi.CacheUpdate("s", "abc")
 		uwsgi.CacheUpdate("min", "-9223372036854775808")
-		return strings.Join([]string{fails("not a decimal integer")(uwsgi.CacheDec("s")), fails("overflow")(uwsgi.CacheDec("min")),
-			argerr(uwsgi.CacheDec()), argerr(uwsgi.CacheDec("n", 1.5)),
-			fails("local caches only")(uwsgi.CacheDec("n", 1, 0, "other@{{NODE_ADDR}}"))}, ";")
+		return strings.Join([]string{show(val(uwsgi.CacheDec("s"))), show(val(uwsgi.CacheDec("min"))),
+			argerr(uwsgi.CacheDec()), argerr(uwsgi.CacheDec("n", 1.5))}, ";")
+	})
+}`,
+	"cache_mul/counts": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		a, _ := uwsgi.CacheMul("n")
+		uwsgi.CacheInc("n", 3)
+		b, _ := uwsgi.CacheMul("n")
+		c, _ := uwsgi.CacheMul("n", 5)
+		d, _ := uwsgi.CacheMul("n", -1)
+		return shows(a, b, c, d, val(uwsgi.CacheNum("n")))
+	})
+}`,
+	"cache_mul/named_and_remote": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		uwsgi.CacheInc("n", 2, 0, "other")
+		uwsgi.CacheInc("n", 5, 0, "other@{{NODE_ADDR}}")
+		return shows(val(uwsgi.CacheMul("n", 4, 0, "other")), val(uwsgi.CacheNum("n")),
+			val(uwsgi.CacheMul("n", 3, 0, "other@{{NODE_ADDR}}")), val(uwsgi.CacheNum("n", "other@{{NODE_ADDR}}")))
+	})
+}`,
+	"cache_mul/bad_arguments": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		uwsgi.CacheUpdate("big", "4611686018427387904")
+		uwsgi.CacheUpdate("s", "abc")
+		return strings.Join([]string{show(val(uwsgi.CacheMul("big"))), show(val(uwsgi.CacheMul("s"))),
+			argerr(uwsgi.CacheMul()), argerr(uwsgi.CacheMul("n", "x")), argerr(uwsgi.CacheMul("n", 2, "soon"))}, ";")
+	})
+}`,
+	"cache_div/counts": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		a, _ := uwsgi.CacheDiv("n")
+		uwsgi.CacheInc("n", 100)
+		b, _ := uwsgi.CacheDiv("n")
+		c, _ := uwsgi.CacheDiv("n", 3)
+		d, _ := uwsgi.CacheDiv("n", -4)
+		e, _ := uwsgi.CacheDiv("n", 0)
+		return shows(a, b, c, d, e, val(uwsgi.CacheNum("n")))
+	})
+}`,
+	"cache_div/named_and_remote": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		uwsgi.CacheInc("n", 9, 0, "other")
+		uwsgi.CacheInc("n", 20, 0, "other@{{NODE_ADDR}}")
+		return shows(val(uwsgi.CacheDiv("n", 2, 0, "other")), val(uwsgi.CacheNum("n")),
+			val(uwsgi.CacheDiv("n", 3, 0, "other@{{NODE_ADDR}}")), val(uwsgi.CacheNum("n", "other@{{NODE_ADDR}}")))
+	})
+}`,
+	"cache_div/bad_arguments": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		uwsgi.CacheUpdate("min", "-9223372036854775808")
+		uwsgi.CacheUpdate("s", "abc")
+		return strings.Join([]string{show(val(uwsgi.CacheDiv("min", -1))), show(val(uwsgi.CacheDiv("s"))),
+			argerr(uwsgi.CacheDiv()), argerr(uwsgi.CacheDiv("n", 0.5))}, ";")
+	})
+}`,
+	"cache_num/values": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		uwsgi.CacheInc("n", 24)
+		uwsgi.CacheUpdate("d", "17")
+		uwsgi.CacheUpdate("s", "abc")
+		return shows(val(uwsgi.CacheNum("n")), val(uwsgi.CacheNum("d")), val(uwsgi.CacheNum("s")),
+			val(uwsgi.CacheNum("missing")), typ(val(uwsgi.CacheNum("n"))))
+	})
+}`,
+	"cache_num/named": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		uwsgi.CacheInc("n", 3, 0, "other")
+		return shows(val(uwsgi.CacheNum("n")), val(uwsgi.CacheNum("n", "other")))
+	})
+}`,
+	"cache_num/remote": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		return shows(val(uwsgi.CacheNum("n", "other@{{NODE_ADDR}}")), val(uwsgi.CacheNum("d", "@{{NODE_ADDR}}")),
+			val(uwsgi.CacheNum("s", "@{{NODE_ADDR}}")), val(uwsgi.CacheNum("missing", "@{{NODE_ADDR}}")))
+	})
+}`,
+	"cache_num/remote_unreachable": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string { return shows(val(uwsgi.CacheNum("n", "other@{{DEAD_ADDR}}"))) })
+}`,
+	"cache_num/bad_arguments": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		return strings.Join([]string{argerr(uwsgi.CacheNum()), fails("unknown cache")(uwsgi.CacheNum("n", "nosuch")),
+			argerr(uwsgi.CacheNum("n", []any{}))}, ";")
 	})
 }`,
 	"cache_keys/order": `

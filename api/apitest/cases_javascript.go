@@ -259,7 +259,7 @@ uwsgi.register_rpc("t", () => {
   const a = uwsgi.cache_inc("n");
   const b = uwsgi.cache_inc("n");
   const c = uwsgi.cache_inc("n", 10);
-  return shows(a, b, c, uwsgi.cache_get("n"));
+  return shows(a, b, c, uwsgi.cache_num("n"));
 });`,
 	"cache_inc/expires": `
 uwsgi.register_rpc("t", () => {
@@ -267,34 +267,116 @@ uwsgi.register_rpc("t", () => {
   uwsgi.async_sleep(0.1);
   return shows(a, uwsgi.cache_get("e"));
 });`,
+	"cache_inc/keeps_expiry": `
+uwsgi.register_rpc("t", () => {
+  uwsgi.cache_inc("e", 1, 0.05);
+  const a = uwsgi.cache_inc("e", 1);
+  uwsgi.cache_inc("f");
+  const b = uwsgi.cache_inc("f", 1, 0.05);
+  uwsgi.async_sleep(0.1);
+  return shows(a, b, uwsgi.cache_get("e"), uwsgi.cache_num("f"));
+});`,
 	"cache_inc/named": `
-uwsgi.register_rpc("t", () => shows(uwsgi.cache_inc("n", 3, 0, "other"), uwsgi.cache_get("n"), uwsgi.cache_get("n", "other")));`,
-	"cache_inc/bad_arguments": `
+uwsgi.register_rpc("t", () => shows(uwsgi.cache_inc("n", 3, 0, "other"), uwsgi.cache_num("n"), uwsgi.cache_num("n", "other")));`,
+	"cache_inc/not_a_counter": `
 uwsgi.register_rpc("t", () => {
   uwsgi.cache_update("s", "abc");
+  uwsgi.cache_update("d", "41");
   uwsgi.cache_update("big", "9223372036854775807");
-  return [fails("not a decimal integer", uwsgi.cache_inc, "s"), fails("overflow", uwsgi.cache_inc, "big"),
-    argerr(uwsgi.cache_inc), argerr(uwsgi.cache_inc, "n", "x"), argerr(uwsgi.cache_inc, "n", 1, -1),
-    fails("local caches only", uwsgi.cache_inc, "n", 1, 0, "other@{{NODE_ADDR}}")].join(";");
+  return shows(uwsgi.cache_inc("s"), uwsgi.cache_inc("d"), uwsgi.cache_inc("big"),
+    uwsgi.cache_get("s"), uwsgi.cache_get("big"));
 });`,
+	"cache_inc/bad_arguments": `
+uwsgi.register_rpc("t", () => [argerr(uwsgi.cache_inc), argerr(uwsgi.cache_inc, "n", "x"), argerr(uwsgi.cache_inc, "n", 1, -1),
+  fails("unknown cache", uwsgi.cache_inc, "n", 1, 0, "nosuch")].join(";"));`,
+	"cache_inc/remote": `
+uwsgi.register_rpc("t", () => shows(uwsgi.cache_inc("n", 5, 0, "other@{{NODE_ADDR}}"), uwsgi.cache_inc("n", 2, 0, "other@{{NODE_ADDR}}"),
+  uwsgi.cache_num("n", "other@{{NODE_ADDR}}"), uwsgi.cache_num("n")));`,
 	"cache_dec/counts": `
 uwsgi.register_rpc("t", () => {
   const a = uwsgi.cache_dec("n");
   const b = uwsgi.cache_dec("n", 5);
-  const c = uwsgi.cache_get("n");
+  const c = uwsgi.cache_num("n");
   uwsgi.cache_update("m", "10");
   return shows(a, b, c, uwsgi.cache_dec("m", 6));
 });`,
 	"cache_dec/named": `
-uwsgi.register_rpc("t", () => shows(uwsgi.cache_dec("n", 2, 0, "other"), uwsgi.cache_get("n"), uwsgi.cache_get("n", "other")));`,
+uwsgi.register_rpc("t", () => shows(uwsgi.cache_dec("n", 2, 0, "other"), uwsgi.cache_num("n"), uwsgi.cache_num("n", "other")));`,
 	"cache_dec/bad_arguments": `
 uwsgi.register_rpc("t", () => {
   uwsgi.cache_update("s", "abc");
   uwsgi.cache_update("min", "-9223372036854775808");
-  return [fails("not a decimal integer", uwsgi.cache_dec, "s"), fails("overflow", uwsgi.cache_dec, "min"),
-    argerr(uwsgi.cache_dec), argerr(uwsgi.cache_dec, "n", 1.5),
-    fails("local caches only", uwsgi.cache_dec, "n", 1, 0, "other@{{NODE_ADDR}}")].join(";");
+  return [show(uwsgi.cache_dec("s")), show(uwsgi.cache_dec("min")),
+    argerr(uwsgi.cache_dec), argerr(uwsgi.cache_dec, "n", 1.5)].join(";");
 });`,
+	"cache_mul/counts": `
+uwsgi.register_rpc("t", () => {
+  const a = uwsgi.cache_mul("n");
+  uwsgi.cache_inc("n", 3);
+  const b = uwsgi.cache_mul("n");
+  const c = uwsgi.cache_mul("n", 5);
+  const d = uwsgi.cache_mul("n", -1);
+  return shows(a, b, c, d, uwsgi.cache_num("n"));
+});`,
+	"cache_mul/named_and_remote": `
+uwsgi.register_rpc("t", () => {
+  uwsgi.cache_inc("n", 2, 0, "other");
+  uwsgi.cache_inc("n", 5, 0, "other@{{NODE_ADDR}}");
+  return shows(uwsgi.cache_mul("n", 4, 0, "other"), uwsgi.cache_num("n"),
+    uwsgi.cache_mul("n", 3, 0, "other@{{NODE_ADDR}}"), uwsgi.cache_num("n", "other@{{NODE_ADDR}}"));
+});`,
+	"cache_mul/bad_arguments": `
+uwsgi.register_rpc("t", () => {
+  uwsgi.cache_update("big", "4611686018427387904");
+  uwsgi.cache_update("s", "abc");
+  return [show(uwsgi.cache_mul("big")), show(uwsgi.cache_mul("s")),
+    argerr(uwsgi.cache_mul), argerr(uwsgi.cache_mul, "n", "x"), argerr(uwsgi.cache_mul, "n", 2, "soon")].join(";");
+});`,
+	"cache_div/counts": `
+uwsgi.register_rpc("t", () => {
+  const a = uwsgi.cache_div("n");
+  uwsgi.cache_inc("n", 100);
+  const b = uwsgi.cache_div("n");
+  const c = uwsgi.cache_div("n", 3);
+  const d = uwsgi.cache_div("n", -4);
+  const e = uwsgi.cache_div("n", 0);
+  return shows(a, b, c, d, e, uwsgi.cache_num("n"));
+});`,
+	"cache_div/named_and_remote": `
+uwsgi.register_rpc("t", () => {
+  uwsgi.cache_inc("n", 9, 0, "other");
+  uwsgi.cache_inc("n", 20, 0, "other@{{NODE_ADDR}}");
+  return shows(uwsgi.cache_div("n", 2, 0, "other"), uwsgi.cache_num("n"),
+    uwsgi.cache_div("n", 3, 0, "other@{{NODE_ADDR}}"), uwsgi.cache_num("n", "other@{{NODE_ADDR}}"));
+});`,
+	"cache_div/bad_arguments": `
+uwsgi.register_rpc("t", () => {
+  uwsgi.cache_update("min", "-9223372036854775808");
+  uwsgi.cache_update("s", "abc");
+  return [show(uwsgi.cache_div("min", -1)), show(uwsgi.cache_div("s")),
+    argerr(uwsgi.cache_div), argerr(uwsgi.cache_div, "n", 0.5)].join(";");
+});`,
+	"cache_num/values": `
+uwsgi.register_rpc("t", () => {
+  uwsgi.cache_inc("n", 24);
+  uwsgi.cache_update("d", "17");
+  uwsgi.cache_update("s", "abc");
+  return shows(uwsgi.cache_num("n"), uwsgi.cache_num("d"), uwsgi.cache_num("s"), uwsgi.cache_num("missing"),
+    type(uwsgi.cache_num("n")));
+});`,
+	"cache_num/named": `
+uwsgi.register_rpc("t", () => {
+  uwsgi.cache_inc("n", 3, 0, "other");
+  return shows(uwsgi.cache_num("n"), uwsgi.cache_num("n", "other"));
+});`,
+	"cache_num/remote": `
+uwsgi.register_rpc("t", () => shows(uwsgi.cache_num("n", "other@{{NODE_ADDR}}"), uwsgi.cache_num("d", "@{{NODE_ADDR}}"),
+  uwsgi.cache_num("s", "@{{NODE_ADDR}}"), uwsgi.cache_num("missing", "@{{NODE_ADDR}}")));`,
+	"cache_num/remote_unreachable": `
+uwsgi.register_rpc("t", () => shows(uwsgi.cache_num("n", "other@{{DEAD_ADDR}}")));`,
+	"cache_num/bad_arguments": `
+uwsgi.register_rpc("t", () => [argerr(uwsgi.cache_num), fails("unknown cache", uwsgi.cache_num, "n", "nosuch"),
+  argerr(uwsgi.cache_num, "n", {})].join(";"));`,
 	"cache_keys/order": `
 uwsgi.register_rpc("t", () => {
   uwsgi.cache_update("a", "1");

@@ -1,7 +1,10 @@
 package uwsgi
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -176,4 +179,109 @@ func ParseCacheReply(block []byte) (CacheReply, error) {
 		err = fmt.Errorf("uwsgi: cache reply without status: %w", ErrMalformed)
 	}
 	return rep, err
+}
+
+// Counters. uWSGI's cache_inc, cache_dec, cache_mul and cache_div keep a
+// counter as the C int64 itself: 8 bytes in the machine's order, which is
+// little-endian on every platform uWSGI is built for in practice (x86-64,
+// arm64). scripthost stores its counters the same way, so that a uWSGI
+// node and a scripthost node read each other's counters (uWSGI's
+// cache_num; cache_get then returns the 8 raw bytes).
+
+// CounterSize is the length of a counter value.
+const CounterSize = 8
+
+// Counter errors.
+var (
+	// ErrNotCounter: the item holds neither an 8-byte counter nor a
+	// decimal integer.
+	ErrNotCounter = errors.New("uwsgi: cache value is not a counter")
+	// ErrCounterOverflow: the result does not fit in an int64 (uWSGI's C
+	// arithmetic wraps around there, or traps on MinInt64 / -1; the
+	// counter is left as it was instead).
+	ErrCounterOverflow = errors.New("uwsgi: cache counter overflow")
+)
+
+// AppendCounter appends n as a counter value (8 bytes, little-endian).
+func AppendCounter(dst []byte, n int64) []byte {
+	return binary.LittleEndian.AppendUint64(dst, uint64(n))
+}
+
+// ParseCounter reads a counter value. Exactly 8 bytes are uWSGI's int64,
+// whatever they hold. Any other value is read as an ASCII decimal int64
+// (strconv.ParseInt's syntax: an optional sign and digits) when it is
+// one: what earlier scripthost versions stored, and what
+// cache_update(key, 10) stores; the next cache_inc rewrites it in the
+// 8-byte form. Note that an 8-character decimal ("12345678") is 8 bytes,
+// so it is read as uWSGI's binary form. ok is false for anything else.
+func ParseCounter(v []byte) (n int64, ok bool) {
+	if len(v) == CounterSize {
+		return int64(binary.LittleEndian.Uint64(v)), true
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	return n, err == nil
+}
+
+// CounterOp is one of uWSGI's cache math operations.
+type CounterOp uint8
+
+// The counter operations, as uWSGI's UWSGI_CACHE_FLAG_INC, _DEC, _MUL and
+// _DIV compute them.
+const (
+	CounterInc CounterOp = iota + 1 // n + operand
+	CounterDec                      // n - operand
+	CounterMul                      // n * operand
+	CounterDiv                      // n / operand, truncated; 0 when operand is 0
+)
+
+var counterOpNames = [...]string{CounterInc: "inc", CounterDec: "dec", CounterMul: "mul", CounterDiv: "div"}
+
+// String returns "inc", "dec", "mul" or "div".
+func (op CounterOp) String() string {
+	if op >= CounterInc && op <= CounterDiv {
+		return counterOpNames[op]
+	}
+	return "CounterOp(" + strconv.Itoa(int(op)) + ")"
+}
+
+// DefaultOperand is the operand of uWSGI's bindings when none is given:
+// 1 for inc and dec, 2 for mul and div.
+func (op CounterOp) DefaultOperand() int64 {
+	if op == CounterMul || op == CounterDiv {
+		return 2
+	}
+	return 1
+}
+
+// Apply returns n op operand as uWSGI computes it, except that a result
+// outside int64 gives ok false instead of wrapping around. Dividing by
+// zero gives 0, as in uWSGI. A missing item counts as n = 0 (uWSGI's
+// math_initial default), so mul and div of a missing key give 0.
+func (op CounterOp) Apply(n, operand int64) (result int64, ok bool) {
+	switch op {
+	case CounterInc:
+		r := n + operand
+		return r, (r > n) == (operand > 0)
+	case CounterDec:
+		r := n - operand
+		return r, (r < n) == (operand > 0)
+	case CounterMul:
+		if n == 0 || operand == 0 {
+			return 0, true
+		}
+		if (n == -1 && operand == math.MinInt64) || (operand == -1 && n == math.MinInt64) {
+			return 0, false
+		}
+		r := n * operand
+		return r, r/operand == n
+	case CounterDiv:
+		if operand == 0 {
+			return 0, true
+		}
+		if n == math.MinInt64 && operand == -1 {
+			return 0, false
+		}
+		return n / operand, true
+	}
+	return 0, false
 }

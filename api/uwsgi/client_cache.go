@@ -95,6 +95,100 @@ func (c *Client) CacheClear(ctx context.Context, opts ...CacheOption) error {
 	return err
 }
 
+// CacheNum returns the counter stored under key (see ParseCounter). A
+// missing key is ErrNotFound, a value that is not a counter
+// ErrNotCounter; uWSGI's own cache_num returns 0 for both.
+func (c *Client) CacheNum(ctx context.Context, key string, opts ...CacheOption) (int64, error) {
+	v, err := c.CacheGet(ctx, key, opts...)
+	if err != nil {
+		return 0, err
+	}
+	n, ok := ParseCounter(v)
+	if !ok {
+		return 0, fmt.Errorf("%w: %.60q holds %d bytes", ErrNotCounter, key, len(v))
+	}
+	return n, nil
+}
+
+// CacheInc adds delta to the counter stored under key and returns the new
+// value; see CacheCounter.
+func (c *Client) CacheInc(ctx context.Context, key string, delta int64, opts ...CacheOption) (int64, error) {
+	return c.CacheCounter(ctx, CounterInc, key, delta, opts...)
+}
+
+// CacheDec subtracts delta from the counter stored under key; see
+// CacheCounter.
+func (c *Client) CacheDec(ctx context.Context, key string, delta int64, opts ...CacheOption) (int64, error) {
+	return c.CacheCounter(ctx, CounterDec, key, delta, opts...)
+}
+
+// CacheMul multiplies the counter stored under key by factor; see
+// CacheCounter.
+func (c *Client) CacheMul(ctx context.Context, key string, factor int64, opts ...CacheOption) (int64, error) {
+	return c.CacheCounter(ctx, CounterMul, key, factor, opts...)
+}
+
+// CacheDiv divides the counter stored under key by divisor (0 gives 0, as
+// in uWSGI); see CacheCounter.
+func (c *Client) CacheDiv(ctx context.Context, key string, divisor int64, opts ...CacheOption) (int64, error) {
+	return c.CacheCounter(ctx, CounterDiv, key, divisor, opts...)
+}
+
+// CacheCounter applies op with operand to the counter stored under key on
+// the server and returns the new value, with uWSGI's semantics: the value
+// is uWSGI's 8-byte integer (ParseCounter), a missing key counts as 0 and
+// is created with the Expires option, an existing one keeps its expiry.
+// A value that is not a counter is ErrNotCounter, a result outside int64
+// ErrCounterOverflow; the item is then left as it was.
+//
+// The magic interface has no counter command, in uWSGI or in scripthost:
+// the client reads the item (get) and writes the result (update, with the
+// item's remaining time to live). That is what a counter needs, but it is
+// not atomic: two clients updating the same key at once may lose one
+// update. uWSGI's own remote cache_inc is worse: it sends an update
+// whose value is the 8-byte delta, so the counter becomes the delta.
+// Counters that many nodes update belong in one place they all use
+// locally: a Redis-backed cache (backend=), or an RPC function on the
+// node that owns the counter.
+func (c *Client) CacheCounter(ctx context.Context, op CounterOp, key string, operand int64, opts ...CacheOption) (int64, error) {
+	if op < CounterInc || op > CounterDiv {
+		return 0, fmt.Errorf("uwsgi: cache counter: unknown operation %v", op)
+	}
+	var o cacheOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	value, expires, err := c.CacheGetItem(ctx, key, opts...)
+	var n int64
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// A new item: expires as the caller says.
+	case err != nil:
+		return 0, err
+	default:
+		var ok bool
+		if n, ok = ParseCounter(value); !ok {
+			return 0, fmt.Errorf("%w: %.60q holds %d bytes", ErrNotCounter, key, len(value))
+		}
+		// An existing item keeps its expiry (uWSGI's FIXEXPIRE), to the
+		// second: the magic interface carries seconds from now, measured
+		// here against the server's absolute expiry with this clock.
+		o.expires = 0
+		if !expires.IsZero() {
+			o.expires = max(1, int64(time.Until(expires)+time.Second-1)/int64(time.Second))
+		}
+	}
+	r, ok := op.Apply(n, operand)
+	if !ok {
+		return 0, fmt.Errorf("%w: %.60q: %d %v %d", ErrCounterOverflow, key, n, op, operand)
+	}
+	update := append(opts[:len(opts):len(opts)], func(co *cacheOptions) { co.expires = o.expires })
+	if err := c.CacheUpdate(ctx, key, AppendCounter(nil, r), update...); err != nil {
+		return 0, err
+	}
+	return r, nil
+}
+
 // cache runs one command of the magic interface (111/17).
 func (c *Client) cache(ctx context.Context, cmd, key string, value []byte, opts []CacheOption, silent error) (CacheReply, []byte, error) {
 	var o cacheOptions

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scripthost/scripthost/api/uwsgi"
@@ -53,9 +54,13 @@ Flags:
 
 const signalUsage = `Usage: scripthost signal [--timeout D] ADDR NUM
 
-Raise uwsgi signal NUM (0..255, modifier1 110) on a server. Success means the
-server queued the signal, not that a handler ran. Exit status 1 when the
-server refused it (uWSGI without a master) or did not answer.
+Raise uwsgi signal NUM (0..255, modifier1 110) on a server. Exit status 0 when
+the server took the signal, which is all uWSGI says: it acknowledges a signal
+that no handler is registered for as well, and drops it. A scripthost server
+says so instead of queuing it: that is printed as a warning, and the exit
+status is 0 all the same, so that it means one thing against both servers.
+Exit status 1 when the server refused the signal (uWSGI without a master, a
+full queue) or did not answer.
 
 ` + clientAddrHelp + `
 Examples:
@@ -65,7 +70,7 @@ Examples:
 Flags:
 `
 
-const cacheUsage = `Usage: scripthost cache ADDR get|set|update|del|exists|clear [KEY] [VALUE]
+const cacheUsage = `Usage: scripthost cache ADDR COMMAND [KEY] [VALUE]
            [--cache NAME] [--expires SECONDS] [--timeout D] [--no-newline]
 
 Use a server's cache through the magic interface (modifier1 111/17):
@@ -75,7 +80,18 @@ Use a server's cache through the magic interface (modifier1 111/17):
   del KEY            remove KEY (exit 1 when missing)
   exists KEY         print true (exit 0) or false (exit 1)
   clear              remove every item of the cache
-VALUE "-" reads the value from standard input.
+  num KEY            print the counter KEY in decimal (exit 1 when missing
+                     or not a counter)
+  inc KEY [N]        add N (default 1) to the counter KEY, print the result;
+  dec KEY [N]        subtract N (default 1);
+  mul KEY [N]        multiply by N (default 2);
+  div KEY [N]        divide by N (default 2; by 0 gives 0, as in uWSGI)
+VALUE "-" reads the value from standard input. Counters are uWSGI's
+(cache_inc, cache_num): an 8-byte integer, which get prints raw. A missing
+counter counts as 0 and is created with --expires; an existing one keeps its
+expiry. The magic interface has no counter command, so inc, dec, mul and div
+read the item and write the result: another client updating the same key at
+that moment can lose its update.
 
 ` + clientAddrHelp + `
 Examples:
@@ -83,6 +99,8 @@ Examples:
   scripthost cache 127.0.0.1:3031 get greeting
   scripthost cache /run/app.sock update config - --cache settings < config.json
   scripthost cache 127.0.0.1:3031 clear --cache sessions
+  scripthost cache 127.0.0.1:3031 inc requests
+  scripthost cache 127.0.0.1:3031 num requests
 
 Flags:
 `
@@ -242,11 +260,29 @@ func cmdSignal(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	c, ctx, done := newCLIClient(ctx, pos[0], *timeout)
 	defer done()
-	if err := c.Signal(ctx, uint8(num)); err != nil {
-		fmt.Fprintf(stderr, "scripthost signal: signal %d on %s: %v\n", num, pos[0], err)
-		return 1
+	err = c.Signal(ctx, uint8(num))
+	if err == nil {
+		return 0
 	}
-	return 0
+	if msg, ok := noSignalHandler(err); ok {
+		fmt.Fprintf(stderr, "scripthost signal: warning: signal %d on %s: %s (uWSGI acknowledges such a signal and drops it)\n",
+			num, pos[0], msg)
+		return 0
+	}
+	fmt.Fprintf(stderr, "scripthost signal: signal %d on %s: %v\n", num, pos[0], err)
+	return 1
+}
+
+// noSignalHandler reports whether err is a scripthost server saying that
+// no handler is registered for the signal (its error frame: not found, or
+// a failure saying so), and returns the server's message.
+func noSignalHandler(err error) (string, bool) {
+	var re *uwsgi.RemoteError
+	if !errors.As(err, &re) {
+		return "", false
+	}
+	return re.Message, re.Code == uwsgi.CodeNotFound ||
+		re.Code == uwsgi.CodeFailed && strings.Contains(re.Message, "no handler registered")
 }
 
 func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -263,11 +299,19 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return clientUsageError(stderr, "cache", "want ADDR COMMAND [KEY] [VALUE]")
 	}
 	addr, op := pos[0], pos[1]
-	want := map[string]int{"get": 3, "del": 3, "exists": 3, "set": 4, "update": 4, "clear": 2}
+	want := map[string]int{"get": 3, "del": 3, "exists": 3, "set": 4, "update": 4, "clear": 2, "num": 3}
+	counterOps := map[string]uwsgi.CounterOp{"inc": uwsgi.CounterInc, "dec": uwsgi.CounterDec,
+		"mul": uwsgi.CounterMul, "div": uwsgi.CounterDiv}
+	counterOp, counter := counterOps[op]
 	n, known := want[op]
+	if counter {
+		n, known = min(max(len(pos), 3), 4), true // KEY [N]
+	}
 	switch {
 	case !known:
-		return clientUsageError(stderr, "cache", "unknown command %q (want get, set, update, del, exists or clear)", op)
+		return clientUsageError(stderr, "cache", "unknown command %q (want get, set, update, del, exists, clear, num, inc, dec, mul or div)", op)
+	case len(pos) != n && counter:
+		return clientUsageError(stderr, "cache", "%s wants KEY [N]", op)
 	case len(pos) != n:
 		shape := map[int]string{2: "no KEY", 3: "KEY", 4: "KEY VALUE"}[n]
 		return clientUsageError(stderr, "cache", "%s wants %s", op, shape)
@@ -275,8 +319,15 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return clientUsageError(stderr, "cache", "empty KEY")
 	case *expires < 0:
 		return clientUsageError(stderr, "cache", "--expires must be 0 or more seconds")
-	case *expires > 0 && n != 4:
-		return clientUsageError(stderr, "cache", "--expires only applies to set and update")
+	case *expires > 0 && n != 4 && !counter:
+		return clientUsageError(stderr, "cache", "--expires only applies to set, update, inc, dec, mul and div")
+	}
+	operand := counterOp.DefaultOperand()
+	if counter && n == 4 {
+		var err error
+		if operand, err = strconv.ParseInt(pos[3], 10, 64); err != nil {
+			return clientUsageError(stderr, "cache", "%s: N %q is not an integer", op, pos[3])
+		}
 	}
 	var opts []uwsgi.CacheOption
 	if *name != "" {
@@ -286,7 +337,7 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		opts = append(opts, uwsgi.Expires(time.Duration(*expires)*time.Second))
 	}
 	var value []byte
-	if n == 4 {
+	if n == 4 && !counter {
 		value = []byte(pos[3])
 		if pos[3] == "-" {
 			var err error
@@ -327,11 +378,23 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		err = c.CacheDel(ctx, pos[2], opts...)
 	case "clear":
 		err = c.CacheClear(ctx, opts...)
+	case "num":
+		var v int64
+		if v, err = c.CacheNum(ctx, pos[2], opts...); err == nil {
+			fmt.Fprintln(stdout, v)
+			return 0
+		}
+	default:
+		var v int64
+		if v, err = c.CacheCounter(ctx, counterOp, pos[2], operand, opts...); err == nil {
+			fmt.Fprintln(stdout, v)
+			return 0
+		}
 	}
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, uwsgi.ErrNotFound) && n == 3:
+	case errors.Is(err, uwsgi.ErrNotFound) && n == 3 && !counter:
 		fmt.Fprintf(stderr, "scripthost cache: key %q not found on %s\n", pos[2], where)
 	case n > 2:
 		fmt.Fprintf(stderr, "scripthost cache: %s %q on %s: %v\n", op, pos[2], where, err)

@@ -107,8 +107,13 @@ func (s *cliServer) handle(p uwsgi.Packet, br *bufio.Reader, ext bool) []byte {
 		return []byte{100, 0, 0, 1}
 	case uwsgi.ModSignal:
 		ok := uwsgi.ResponseOK
-		if p.Modifier2 == 99 {
+		switch {
+		case p.Modifier2 == 99:
 			ok = uwsgi.ResponseFailed
+		case p.Modifier2 == 98 && ext:
+			// No handler: scripthost says so to extended clients, uWSGI
+			// acknowledges the signal and drops it.
+			return fail(uwsgi.CodeFailed, "no handler registered for signal 98")
 		}
 		return uwsgi.Header{Modifier1: uwsgi.ModResponse, Modifier2: ok}.Append(nil)
 	case uwsgi.ModRPC:
@@ -269,7 +274,16 @@ func TestCmdPing(t *testing.T) {
 }
 
 func TestCmdSignal(t *testing.T) {
+	// A signal without a handler means the same against both servers:
+	// taken (exit 0), with scripthost's word for it on stderr.
+	runCLICases(t, cmdSignal, startCLIServer(t, "tcp", true), []cliCase{
+		{name: "ext ok", args: []string{"{addr}", "17"}},
+		{name: "ext no handler", args: []string{"{addr}", "98"},
+			wantErr: "scripthost signal: warning: signal 98 on {addr}: no handler registered for signal 98 (uWSGI acknowledges"},
+		{name: "ext refused", args: []string{"{addr}", "99"}, wantStatus: 1, wantErr: "signal 99 not delivered"},
+	})
 	runCLICases(t, cmdSignal, startCLIServer(t, "tcp", false), []cliCase{
+		{name: "no handler", args: []string{"{addr}", "98"}},
 		{name: "ok", args: []string{"{addr}", "17"}},
 		{name: "zero", args: []string{"{addr}", "0"}},
 		{name: "max", args: []string{"{addr}", "255", "--timeout", "2s"}},
@@ -315,6 +329,24 @@ func TestCmdCache(t *testing.T) {
 				{name: "expires on get", args: []string{"{addr}", "get", "k", "--expires", "5"}, wantStatus: 2, wantErr: "--expires only applies"},
 				{name: "bad expires", args: []string{"{addr}", "set", "k", "v", "--expires", "soon"}, wantStatus: 2, wantErr: "invalid value"},
 				{name: "missing addr", args: nil, wantStatus: 2, wantErr: "want ADDR COMMAND"},
+				{name: "num missing", args: []string{"{addr}", "num", "c"}, wantStatus: 1, wantErr: `key "c" not found`},
+				{name: "inc", args: []string{"{addr}", "inc", "c"}, wantOut: "1\n"},
+				{name: "get counter", args: []string{"{addr}", "get", "c", "--no-newline"}, wantOut: "\x01\x00\x00\x00\x00\x00\x00\x00"},
+				{name: "inc n", args: []string{"{addr}", "inc", "c", "41"}, wantOut: "42\n"},
+				{name: "dec", args: []string{"{addr}", "dec", "c", "--", "-8"}, wantOut: "50\n"},
+				{name: "mul", args: []string{"{addr}", "mul", "c"}, wantOut: "100\n"},
+				{name: "div", args: []string{"{addr}", "div", "c", "3"}, wantOut: "33\n"},
+				{name: "num", args: []string{"{addr}", "num", "c"}, wantOut: "33\n"},
+				{name: "inc named expires", args: []string{"{addr}", "inc", "c", "--cache", "other", "--expires", "9"}, wantOut: "1\n"},
+				{name: "get named counter", args: []string{"{addr}", "get", "c", "--cache", "other", "--no-newline"},
+					wantOut: "\x01\x00\x00\x00\x00\x00\x00\x00 ttl=9"},
+				{name: "num not a counter", args: []string{"{addr}", "num", "k"}, wantStatus: 1, wantErr: "not a counter"},
+				{name: "inc not a counter", args: []string{"{addr}", "inc", "k"}, wantStatus: 1,
+					wantErr: `scripthost cache: inc "k" on {addr}: uwsgi: cache value is not a counter`},
+				{name: "inc bad n", args: []string{"{addr}", "inc", "c", "x"}, wantStatus: 2, wantErr: `inc: N "x" is not an integer`},
+				{name: "inc too many", args: []string{"{addr}", "inc", "c", "1", "2"}, wantStatus: 2, wantErr: "inc wants KEY [N]"},
+				{name: "inc no key", args: []string{"{addr}", "inc"}, wantStatus: 2, wantErr: "inc wants KEY [N]"},
+				{name: "num with n", args: []string{"{addr}", "num", "c", "1"}, wantStatus: 2, wantErr: "num wants KEY"},
 				{name: "help", args: []string{"--help"}, wantErr: "Usage: scripthost cache"},
 			})
 		})

@@ -3,6 +3,7 @@
 --   GET  /                     a greeting
 --   GET  /hello?name=NAME      "Hello, NAME!"
 --   POST /notes   (form: text=...)   stores a note in the cache, returns its id
+--                              (413 when it is too large for the cache)
 --   GET  /notes?id=N           returns note N, 404 if unknown
 --   GET  /stats                requests served, notes stored, timer ticks
 --   GET  /stream               a body sent in three chunks
@@ -12,7 +13,11 @@
 --   note(id)                   the text of note id
 --
 -- A timer raises signal 30 every 10 seconds; its handler counts ticks in
--- the cache, which /stats shows.
+-- the cache, which /stats shows. The counters are uWSGI's (cache_inc
+-- stores an 8-byte integer, cache_num reads it), so a uWSGI node can
+-- share them: uwsgi.cache_num('requests', 'default@HOST:PORT') in Python.
+-- Every cache call's result is checked: cache_inc and cache_update return
+-- nil when they could not store anything.
 local web = require("lib.web")
 
 local function greet(name)
@@ -31,13 +36,13 @@ end)
 uwsgi.add_timer(30, 10)
 
 local function stats()
-  return string.format("requests=%s notes=%s ticks=%s\n",
-    uwsgi.cache_get("requests") or "0",
-    uwsgi.cache_get("notes") or "0",
-    uwsgi.cache_get("ticks") or "0")
+  return string.format("requests=%d notes=%d ticks=%d\n",
+    uwsgi.cache_num("requests"), uwsgi.cache_num("notes"), uwsgi.cache_num("ticks"))
 end
 
 return function(env)
+  -- nil when "requests" holds something else: the request is served anyway
+  -- (the failure is in the log).
   uwsgi.cache_inc("requests")
   local path, method = env.PATH_INFO or "/", env.REQUEST_METHOD
   local q = web.parse(env.QUERY_STRING)
@@ -51,7 +56,10 @@ return function(env)
       return web.respond(400, "missing text\n")
     end
     local id = uwsgi.cache_inc("notes")
-    uwsgi.cache_update("note:" .. id, form.text)
+    if not id then return web.respond(500, "cannot number the note\n") end
+    if not uwsgi.cache_update("note:" .. id, form.text) then
+      return web.respond(413, "note too large for the cache\n")
+    end
     return web.respond(201, id .. "\n")
   elseif path == "/notes" then
     local text = q.id and uwsgi.cache_get("note:" .. q.id)

@@ -49,8 +49,9 @@ func Handler(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(w, "%v\n", note)
 	case "/stats":
-		requests, _ := uwsgi.CacheGet("requests")
-		notes, _ := uwsgi.CacheGet("notes")
+		// Counters are uWSGI's 8-byte integers: CacheNum reads them.
+		requests, _ := uwsgi.CacheNum("requests")
+		notes, _ := uwsgi.CacheNum("notes")
 		fmt.Fprintf(w, "requests=%v notes=%v\n", requests, notes)
 	default:
 		http.NotFound(w, r)

@@ -3,13 +3,16 @@
 //
 //   GET  /                     a greeting
 //   GET  /hello?name=NAME      "Hello, NAME!" (from JS), plus the Lua RPC's answer
-//   POST /notes   (form: text=...)   stores a note, returns its id
+//   POST /notes   (form: text=...)   stores a note, returns its id (413 when
+//                                    it is too large for the cache)
 //   GET  /notes?id=N           returns note N, 404 if unknown
 //   GET  /stats                requests served, notes stored, timer ticks
 //   GET  /stream               a body sent in three chunks, after an await
 //
 // RPC functions: js_hello([name]), js_notes() (how many notes exist).
 // A timer raises signal 31 every 10 seconds; its handler counts ticks.
+// Counters are uWSGI's (cache_inc/cache_num); cache_inc and cache_update
+// return null when they could not store anything, which the app checks.
 const { parse, respond } = require('./lib/web');
 
 function greet(name) {
@@ -17,7 +20,7 @@ function greet(name) {
 }
 
 uwsgi.register_rpc('js_hello', greet);
-uwsgi.register_rpc('js_notes', () => uwsgi.cache_get('notes') || '0');
+uwsgi.register_rpc('js_notes', () => String(uwsgi.cache_num('notes')));
 
 uwsgi.register_signal(31, '', () => { uwsgi.cache_inc('js_ticks'); });
 uwsgi.add_timer(31, 10);
@@ -36,7 +39,10 @@ module.exports = async function (req) {
         const form = parse(req.input.read() || '');
         if (!form.text) return respond(400, 'missing text\n');
         const id = uwsgi.cache_inc('notes');
-        uwsgi.cache_update('note:' + id, form.text);
+        if (id === null) return respond(500, 'cannot number the note\n');
+        if (uwsgi.cache_update('note:' + id, form.text) === null) {
+          return respond(413, 'note too large for the cache\n');
+        }
         return respond(201, id + '\n');
       } else {
         const text = q.id && uwsgi.cache_get('note:' + q.id);
@@ -44,7 +50,7 @@ module.exports = async function (req) {
       }
     case '/stats':
       return respond(200, ['requests', 'notes', 'js_ticks']
-        .map((k) => k + '=' + (uwsgi.cache_get(k) || '0')).join(' ') + '\n');
+        .map((k) => k + '=' + uwsgi.cache_num(k)).join(' ') + '\n');
     case '/stream':
       await new Promise((resolve) => setTimeout(resolve, 10));
       return {
