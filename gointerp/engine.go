@@ -15,9 +15,9 @@ import (
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
 	// PoolSize is the most interpreters per file, built when calls need
-	// them. The default is max(8, 4*runtime.NumCPU()): the number of CPUs,
+	// them. The default is max(4, 2*runtime.NumCPU()): the number of CPUs,
 	// not GOMAXPROCS, which the server may hold at 1 until it is busy;
-	// four per CPU because calls often wait (API calls, the client).
+	// two per CPU because calls often wait (API calls, the client).
 	PoolSize int
 	// PoolWait bounds how long a call waits for an interpreter of its
 	// file when all PoolSize are busy (default DefaultPoolWait). The call

@@ -14,7 +14,7 @@ import (
 
 func TestPoolDefaults(t *testing.T) {
 	e := New(Options{})
-	if want := max(8, 4*runtime.NumCPU()); e.opts.PoolSize != want {
+	if want := max(4, 2*runtime.NumCPU()); e.opts.PoolSize != want {
 		t.Errorf("PoolSize = %d, want %d", e.opts.PoolSize, want)
 	}
 	if e.opts.PoolWait != DefaultPoolWait {

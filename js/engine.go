@@ -39,7 +39,7 @@ const ()
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
 	// PoolSize is the number of runtimes per program (default
-	// DefaultPoolSize(): max(8, 4*runtime.NumCPU())).
+	// DefaultPoolSize(): max(4, 2*runtime.NumCPU())).
 	PoolSize int
 	// PoolWait bounds how long a call waits for a free runtime (default
 	// DefaultPoolWait, 5 s); then it fails with an error wrapping

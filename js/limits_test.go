@@ -166,7 +166,7 @@ uwsgi.register_rpc("quick", () => "quick");`})
 	if got, err := w.call(context.Background(), "quick"); err != nil || got != "quick" {
 		t.Errorf("quick() once the runtime is free: %q, %v", got, err)
 	}
-	if e := New(Options{}); e.opts.PoolWait != DefaultPoolWait || e.opts.PoolSize != max(8, 4*runtime.NumCPU()) {
+	if e := New(Options{}); e.opts.PoolWait != DefaultPoolWait || e.opts.PoolSize != max(4, 2*runtime.NumCPU()) {
 		t.Errorf("defaults: %+v", e.opts)
 	}
 }

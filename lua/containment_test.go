@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -60,8 +61,8 @@ uwsgi.register_rpc("hold", function(s) uwsgi.async_sleep(tonumber(s)) return "he
 
 func TestPoolDefaults(t *testing.T) {
 	e := New(Options{})
-	if e.opts.PoolSize < 8 || e.opts.PoolWait != DefaultPoolWait {
-		t.Errorf("PoolSize %d, PoolWait %v; want at least 8 and %v", e.opts.PoolSize, e.opts.PoolWait, DefaultPoolWait)
+	if e.opts.PoolSize != max(4, 2*runtime.NumCPU()) || e.opts.PoolWait != DefaultPoolWait {
+		t.Errorf("PoolSize %d, PoolWait %v; want max(4, 2 per CPU) and %v", e.opts.PoolSize, e.opts.PoolWait, DefaultPoolWait)
 	}
 }
 

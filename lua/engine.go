@@ -39,7 +39,7 @@ const (
 // Options configure an Engine. Zero fields take the defaults.
 type Options struct {
 	// PoolSize is the number of Lua states per program (default
-	// max(8, 4*runtime.NumCPU()): calls that wait in uwsgi.async_sleep,
+	// max(4, 2*runtime.NumCPU()): calls that wait in uwsgi.async_sleep,
 	// recv or rpc hold a state without using a processor, and GOMAXPROCS
 	// may be 1 when the engine is made).
 	PoolSize int

@@ -22,11 +22,12 @@ import (
 const DefaultWait = 5 * time.Second
 
 // DefaultSize is the number of interpreters of a pool unless the engine's
-// options say otherwise: four per CPU, at least 8. Calls that wait in API
+// options say otherwise: two per CPU, at least 4. Calls that wait in API
 // functions (sleep, recv, rpc) hold an interpreter without using a
 // processor, and the CPUs count rather than GOMAXPROCS, which may be 1
-// when the engine is made.
-func DefaultSize() int { return max(8, 4*runtime.NumCPU()) }
+// when the engine is made. Each costs memory that the collector walks,
+// which showed in every request's cost at four per CPU.
+func DefaultSize() int { return max(4, 2*runtime.NumCPU()) }
 
 // ReplicaTimeout bounds building one replica after the load: a
 // replacement for a discarded interpreter, or one more for a growing pool.
