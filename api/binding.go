@@ -69,6 +69,16 @@ func cacheArg(env *Env, a Args, i int) (*Cache, string, *uwsgi.Client, error) {
 	return c, name, nil, err
 }
 
+// cacheKeyArgs reads what most cache functions start with: the key (#1)
+// and the optional cache (#2).
+func cacheKeyArgs(env *Env, a Args) (key []byte, c *Cache, name string, node *uwsgi.Client, err error) {
+	if key, err = a.Bytes(0); err != nil {
+		return nil, nil, "", nil, err
+	}
+	c, name, node, err = cacheArg(env, a, 1)
+	return key, c, name, node, err
+}
+
 // ok is what uWSGI's bindings return for success: true.
 var ok Value = true
 
@@ -203,11 +213,7 @@ var funcs = []Func{
 		Call: cacheCounterCall(uwsgi.CounterDec)},
 	{Name: "cache_del", Params: "key[, cache]", Doc: "delete an item; nil if it did not exist",
 		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
-			key, err := a.Bytes(0)
-			if err != nil {
-				return nil, err
-			}
-			c, name, node, err := cacheArg(env, a, 1)
+			key, c, name, node, err := cacheKeyArgs(env, a)
 			if err != nil {
 				return nil, err
 			}
@@ -220,11 +226,7 @@ var funcs = []Func{
 		Call: cacheCounterCall(uwsgi.CounterDiv)},
 	{Name: "cache_exists", Params: "key[, cache]", Doc: "true if the item exists, else nil",
 		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
-			key, err := a.Bytes(0)
-			if err != nil {
-				return nil, err
-			}
-			c, name, node, err := cacheArg(env, a, 1)
+			key, c, name, node, err := cacheKeyArgs(env, a)
 			if err != nil {
 				return nil, err
 			}
@@ -241,11 +243,7 @@ var funcs = []Func{
 		}},
 	{Name: "cache_get", Params: "key[, cache]", Doc: "the item's value, nil if missing; cache may be name@host:port",
 		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
-			key, err := a.Bytes(0)
-			if err != nil {
-				return nil, err
-			}
-			c, name, node, err := cacheArg(env, a, 1)
+			key, c, name, node, err := cacheKeyArgs(env, a)
 			if err != nil {
 				return nil, err
 			}
@@ -633,11 +631,7 @@ func cacheCounter(ctx context.Context, env *Env, a Args, op uwsgi.CounterOp) (Va
 // cacheNum is cache_num: like uWSGI's, 0 when the item is missing or holds
 // something else (a remote node that cannot be reached is logged).
 func cacheNum(ctx context.Context, env *Env, a Args) (Value, error) {
-	key, err := a.Bytes(0)
-	if err != nil {
-		return nil, err
-	}
-	c, name, node, err := cacheArg(env, a, 1)
+	key, c, name, node, err := cacheKeyArgs(env, a)
 	if err != nil {
 		return nil, err
 	}
