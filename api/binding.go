@@ -29,15 +29,15 @@ type Func struct {
 	// they check their arguments and answer as in the first interpreter
 	// but register nothing twice.
 	Registers bool
-	Call      func(ctx context.Context, env *Env, args Args) (Value, error)
-	Value     func(env *Env) Value
+	Call      func(ctx context.Context, env *Registrations, args Args) (Value, error)
+	Value     func(env *Registrations) Value
 }
 
 // Funcs returns the uWSGI API table, sorted by name. The slice is a copy.
 func Funcs() []Func { return slices.Clone(funcs) }
 
 // Invoke calls table function f with args, recovering a panic into an error.
-func (f Func) Invoke(ctx context.Context, env *Env, vals []Value) (v Value, err error) {
+func (f Func) Invoke(ctx context.Context, env *Registrations, vals []Value) (v Value, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("api: uwsgi.%s panicked: %v", f.Name, p)
@@ -56,7 +56,7 @@ func splitCacheName(s string) (name, node string) {
 
 // cacheArg resolves the optional cache argument at index i: a local cache,
 // or the name and client of a remote one.
-func cacheArg(env *Env, a Args, i int) (*Cache, string, *uwsgi.Client, error) {
+func cacheArg(env *Registrations, a Args, i int) (*Cache, string, *uwsgi.Client, error) {
 	s, err := a.OptString(i, "")
 	if err != nil {
 		return nil, "", nil, err
@@ -71,7 +71,7 @@ func cacheArg(env *Env, a Args, i int) (*Cache, string, *uwsgi.Client, error) {
 
 // cacheKeyArgs reads what most cache functions start with: the key (#1)
 // and the optional cache (#2).
-func cacheKeyArgs(env *Env, a Args) (key []byte, c *Cache, name string, node *uwsgi.Client, err error) {
+func cacheKeyArgs(env *Registrations, a Args) (key []byte, c *Cache, name string, node *uwsgi.Client, err error) {
 	if key, err = a.Bytes(0); err != nil {
 		return nil, nil, "", nil, err
 	}
@@ -106,7 +106,7 @@ func handleArg(a Args, n int) (fd, next int, err error) {
 var funcs = []Func{
 	{Name: "add_cron", Registers: true, Params: "signum, minute, hour, day, month, weekday",
 		Doc: "raise signum when the time matches (-1 any, -N every N)",
-		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
 			num, err := a.Signal(0)
 			if err != nil {
 				return nil, err
@@ -123,7 +123,7 @@ var funcs = []Func{
 		}},
 	{Name: "add_rb_timer", Registers: true, Params: "signum, seconds[, iterations]",
 		Doc: "raise signum every seconds, iterations times (0 or absent: forever)",
-		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
 			num, err := a.Signal(0)
 			if err != nil {
 				return nil, err
@@ -139,7 +139,7 @@ var funcs = []Func{
 			return ok, env.AddTimer(num, every, int(iter))
 		}},
 	{Name: "add_timer", Registers: true, Params: "signum, seconds", Doc: "raise signum every seconds",
-		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
 			num, err := a.Signal(0)
 			if err != nil {
 				return nil, err
@@ -151,7 +151,7 @@ var funcs = []Func{
 			return ok, env.AddTimer(num, every, 0)
 		}},
 	{Name: "alarm", Params: "alarm, msg", Doc: "raise the named alarm with a message (sent to the host's alarm sink)",
-		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
 			name, err := a.String(0)
 			if err != nil {
 				return nil, err
@@ -164,7 +164,7 @@ var funcs = []Func{
 			return nil, nil
 		}},
 	{Name: "async_connect", Params: "addr", Doc: "connect to host:port or a unix socket; returns a file descriptor, -1 if the connection fails",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			addr, err := a.String(0)
 			if err != nil {
 				return nil, err
@@ -184,7 +184,7 @@ var funcs = []Func{
 			return int64(-1), nil
 		}},
 	{Name: "async_sleep", Params: "seconds", Doc: "sleep without holding a CPU (ends early if the call is interrupted)",
-		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, _ *Registrations, a Args) (Value, error) {
 			d, err := a.Seconds(0)
 			if err != nil {
 				return nil, err
@@ -199,7 +199,7 @@ var funcs = []Func{
 			}
 		}},
 	{Name: "cache_clear", Params: "[cache]", Doc: "remove every item of the cache",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			c, name, node, err := cacheArg(env, a, 0)
 			if err != nil {
 				return nil, err
@@ -212,7 +212,7 @@ var funcs = []Func{
 	{Name: "cache_dec", Params: "key[, delta[, expires[, cache]]]", Doc: "subtract delta (default 1) from a counter; the new value (see cache_inc)",
 		Call: cacheCounterCall(uwsgi.CounterDec)},
 	{Name: "cache_del", Params: "key[, cache]", Doc: "delete an item; nil if it did not exist",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			key, c, name, node, err := cacheKeyArgs(env, a)
 			if err != nil {
 				return nil, err
@@ -225,7 +225,7 @@ var funcs = []Func{
 	{Name: "cache_div", Params: "key[, divisor[, expires[, cache]]]", Doc: "divide a counter by divisor (default 2), truncating; by 0 gives 0, as in uWSGI; the new value (see cache_inc)",
 		Call: cacheCounterCall(uwsgi.CounterDiv)},
 	{Name: "cache_exists", Params: "key[, cache]", Doc: "true if the item exists, else nil",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			key, c, name, node, err := cacheKeyArgs(env, a)
 			if err != nil {
 				return nil, err
@@ -242,7 +242,7 @@ var funcs = []Func{
 			return ok, nil
 		}},
 	{Name: "cache_get", Params: "key[, cache]", Doc: "the item's value, nil if missing; cache may be name@host:port",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			key, c, name, node, err := cacheKeyArgs(env, a)
 			if err != nil {
 				return nil, err
@@ -273,7 +273,7 @@ var funcs = []Func{
 			"an existing one keeps its expiry); the new value, nil if the item holds no counter or the result overflows",
 		Call: cacheCounterCall(uwsgi.CounterInc)},
 	{Name: "cache_keys", Params: "[cache]", Doc: "the keys of the cache's live items, most recently used first",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			c, _, node, err := cacheArg(env, a, 0)
 			if err != nil {
 				return nil, err
@@ -296,11 +296,15 @@ var funcs = []Func{
 	{Name: "cache_num", Params: "key[, cache]", Doc: "the counter stored under key; 0 if it is missing or holds no counter, as in uWSGI",
 		Call: cacheNum},
 	{Name: "cache_set", Params: "key, value[, expires[, cache]]", Doc: "store an item unless it exists; true, or nil on failure",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheStore(ctx, env, a, false) }},
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
+			return cacheStore(ctx, env, a, false)
+		}},
 	{Name: "cache_update", Params: "key, value[, expires[, cache]]", Doc: "store or overwrite an item; true, or nil on failure",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheStore(ctx, env, a, true) }},
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
+			return cacheStore(ctx, env, a, true)
+		}},
 	{Name: "call", Params: "name, args...", Doc: "call an RPC function of this host, in any language; nil when it gives no result",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			name, err := a.String(0)
 			if err != nil {
 				return nil, err
@@ -308,7 +312,7 @@ var funcs = []Func{
 			return callNode(ctx, env, "", name, a, 1)
 		}},
 	{Name: "close", Params: "fd", Doc: "close a file descriptor from async_connect (or the client connection)",
-		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, _ *Registrations, a Args) (Value, error) {
 			fd, err := a.Int(0)
 			if err != nil {
 				return nil, err
@@ -316,18 +320,18 @@ var funcs = []Func{
 			return nil, scopeOrErr(ctx).CloseFD(int(fd))
 		}},
 	{Name: "connection_fd", Params: "", Doc: "the file descriptor of the client connection",
-		Call: func(ctx context.Context, _ *Env, _ Args) (Value, error) {
+		Call: func(ctx context.Context, _ *Registrations, _ Args) (Value, error) {
 			fd, err := scopeOrErr(ctx).ConnectionFD()
 			return int64(fd), err
 		}},
 	{Name: "disconnect", Params: "", Doc: "close the client connection; the handler goes on",
-		Call: func(ctx context.Context, _ *Env, _ Args) (Value, error) {
+		Call: func(ctx context.Context, _ *Registrations, _ Args) (Value, error) {
 			return nil, scopeOrErr(ctx).Disconnect()
 		}},
 	{Name: "hostname", Params: "", Doc: "the server's hostname",
-		Value: func(env *Env) Value { return env.State.Hostname }},
+		Value: func(env *Registrations) Value { return env.State.Hostname }},
 	{Name: "is_connected", Params: "fd", Doc: "true if the file descriptor is an open connection",
-		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, _ *Registrations, a Args) (Value, error) {
 			fd, err := a.Int(0)
 			if err != nil {
 				return nil, err
@@ -335,7 +339,7 @@ var funcs = []Func{
 			return scopeOrErr(ctx).IsConnected(int(fd)), nil
 		}},
 	{Name: "lock", Params: "[num]", Doc: "acquire user lock num (default 0), waiting for it",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			n, err := a.OptInt(0, 0)
 			if err != nil {
 				return nil, err
@@ -343,7 +347,7 @@ var funcs = []Func{
 			return nil, env.State.Locks.Lock(ctx, int(n))
 		}},
 	{Name: "log", Params: "msg...", Doc: "write a line to the host's log: the values joined with spaces",
-		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
 			if a.Len() == 0 { // uWSGI's log takes one argument
 				return nil, &ArgError{Func: a.Func, Index: 0, Msg: "value expected, got no value"}
 			}
@@ -355,11 +359,11 @@ var funcs = []Func{
 			return nil, nil
 		}},
 	{Name: "masterpid", Params: "", Doc: "the pid of the host process (there is no separate master)",
-		Call: func(context.Context, *Env, Args) (Value, error) { return int64(os.Getpid()), nil }},
+		Call: func(context.Context, *Registrations, Args) (Value, error) { return int64(os.Getpid()), nil }},
 	{Name: "mule_id", Params: "", Doc: "0: scripthost has no mules",
-		Call: func(context.Context, *Env, Args) (Value, error) { return int64(0), nil }},
+		Call: func(context.Context, *Registrations, Args) (Value, error) { return int64(0), nil }},
 	{Name: "opt", Params: "", Doc: "the host's options (read-only)",
-		Value: func(env *Env) Value {
+		Value: func(env *Registrations) Value {
 			m := make(map[string]Value, len(env.State.Options))
 			for k, v := range env.State.Options {
 				m[k] = v
@@ -367,11 +371,11 @@ var funcs = []Func{
 			return m
 		}},
 	{Name: "ready_fd", Params: "", Doc: "after suspend: the file descriptor that became ready, or -1 on timeout",
-		Call: func(ctx context.Context, _ *Env, _ Args) (Value, error) {
+		Call: func(ctx context.Context, _ *Registrations, _ Args) (Value, error) {
 			return int64(ScopeOf(ctx).ReadyFD()), nil
 		}},
 	{Name: "recv", Params: "[fd,] len", Doc: "read at most len bytes (from the client by default); nil at end of stream",
-		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, _ *Registrations, a Args) (Value, error) {
 			fd, at, err := handleArg(a, 1)
 			if err != nil {
 				return nil, err
@@ -390,7 +394,7 @@ var funcs = []Func{
 			return string(b), nil
 		}},
 	{Name: "register_rpc", Registers: true, Params: "name, func[, argc]", Doc: "export func as an RPC function (argc is accepted and ignored, as in uWSGI)",
-		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
 			name, err := a.String(0)
 			if err != nil {
 				return nil, err
@@ -402,7 +406,7 @@ var funcs = []Func{
 			return ok, env.RegisterRPC(name, RPCFromCallable(fn))
 		}},
 	{Name: "register_signal", Registers: true, Params: "signum, target, func", Doc: "run func when signum is raised (target: \"\", worker, workers, mule, spooler, ...: all mean this process)",
-		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
 			num, err := a.Signal(0)
 			if err != nil {
 				return nil, err
@@ -429,7 +433,7 @@ var funcs = []Func{
 			return ok, env.RegisterSignal(num, target, h)
 		}},
 	{Name: "rpc", Params: "node, name, args...", Doc: "call an RPC function on node (host:port, or nil/\"\" for this host); nil when it gives no result",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			node, err := a.OptString(0, "")
 			if err != nil {
 				return nil, err
@@ -441,7 +445,7 @@ var funcs = []Func{
 			return callNode(ctx, env, node, name, a, 2)
 		}},
 	{Name: "send", Params: "[fd,] data", Doc: "write data (to the client by default); returns the bytes written",
-		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, _ *Registrations, a Args) (Value, error) {
 			fd, at, err := handleArg(a, 1)
 			if err != nil {
 				return nil, err
@@ -454,7 +458,7 @@ var funcs = []Func{
 			return int64(n), err
 		}},
 	{Name: "set_user_harakiri", Params: "seconds", Doc: "interrupt the running call after seconds from now (0: back to the host's limit)",
-		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, _ *Registrations, a Args) (Value, error) {
 			d, err := a.Seconds(0)
 			if err != nil {
 				return nil, err
@@ -467,7 +471,7 @@ var funcs = []Func{
 			return nil, nil
 		}},
 	{Name: "setprocname", Params: "name", Doc: "set the process name shown by ps (Linux: at most 15 bytes)",
-		Call: func(_ context.Context, _ *Env, a Args) (Value, error) {
+		Call: func(_ context.Context, _ *Registrations, a Args) (Value, error) {
 			name, err := a.String(0)
 			if err != nil {
 				return nil, err
@@ -475,7 +479,7 @@ var funcs = []Func{
 			return nil, setProcName(name)
 		}},
 	{Name: "signal", Params: "signum[, node]", Doc: "raise signum here, or on node (host:port)",
-		Call: func(ctx context.Context, env *Env, a Args) (Value, error) {
+		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			num, err := a.Signal(0)
 			if err != nil {
 				return nil, err
@@ -490,7 +494,7 @@ var funcs = []Func{
 			return nil, env.State.Signals.Raise(num)
 		}},
 	{Name: "signal_registered", Params: "signum", Doc: "true if a handler is registered for signum",
-		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
 			num, err := a.Signal(0)
 			if err != nil {
 				return nil, err
@@ -498,7 +502,7 @@ var funcs = []Func{
 			return env.SignalRegistered(num), nil
 		}},
 	{Name: "suspend", Params: "", Doc: "wait for what wait_fd_read/wait_fd_write registered, or let other work run",
-		Call: func(ctx context.Context, _ *Env, _ Args) (Value, error) {
+		Call: func(ctx context.Context, _ *Registrations, _ Args) (Value, error) {
 			s := ScopeOf(ctx)
 			if s == nil {
 				runtime.Gosched()
@@ -507,7 +511,7 @@ var funcs = []Func{
 			return nil, s.Suspend(ctx)
 		}},
 	{Name: "unlock", Params: "[num]", Doc: "release user lock num (default 0); a lock not held stays free",
-		Call: func(_ context.Context, env *Env, a Args) (Value, error) {
+		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
 			n, err := a.OptInt(0, 0)
 			if err != nil {
 				return nil, err
@@ -518,13 +522,13 @@ var funcs = []Func{
 			return nil, nil // uWSGI's unlock of a free lock does nothing
 		}},
 	{Name: "version", Params: "", Doc: "the scripthost version",
-		Value: func(env *Env) Value { return env.State.Version }},
+		Value: func(env *Registrations) Value { return env.State.Version }},
 	{Name: "wait_fd_read", Params: "fd[, timeout]", Doc: "make the next suspend wait until fd is readable (timeout in seconds)",
-		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) { return waitFD(ctx, a, false) }},
+		Call: func(ctx context.Context, _ *Registrations, a Args) (Value, error) { return waitFD(ctx, a, false) }},
 	{Name: "wait_fd_write", Params: "fd[, timeout]", Doc: "make the next suspend wait until fd is writable (timeout in seconds)",
-		Call: func(ctx context.Context, _ *Env, a Args) (Value, error) { return waitFD(ctx, a, true) }},
+		Call: func(ctx context.Context, _ *Registrations, a Args) (Value, error) { return waitFD(ctx, a, true) }},
 	{Name: "worker_id", Params: "", Doc: "1: the host is one process serving every request",
-		Call: func(context.Context, *Env, Args) (Value, error) { return int64(1), nil }},
+		Call: func(context.Context, *Registrations, Args) (Value, error) { return int64(1), nil }},
 }
 
 // scopeOrErr returns the call's scope; a nil *Scope answers every method
@@ -544,7 +548,7 @@ func okOrNil(err error) (Value, error) {
 // writeArgs reads the arguments the cache writers share after the key and
 // value: the time to live in seconds (#3, optional) and the cache (#4,
 // optional).
-func writeArgs(env *Env, a Args) (ttl time.Duration, c *Cache, name string, node *uwsgi.Client, err error) {
+func writeArgs(env *Registrations, a Args) (ttl time.Duration, c *Cache, name string, node *uwsgi.Client, err error) {
 	if a.Has(2) {
 		if ttl, err = a.Seconds(2); err != nil {
 			return
@@ -554,7 +558,7 @@ func writeArgs(env *Env, a Args) (ttl time.Duration, c *Cache, name string, node
 	return
 }
 
-func cacheStore(ctx context.Context, env *Env, a Args, update bool) (Value, error) {
+func cacheStore(ctx context.Context, env *Registrations, a Args, update bool) (Value, error) {
 	key, err := a.Bytes(0)
 	if err != nil {
 		return nil, err
@@ -586,8 +590,10 @@ func cacheStore(ctx context.Context, env *Env, a Args, update bool) (Value, erro
 }
 
 // cacheCounterCall returns the Call of the cache function of op.
-func cacheCounterCall(op uwsgi.CounterOp) func(context.Context, *Env, Args) (Value, error) {
-	return func(ctx context.Context, env *Env, a Args) (Value, error) { return cacheCounter(ctx, env, a, op) }
+func cacheCounterCall(op uwsgi.CounterOp) func(context.Context, *Registrations, Args) (Value, error) {
+	return func(ctx context.Context, env *Registrations, a Args) (Value, error) {
+		return cacheCounter(ctx, env, a, op)
+	}
 }
 
 // cacheCounter is cache_inc, cache_dec, cache_mul and cache_div: key,
@@ -596,7 +602,7 @@ func cacheCounterCall(op uwsgi.CounterOp) func(context.Context, *Env, Args) (Val
 // uwsgi.Client.CacheCounter). An item that holds no counter, a result
 // outside int64 and an item too large for the cache give nil, as uWSGI
 // gives None when it cannot store; the first two are logged.
-func cacheCounter(ctx context.Context, env *Env, a Args, op uwsgi.CounterOp) (Value, error) {
+func cacheCounter(ctx context.Context, env *Registrations, a Args, op uwsgi.CounterOp) (Value, error) {
 	key, err := a.Bytes(0)
 	if err != nil {
 		return nil, err
@@ -630,7 +636,7 @@ func cacheCounter(ctx context.Context, env *Env, a Args, op uwsgi.CounterOp) (Va
 
 // cacheNum is cache_num: like uWSGI's, 0 when the item is missing or holds
 // something else (a remote node that cannot be reached is logged).
-func cacheNum(ctx context.Context, env *Env, a Args) (Value, error) {
+func cacheNum(ctx context.Context, env *Registrations, a Args) (Value, error) {
 	key, c, name, node, err := cacheKeyArgs(env, a)
 	if err != nil {
 		return nil, err
@@ -681,7 +687,7 @@ func isLocalNode(ctx context.Context, node string) bool {
 // node is empty or this host. No result (unknown function, nil, error
 // raised by a script elsewhere) is nil, as uWSGI returns None; the
 // function's own error is raised when it is local.
-func callNode(ctx context.Context, env *Env, node, name string, a Args, first int) (Value, error) {
+func callNode(ctx context.Context, env *Registrations, node, name string, a Args, first int) (Value, error) {
 	args, err := a.Rest(first)
 	if err != nil {
 		return nil, err

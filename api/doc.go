@@ -13,7 +13,7 @@
 //     clients for remote nodes.
 //   - The binding layer: Funcs, the one table of script-visible functions
 //     (uWSGI's API), the neutral Value set engines convert to, Callable for
-//     script functions, Env (what a generation of scripts registered) and
+//     script functions, Registrations (what a generation of scripts registered) and
 //     Scope (one call's deadline, client connection and handles).
 //   - Engine, Program and App: what a script engine provides.
 //

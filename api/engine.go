@@ -25,7 +25,7 @@ type Engine interface {
 	// Load compiles and runs files against env: files register RPCs,
 	// signal handlers and timers, and files that return an app define it.
 	// A broken file fails the whole load with a *ScriptError.
-	Load(ctx context.Context, env *Env, files []File) (Program, error)
+	Load(ctx context.Context, env *Registrations, files []File) (Program, error)
 }
 
 // File is one script of the scripts directory.
@@ -96,7 +96,7 @@ type Evaluator interface {
 	// Eval returns the code's value and what it printed: at most
 	// maxOutput bytes (<= 0: DefaultEvalOutput), capture stopping at the
 	// limit while the code runs; truncated reports that it printed more.
-	Eval(ctx context.Context, env *Env, code string, maxOutput int) (result Value, output string, truncated bool, err error)
+	Eval(ctx context.Context, env *Registrations, code string, maxOutput int) (result Value, output string, truncated bool, err error)
 }
 
 // DefaultEvalOutput is how much of an Eval's output is kept when the
@@ -150,9 +150,9 @@ func (o *EvalOutput) Seal() (output string, truncated bool) {
 	return o.b.String(), o.truncated
 }
 
-// EngineLogger is an engine's logger: its own when set, else the Env's,
+// EngineLogger is an engine's logger: its own when set, else the Registrations',
 // else slog's default.
-func EngineLogger(own *slog.Logger, env *Env) *slog.Logger {
+func EngineLogger(own *slog.Logger, env *Registrations) *slog.Logger {
 	if own != nil {
 		return own
 	}

@@ -458,7 +458,7 @@ type callableFunc func()
 
 func (f callableFunc) Call(context.Context, []Value) (Value, error) { f(); return nil, nil }
 
-func registerSignal(t *testing.T, env *Env, num uint8, fn Callable) error {
+func registerSignal(t *testing.T, env *Registrations, num uint8, fn Callable) error {
 	t.Helper()
 	for _, f := range Funcs() {
 		if f.Name == "register_signal" {
@@ -477,7 +477,7 @@ func TestBoundSignalHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	env := NewEnv(st, t.TempDir())
+	env := NewRegistrations(st, t.TempDir())
 	if err := env.Commit(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +539,7 @@ func TestBoundSignalHandler(t *testing.T) {
 	if err := registerSignal(t, env, 7, f); err != nil {
 		t.Fatal(err)
 	}
-	next := NewEnv(st, env.Dir)
+	next := NewRegistrations(st, env.Dir)
 	var ran atomic.Bool
 	if err := next.RegisterSignal(7, "", func(context.Context, uint8) error { ran.Store(true); return nil }); err != nil {
 		t.Fatal(err)

@@ -66,7 +66,7 @@
 // a few milliseconds): the first at load (it registers for real), the
 // others (replicas) when calls find every interpreter busy. A replica
 // runs the file again but its registrations only check their arguments
-// and capture their functions (they go to a scratch Env); every function
+// and capture their functions (they go to a scratch Registrations); every function
 // converted while a file loads gets the next key (0, 1, ...), the same in
 // every interpreter of the file, so a registered callback is (file, key)
 // and runs in whichever interpreter a call borrows. Loading must
@@ -147,9 +147,9 @@
 // their bound.
 //
 // Loading has a deadline: the top level of each file (initializers, init
-// functions, main) runs under api.Env.FileContext, in the first
+// functions, main) runs under api.Registrations.FileContext, in the first
 // interpreter and in every replica; one that does not finish within
-// Env.LoadTimeout fails the load (or the replica's build, and the call
+// Registrations.LoadTimeout fails the load (or the replica's build, and the call
 // that wanted it) with a *api.ScriptError naming the file and wrapping
 // api.ErrLoadTimeout; a replica's is counted in Counters.LoadTimeouts
 // (the host counts the loads it asks for).

@@ -29,7 +29,7 @@ type Options struct {
 	// Each must be one the interpreter has symbols for.
 	AllowedPackages []string
 	// Logger receives what scripts print and the engine's notices; nil
-	// means the Env's logger.
+	// means the Registrations' logger.
 	Logger *slog.Logger
 }
 
@@ -76,7 +76,9 @@ func (e *Engine) Extensions() []string { return []string{".go"} }
 // Modifier returns uwsgi.ModGo (11).
 func (e *Engine) Modifier() uwsgi.Modifier { return uwsgi.ModGo }
 
-func (e *Engine) logger(env *api.Env) *slog.Logger { return api.EngineLogger(e.opts.Logger, env) }
+func (e *Engine) logger(env *api.Registrations) *slog.Logger {
+	return api.EngineLogger(e.opts.Logger, env)
+}
 
 func (e *Engine) usable() error {
 	if e.sandbox.err != nil {
@@ -88,7 +90,7 @@ func (e *Engine) usable() error {
 // program is what Load made of the files. It implements api.Program.
 type program struct {
 	eng     *Engine
-	env     *api.Env
+	env     *api.Registrations
 	log     *slog.Logger
 	scripts []*script
 	apps    map[string]api.App
@@ -104,7 +106,7 @@ type program struct {
 // order (see the package comment). A file that does not parse or
 // type-check, imports a package outside the sandbox, panics or fails
 // while it initializes fails the whole load with a *api.ScriptError.
-func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
+func (e *Engine) Load(ctx context.Context, env *api.Registrations, files []api.File) (api.Program, error) {
 	if err := e.usable(); err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ const evalName = "eval"
 // comment) and returns the value of its last expression and what it
 // printed, at most maxOutput bytes. Functions it makes cannot be
 // registered: the interpreter ends with the Eval.
-func (e *Engine) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+func (e *Engine) Eval(ctx context.Context, env *api.Registrations, code string, maxOutput int) (api.Value, string, bool, error) {
 	if err := e.usable(); err != nil {
 		return nil, "", false, err
 	}

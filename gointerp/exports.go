@@ -110,7 +110,7 @@ func (v *vm) callAPI(x export, args reflect.Value) (any, error) {
 		}
 		if v.loading && v.replica {
 			var err error
-			if env, err = v.scratch.Env(v.env); err != nil {
+			if env, err = v.scratch.For(v.env); err != nil {
 				return nil, fmt.Errorf("uwsgi.%s: %w", x.name, err)
 			}
 		}

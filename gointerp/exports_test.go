@@ -66,8 +66,8 @@ func TestEveryFuncExported(t *testing.T) {
 }
 
 func TestExportCollision(t *testing.T) {
-	_, err := newExports([]api.Func{{Name: "cache_get", Value: func(*api.Env) api.Value { return nil }},
-		{Name: "cache__get", Value: func(*api.Env) api.Value { return nil }}})
+	_, err := newExports([]api.Func{{Name: "cache_get", Value: func(*api.Registrations) api.Value { return nil }},
+		{Name: "cache__get", Value: func(*api.Registrations) api.Value { return nil }}})
 	if err == nil {
 		t.Error("two API names mapping to one Go name were accepted")
 	}

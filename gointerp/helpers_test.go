@@ -20,7 +20,7 @@ import (
 type fixture struct {
 	t     testing.TB
 	state *api.State
-	env   *api.Env
+	env   *api.Registrations
 	logs  *logBuffer
 }
 
@@ -32,7 +32,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { state.Close() })
-	env := api.NewEnv(state, t.TempDir())
+	env := api.NewRegistrations(state, t.TempDir())
 	t.Cleanup(func() { env.Close(context.Background()) })
 	return &fixture{t: t, state: state, env: env, logs: logs}
 }

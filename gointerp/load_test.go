@@ -67,7 +67,7 @@ func TestLoadErrorFailsWholeLoad(t *testing.T) {
 		t.Fatal("Load succeeded with a broken file")
 	}
 	if names := f.env.RPCNames(); len(names) != 4 {
-		t.Logf("staged RPCs of the failed generation: %v (the host discards the Env)", names)
+		t.Logf("staged RPCs of the failed generation: %v (the host discards the Registrations)", names)
 	}
 }
 

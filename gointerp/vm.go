@@ -51,16 +51,16 @@ const (
 type vm struct {
 	eng  *Engine
 	sc   *script // nil for Eval
-	env  *api.Env
+	env  *api.Registrations
 	log  *slog.Logger
 	name string // the file, for messages
 	conv converter
 	in   *interp.Interpreter
 
-	eval    bool           // an Eval's interpreter
-	replica bool           // registrations only capture their functions
-	scratch api.ScratchEnv // where they go instead, while loading
-	loading bool           // running the file: functions get callback keys
+	eval    bool                     // an Eval's interpreter
+	replica bool                     // registrations only capture their functions
+	scratch api.ScratchRegistrations // where they go instead, while loading
+	loading bool                     // running the file: functions get callback keys
 
 	captured []reflect.Value // callbacks by key (made while loading)
 	handler  http.Handler    // the app, if the file defines one
@@ -183,7 +183,7 @@ func (v *vm) newInterp() error {
 	return v.in.Use(own)
 }
 
-func newVMBase(e *Engine, env *api.Env, log *slog.Logger, name string) *vm {
+func newVMBase(e *Engine, env *api.Registrations, log *slog.Logger, name string) *vm {
 	v := &vm{
 		eng:     e,
 		env:     env,
@@ -202,7 +202,7 @@ func newVMBase(e *Engine, env *api.Env, log *slog.Logger, name string) *vm {
 }
 
 // newVM builds an interpreter for sc and loads the file in it: the first
-// of a program registers for real, replicas into a scratch Env. It
+// of a program registers for real, replicas into a scratch Registrations. It
 // returns once the file's init functions and main have run.
 func newVM(ctx context.Context, sc *script, replica bool) (*vm, error) {
 	p := sc.p

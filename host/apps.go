@@ -64,13 +64,13 @@ type AppInfo struct {
 // Generation is everything loaded from the scripts directory at once: the
 // engines' programs, their apps and what they registered.
 type Generation struct {
-	ID       int64
-	Dir      string
-	Env      *api.Env
-	Programs []api.Program
-	Apps     []AppInfo
-	Files    []string
-	LoadedAt time.Time
+	ID            int64
+	Dir           string
+	Registrations *api.Registrations
+	Programs      []api.Program
+	Apps          []AppInfo
+	Files         []string
+	LoadedAt      time.Time
 }
 
 var genCounter atomic.Int64
@@ -90,9 +90,9 @@ func loadScripts(ctx context.Context, state *api.State, dir string, engines []ap
 	if err != nil {
 		return nil, fmt.Errorf("host: scripts directory: %w", err)
 	}
-	env := api.NewEnv(state, dir)
+	env := api.NewRegistrations(state, dir)
 	env.LoadTimeout = loadTimeout
-	gen := &Generation{ID: genCounter.Add(1), Dir: dir, Env: env, LoadedAt: time.Now()}
+	gen := &Generation{ID: genCounter.Add(1), Dir: dir, Registrations: env, LoadedAt: time.Now()}
 	for _, eng := range engines {
 		var files []api.File
 		for _, e := range entries {
@@ -136,7 +136,7 @@ func loadScripts(ctx context.Context, state *api.State, dir string, engines []ap
 // calls still running in it, then frees its programs. A generation that
 // was never made live can be closed at once.
 func (g *Generation) Close(ctx context.Context) error {
-	drainErr := g.Env.Close(ctx)
+	drainErr := g.Registrations.Close(ctx)
 	var errs []error
 	if drainErr != nil {
 		errs = append(errs, fmt.Errorf("host: generation %d still had calls running: %w", g.ID, drainErr))
@@ -295,11 +295,11 @@ func (s *Server) SetScripts(gen *Generation, routes Routes) (*Generation, error)
 	s.swapMu.Lock()
 	defer s.swapMu.Unlock()
 	old := s.router.Load()
-	var prevEnv *api.Env
+	var prevEnv *api.Registrations
 	if old != nil {
-		prevEnv = old.gen.Env
+		prevEnv = old.gen.Registrations
 	}
-	if err := gen.Env.Commit(prevEnv); err != nil {
+	if err := gen.Registrations.Commit(prevEnv); err != nil {
 		return nil, err
 	}
 	s.router.Store(r)
@@ -310,7 +310,7 @@ func (s *Server) SetScripts(gen *Generation, routes Routes) (*Generation, error)
 }
 
 // acquireRouter returns the router serving now with its generation held
-// open for one request; release it with r.gen.Env.Release. Nil when no
+// open for one request; release it with r.gen.Registrations.Release. Nil when no
 // scripts are loaded or the last generation was closed.
 func (s *Server) acquireRouter() *router {
 	for {
@@ -318,7 +318,7 @@ func (s *Server) acquireRouter() *router {
 		if rt == nil {
 			return nil
 		}
-		if rt.gen.Env.Acquire() {
+		if rt.gen.Registrations.Acquire() {
 			return rt
 		}
 		if s.router.Load() == rt {
@@ -336,7 +336,7 @@ func (s *Server) Generation() *Generation {
 }
 
 // serveApp serves an HTTP-style request with the app the routes pick.
-func (s *Server) serveApp(ctx context.Context, w *ResponseWriter, r *Request) Outcome {
+func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outcome {
 	if len(r.Payload) == 0 {
 		s.log.Info("empty request", "modifier1", r.Modifier1, "remote", r.RemoteAddr)
 		return Close
@@ -349,7 +349,7 @@ func (s *Server) serveApp(ctx context.Context, w *ResponseWriter, r *Request) Ou
 	rt := s.acquireRouter()
 	var app *AppInfo
 	if rt != nil {
-		defer rt.gen.Env.Release()
+		defer rt.gen.Registrations.Release()
 		app, vars = rt.route(r.Modifier1, vars)
 	}
 	r.c.vars = vars[:0]
@@ -404,7 +404,7 @@ func (s *Server) clientLeft(err, writeErr error, clientCtx context.Context) bool
 // readBody reads the request body of n bytes into r.c.body before the app
 // runs. It reports false, having answered or logged, when the request
 // must end: a body over the limit (413), or a client too slow or gone.
-func (s *Server) readBody(w *ResponseWriter, r *Request, proto string, n int64) bool {
+func (s *Server) readBody(w *PacketWriter, r *Packet, proto string, n int64) bool {
 	c := r.c
 	if s.lim.MaxBody > 0 && n > s.lim.MaxBody {
 		s.log.Warn("request body too large: refused", "content_length", n, "max", s.lim.MaxBody, "remote", r.RemoteAddr)
@@ -455,7 +455,7 @@ func mustLookup(vs uwsgi.Vars, key string) []byte {
 }
 
 // writeAppError answers a request whose app could not run.
-func writeAppError(w *ResponseWriter, proto string, code int, msg string) {
+func writeAppError(w *PacketWriter, proto string, code int, msg string) {
 	w.WriteString(StatusLine(proto, code))
 	w.WriteString("Content-Type: text/plain\r\nContent-Length: " + strconv.Itoa(len(msg)+1) + "\r\n\r\n")
 	w.WriteString(msg + "\n")

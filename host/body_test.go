@@ -26,13 +26,13 @@ import (
 // script that loads slowly).
 type fakeEngine struct {
 	serve func(ctx context.Context, w api.ResponseWriter, r *api.Request) error
-	load  func(ctx context.Context, env *api.Env, f api.File) error
+	load  func(ctx context.Context, env *api.Registrations, f api.File) error
 }
 
 func (e *fakeEngine) Name() string             { return "fake" }
 func (e *fakeEngine) Extensions() []string     { return []string{".fake"} }
 func (e *fakeEngine) Modifier() uwsgi.Modifier { return uwsgi.ModLua }
-func (e *fakeEngine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
+func (e *fakeEngine) Load(ctx context.Context, env *api.Registrations, files []api.File) (api.Program, error) {
 	apps := map[string]api.App{}
 	for _, f := range files {
 		if e.load != nil {

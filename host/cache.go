@@ -15,7 +15,7 @@ import (
 // byte-compatible with uWSGI's; the simple commands do what uWSGI's plugin
 // means to do but does not (a real header instead of 4 garbage bytes, dict
 // lookups that find keys).
-func (s *Server) serveCache(ctx context.Context, w *ResponseWriter, r *Request) Outcome {
+func (s *Server) serveCache(ctx context.Context, w *PacketWriter, r *Packet) Outcome {
 	switch r.Modifier2 {
 	case uwsgi.CacheMagic:
 		return s.cacheMagic(ctx, w, r)
@@ -61,7 +61,7 @@ func (s *Server) serveCache(ctx context.Context, w *ResponseWriter, r *Request) 
 
 // cacheDict serves the dict commands: each "key" pair writes the raw value
 // (nothing when missing), each "get" pair the raw value or uWSGI's 404.
-func (s *Server) cacheDict(ctx context.Context, w *ResponseWriter, r *Request) Outcome {
+func (s *Server) cacheDict(ctx context.Context, w *PacketWriter, r *Packet) Outcome {
 	cache := s.State.Caches.Default()
 	err := uwsgi.EachVar(r.Payload, func(k, v []byte) bool {
 		switch string(k) {
@@ -83,7 +83,7 @@ func (s *Server) cacheDict(ctx context.Context, w *ResponseWriter, r *Request) O
 }
 
 // cacheMagic serves the magic interface (111/17).
-func (s *Server) cacheMagic(ctx context.Context, w *ResponseWriter, r *Request) Outcome {
+func (s *Server) cacheMagic(ctx context.Context, w *PacketWriter, r *Packet) Outcome {
 	req, err := uwsgi.ParseCacheRequest(r.Payload)
 	if err != nil {
 		s.log.Info("invalid cache request", "remote", r.RemoteAddr, "err", err)

@@ -32,20 +32,20 @@ const (
 // goroutine; ctx carries the call deadline and is cancelled when the server
 // is closed.
 type Handler interface {
-	ServeUWSGI(ctx context.Context, w *ResponseWriter, r *Request) Outcome
+	ServeUWSGI(ctx context.Context, w *PacketWriter, r *Packet) Outcome
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, w *ResponseWriter, r *Request) Outcome
+type HandlerFunc func(ctx context.Context, w *PacketWriter, r *Packet) Outcome
 
 // ServeUWSGI calls f.
-func (f HandlerFunc) ServeUWSGI(ctx context.Context, w *ResponseWriter, r *Request) Outcome {
+func (f HandlerFunc) ServeUWSGI(ctx context.Context, w *PacketWriter, r *Packet) Outcome {
 	return f(ctx, w, r)
 }
 
-// Request is one packet received on a connection. Payload is only valid
+// Packet is one packet received on a connection. Payload is only valid
 // until the handler returns.
-type Request struct {
+type Packet struct {
 	uwsgi.Packet
 	// Extended is true on connections that negotiated the scripthost
 	// extension: failures are answered with error frames.
@@ -63,22 +63,22 @@ type Request struct {
 // Body returns the bytes that follow the packet on the connection (an
 // HTTP request body, a cache value). Each read waits at most the body
 // timeout. Readers must not read past what the packet announces.
-func (r *Request) Body() io.Reader { return bodyReader{r.c} }
+func (r *Packet) Body() io.Reader { return bodyReader{r.c} }
 
 // Conn returns the raw connection, for protocols that take it over after
 // a response (WebSockets). Reads must go through Body, which holds the
 // buffered bytes.
-func (r *Request) Conn() net.Conn { return r.c.nc }
+func (r *Packet) Conn() net.Conn { return r.c.nc }
 
 // Vars parses the payload as a vars block within the server's limits.
-func (r *Request) Vars(dst uwsgi.Vars) (uwsgi.Vars, error) {
+func (r *Packet) Vars(dst uwsgi.Vars) (uwsgi.Vars, error) {
 	return uwsgi.ParseVars(dst, r.Payload, r.c.srv.lim.MaxVars)
 }
 
 // Fail reports a failure: clients using the extension get an error frame
 // and the connection stays usable; uWSGI clients see the connection
 // closed without a byte, as uWSGI does.
-func (r *Request) Fail(w *ResponseWriter, code uwsgi.Code, msg string) Outcome {
+func (r *Packet) Fail(w *PacketWriter, code uwsgi.Code, msg string) Outcome {
 	if !r.Extended {
 		return Close
 	}
@@ -89,25 +89,25 @@ func (r *Request) Fail(w *ResponseWriter, code uwsgi.Code, msg string) Outcome {
 	return Keep
 }
 
-// ResponseWriter buffers what a handler writes to its connection; the
+// PacketWriter buffers what a handler writes to its connection; the
 // buffer is flushed when the handler returns, or by Flush. Every write to
 // the socket waits at most the write timeout.
-type ResponseWriter struct {
+type PacketWriter struct {
 	c   *conn
 	buf []byte // scratch space for handlers that build small replies
 }
 
 // Write writes p through the connection's buffer.
-func (w *ResponseWriter) Write(p []byte) (int, error) { return w.c.bw.Write(p) }
+func (w *PacketWriter) Write(p []byte) (int, error) { return w.c.bw.Write(p) }
 
 // WriteString writes s through the connection's buffer.
-func (w *ResponseWriter) WriteString(s string) (int, error) { return w.c.bw.WriteString(s) }
+func (w *PacketWriter) WriteString(s string) (int, error) { return w.c.bw.WriteString(s) }
 
 // Flush sends what is buffered.
-func (w *ResponseWriter) Flush() error { return w.c.bw.Flush() }
+func (w *PacketWriter) Flush() error { return w.c.bw.Flush() }
 
 // Scratch returns a reusable byte slice of length 0 for building replies.
-func (w *ResponseWriter) Scratch() []byte { return w.buf[:0] }
+func (w *PacketWriter) Scratch() []byte { return w.buf[:0] }
 
 type connState int
 
@@ -134,8 +134,8 @@ type conn struct {
 	payload []byte
 	body    requestBody // the request body of an app request
 	bodyBuf []byte      // scratch for small bodies
-	w       ResponseWriter
-	req     Request
+	w       PacketWriter
+	req     Packet
 
 	mu    sync.Mutex
 	state connState
@@ -176,8 +176,8 @@ func (c *conn) serve() {
 	if cap(c.w.buf) == 0 {
 		c.w.buf = make([]byte, 0, 256)
 	}
-	c.w = ResponseWriter{c: c, buf: c.w.buf[:0]}
-	c.req = Request{Listener: c.listener, RemoteAddr: remoteAddr{c.nc}, Ops: c.ops, c: c}
+	c.w = PacketWriter{c: c, buf: c.w.buf[:0]}
+	c.req = Packet{Listener: c.listener, RemoteAddr: remoteAddr{c.nc}, Ops: c.ops, c: c}
 	w, req := &c.w, &c.req
 	payload := c.payload
 	defer func() { c.payload = payload[:0] }()
@@ -228,7 +228,7 @@ func (c *conn) serve() {
 // run calls the handler, turning a panic into a logged, closed
 // connection. The context ends when the server is closed; handlers that
 // run scripts give their calls the call timeout (api.NewScope).
-func (c *conn) run(h Handler, w *ResponseWriter, r *Request) (out Outcome) {
+func (c *conn) run(h Handler, w *PacketWriter, r *Packet) (out Outcome) {
 	ctx := c.srv.base
 	defer func() {
 		if p := recover(); p != nil {
@@ -324,7 +324,7 @@ func (b bodyReader) Read(p []byte) (int, error) {
 	return b.c.br.Read(p)
 }
 
-// remoteAddr is a Request's RemoteAddr: it asks the connection only when
+// remoteAddr is a Packet's RemoteAddr: it asks the connection only when
 // printed, which happens in log lines, not on the hot path.
 type remoteAddr struct{ nc net.Conn }
 

@@ -143,11 +143,11 @@ type EvalConfig struct {
 //
 // # What the code sees
 //
-// The uwsgi API over the server's State, through the Env of the scripts
+// The uwsgi API over the server's State, through the Registrations of the scripts
 // generation serving at that moment. Registrations the code makes
 // (register_rpc, register_signal, add_timer, ...) are that generation's:
 // they live until the next reload replaces it. Before any scripts are
-// loaded the code runs in a standalone Env over the same State, whose
+// loaded the code runs in a standalone Registrations over the same State, whose
 // registrations stay until scripts register the same names. The code has no client
 // connection (connection_fd and send/recv without a file descriptor
 // fail). Its time limit starts when it starts; set_user_harakiri moves it.
@@ -218,7 +218,7 @@ type evalHandler struct {
 	mu        sync.RWMutex
 	listeners map[string]bool
 
-	standalone     *api.Env // the Env before any scripts generation
+	standalone     *api.Registrations // the Registrations before any scripts generation
 	standaloneOnce sync.Once
 }
 
@@ -228,7 +228,7 @@ func (h *evalHandler) allow(addr string) {
 	h.mu.Unlock()
 }
 
-func (h *evalHandler) allowed(r *Request) bool {
+func (h *evalHandler) allowed(r *Packet) bool {
 	if !r.Ops {
 		return false
 	}
@@ -243,7 +243,7 @@ type evalFailure struct {
 	msg  string
 }
 
-func (h *evalHandler) ServeUWSGI(ctx context.Context, w *ResponseWriter, r *Request) Outcome {
+func (h *evalHandler) ServeUWSGI(ctx context.Context, w *PacketWriter, r *Packet) Outcome {
 	start := time.Now()
 	lang, known := evalLanguages[uwsgi.Modifier(r.Modifier2)]
 	if !known {
@@ -291,7 +291,7 @@ func (h *evalHandler) ServeUWSGI(ctx context.Context, w *ResponseWriter, r *Requ
 	return Keep
 }
 
-// run evaluates code with the eval's time limit in the current Env.
+// run evaluates code with the eval's time limit in the current Registrations.
 func (h *evalHandler) run(ctx context.Context, ev api.Evaluator, code string) (result string, output string, truncated bool, err error) {
 	env, release := h.env()
 	defer release()
@@ -327,13 +327,13 @@ func (h *evalHandler) failure(err error) evalFailure {
 	return evalFailure{uwsgi.CodeScript, err.Error()}
 }
 
-// env returns the Env eval code runs in, held open until release.
-func (h *evalHandler) env() (env *api.Env, release func()) {
+// env returns the Registrations eval code runs in, held open until release.
+func (h *evalHandler) env() (env *api.Registrations, release func()) {
 	if rt := h.srv.acquireRouter(); rt != nil {
-		return rt.gen.Env, rt.gen.Env.Release
+		return rt.gen.Registrations, rt.gen.Registrations.Release
 	}
 	h.standaloneOnce.Do(func() {
-		env := api.NewEnv(h.srv.State, "")
+		env := api.NewRegistrations(h.srv.State, "")
 		if err := env.Commit(nil); err != nil {
 			h.srv.log.Error("eval: standalone environment", "err", err)
 		}
@@ -427,7 +427,7 @@ func digits(s string) bool {
 }
 
 // logEval logs one eval or refusal, never the code itself.
-func (h *evalHandler) logEval(r *Request, lang string, code []byte, start time.Time, outcome, msg string) {
+func (h *evalHandler) logEval(r *Packet, lang string, code []byte, start time.Time, outcome, msg string) {
 	sum := sha256.Sum256(code)
 	attrs := []any{"listener", r.Listener, "remote", r.RemoteAddr, "lang", lang,
 		"sha256", hex.EncodeToString(sum[:6]), "bytes", len(code), "outcome", outcome, "took", time.Since(start)}

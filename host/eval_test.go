@@ -23,10 +23,10 @@ import (
 const evalIOTimeout = 10 * time.Second
 
 // fakeEval is an api.Evaluator made of a function.
-type fakeEval func(ctx context.Context, env *api.Env, code string) (api.Value, string, error)
+type fakeEval func(ctx context.Context, env *api.Registrations, code string) (api.Value, string, error)
 
 // Eval ignores maxOutput: the host cuts what it returns.
-func (f fakeEval) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+func (f fakeEval) Eval(ctx context.Context, env *api.Registrations, code string, maxOutput int) (api.Value, string, bool, error) {
 	v, out, err := f(ctx, env, code)
 	return v, out, false, err
 }
@@ -37,7 +37,7 @@ type limitedEval struct {
 	gotMax int
 }
 
-func (l *limitedEval) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+func (l *limitedEval) Eval(ctx context.Context, env *api.Registrations, code string, maxOutput int) (api.Value, string, bool, error) {
 	l.gotMax = maxOutput
 	v, out, err := l.fakeEval(ctx, env, code)
 	if len(out) > maxOutput {
@@ -47,7 +47,7 @@ func (l *limitedEval) Eval(ctx context.Context, env *api.Env, code string, maxOu
 }
 
 // scriptedEval understands a few "programs" the tests send.
-var scriptedEval = fakeEval(func(ctx context.Context, env *api.Env, code string) (api.Value, string, error) {
+var scriptedEval = fakeEval(func(ctx context.Context, env *api.Registrations, code string) (api.Value, string, error) {
 	switch {
 	case code == "boom":
 		return nil, "partial output", errors.New("lua: eval:1: boom")
@@ -632,8 +632,8 @@ func TestEvalLogHasHashNotCode(t *testing.T) {
 
 func TestEvalEnvAndScope(t *testing.T) {
 	var mu sync.Mutex
-	var envs []*api.Env
-	ev := fakeEval(func(ctx context.Context, env *api.Env, code string) (api.Value, string, error) {
+	var envs []*api.Registrations
+	ev := fakeEval(func(ctx context.Context, env *api.Registrations, code string) (api.Value, string, error) {
 		mu.Lock()
 		envs = append(envs, env)
 		mu.Unlock()
@@ -672,11 +672,11 @@ func TestEvalEnvAndScope(t *testing.T) {
 		}
 	}
 
-	eval("before_scripts") // no generation yet: a standalone Env, live at once
+	eval("before_scripts") // no generation yet: a standalone Registrations, live at once
 	if got := call("before_scripts"); got != "from eval" {
 		t.Errorf("RPC registered by eval before any scripts: %q", got)
 	}
-	gen1 := &Generation{ID: 1, Env: api.NewEnv(es.state, t.TempDir())}
+	gen1 := &Generation{ID: 1, Registrations: api.NewRegistrations(es.state, t.TempDir())}
 	if _, err := es.srv.SetScripts(gen1, Routes{}); err != nil {
 		t.Fatal(err)
 	}
@@ -684,7 +684,7 @@ func TestEvalEnvAndScope(t *testing.T) {
 	if got := call("in_gen1"); got != "from eval" {
 		t.Errorf("RPC registered by eval in generation 1: %q", got)
 	}
-	gen2 := &Generation{ID: 2, Env: api.NewEnv(es.state, t.TempDir())}
+	gen2 := &Generation{ID: 2, Registrations: api.NewRegistrations(es.state, t.TempDir())}
 	if _, err := es.srv.SetScripts(gen2, Routes{}); err != nil {
 		t.Fatal(err)
 	}
@@ -693,7 +693,7 @@ func TestEvalEnvAndScope(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(envs) != 2 || envs[0].State != es.state || envs[1] != gen1.Env {
+	if len(envs) != 2 || envs[0].State != es.state || envs[1] != gen1.Registrations {
 		t.Errorf("eval Envs: %v, want a standalone one over the server's state, then generation 1's", envs)
 	}
 }

@@ -92,7 +92,7 @@ func FuzzServeConn(f *testing.F) {
 		s.Logger = slog.New(log)
 		// An engine-like handler, so that request vars and bodies are
 		// fuzzed through Request.Vars and Request.Body too.
-		s.Handle(uwsgi.ModLua, host.HandlerFunc(func(_ context.Context, w *host.ResponseWriter, r *host.Request) host.Outcome {
+		s.Handle(uwsgi.ModLua, host.HandlerFunc(func(_ context.Context, w *host.PacketWriter, r *host.Packet) host.Outcome {
 			vars, err := r.Vars(nil)
 			if err != nil {
 				return host.Close

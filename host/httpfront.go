@@ -40,7 +40,7 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	rt := s.acquireRouter()
 	var app *AppInfo
 	if rt != nil {
-		defer rt.gen.Env.Release()
+		defer rt.gen.Registrations.Release()
 		app, vars = rt.route(f.Modifier1, vars)
 	}
 	if app == nil {

@@ -21,7 +21,7 @@ func StatusLine(proto string, code int) string {
 
 // writeGenericError writes uWSGI's own error page (uwsgi_404, uwsgi_500):
 // always HTTP/1.0, Connection: close, a text/plain reason.
-func writeGenericError(w *ResponseWriter, code int) {
+func writeGenericError(w *PacketWriter, code int) {
 	w.WriteString(StatusLine("HTTP/1.0", code))
 	w.WriteString("Connection: close\r\nContent-Type: text/plain\r\n\r\n")
 	w.WriteString(http.StatusText(code))

@@ -17,13 +17,13 @@ import (
 // serving generation and the last reload. Only operations listeners
 // (ServeOps) accept them; elsewhere they are refused and logged.
 func (s *Server) HandleReloads(r *Reloader) {
-	s.Handle(uwsgi.ModReloadGraceful, HandlerFunc(func(ctx context.Context, w *ResponseWriter, req *Request) Outcome {
+	s.Handle(uwsgi.ModReloadGraceful, HandlerFunc(func(ctx context.Context, w *PacketWriter, req *Packet) Outcome {
 		return s.serveReload(ctx, w, req, r, false)
 	}))
-	s.Handle(uwsgi.ModReloadBrutal, HandlerFunc(func(ctx context.Context, w *ResponseWriter, req *Request) Outcome {
+	s.Handle(uwsgi.ModReloadBrutal, HandlerFunc(func(ctx context.Context, w *PacketWriter, req *Packet) Outcome {
 		return s.serveReload(ctx, w, req, r, true)
 	}))
-	s.Handle(uwsgi.ModConfigRequest, HandlerFunc(func(ctx context.Context, w *ResponseWriter, req *Request) Outcome {
+	s.Handle(uwsgi.ModConfigRequest, HandlerFunc(func(ctx context.Context, w *PacketWriter, req *Packet) Outcome {
 		if !s.opsOnly(w, req) {
 			return Close
 		}
@@ -33,7 +33,7 @@ func (s *Server) HandleReloads(r *Reloader) {
 }
 
 // opsOnly refuses operator packets outside operations listeners.
-func (s *Server) opsOnly(w *ResponseWriter, r *Request) bool {
+func (s *Server) opsOnly(w *PacketWriter, r *Packet) bool {
 	if r.Ops {
 		return true
 	}
@@ -43,7 +43,7 @@ func (s *Server) opsOnly(w *ResponseWriter, r *Request) bool {
 	return false
 }
 
-func (s *Server) serveReload(ctx context.Context, w *ResponseWriter, r *Request, rl *Reloader, brutal bool) Outcome {
+func (s *Server) serveReload(ctx context.Context, w *PacketWriter, r *Packet, rl *Reloader, brutal bool) Outcome {
 	if !s.opsOnly(w, r) {
 		return Close
 	}

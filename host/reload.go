@@ -41,7 +41,7 @@ type Reloader struct {
 	// finish its calls before its VMs are freed anyway (default 30 s).
 	DrainTimeout time.Duration
 	// LoadTimeout bounds the top level of each script file (the new
-	// generation's api.Env.LoadTimeout; 0: api.DefaultLoadTimeout). A
+	// generation's api.Registrations.LoadTimeout; 0: api.DefaultLoadTimeout). A
 	// file over it fails the reload, counted in State.Counters.LoadTimeouts.
 	LoadTimeout time.Duration
 
@@ -133,7 +133,7 @@ func (r *Reloader) Reload(ctx context.Context, brutal bool) error {
 	gen, err := loadScripts(ctx, state, r.Dir, r.Engines, r.LoadTimeout)
 	if errors.Is(err, api.ErrLoadTimeout) {
 		state.Counters.LoadTimeouts.Add(1)
-		// The error names the file (api.Env.FileContext's cause).
+		// The error names the file (api.Registrations.FileContext's cause).
 		r.log().Error("script load timed out; the serving generation stays", "dir", r.Dir,
 			"timeout", loadTimeout(r.LoadTimeout), "err", err)
 	}
@@ -153,8 +153,8 @@ func (r *Reloader) Reload(ctx context.Context, brutal bool) error {
 		return fmt.Errorf("%w: %w", ErrReloadFailed, err)
 	}
 	r.setPrinted(printed)
-	st = ReloadStatus{Generation: gen.ID, LoadedAt: gen.LoadedAt, Files: gen.Files, RPC: gen.Env.RPCNames(),
-		Signals: gen.Env.SignalNums(), Timers: gen.Env.TimerCount(), Reloads: st.Reloads + 1,
+	st = ReloadStatus{Generation: gen.ID, LoadedAt: gen.LoadedAt, Files: gen.Files, RPC: gen.Registrations.RPCNames(),
+		Signals: gen.Registrations.SignalNums(), Timers: gen.Registrations.TimerCount(), Reloads: st.Reloads + 1,
 		Failures: st.Failures, LastTry: start, Latency: time.Since(start)}
 	for _, a := range gen.Apps {
 		st.Apps = append(st.Apps, a.Name+" ("+a.Engine+")")

@@ -24,7 +24,7 @@ func TestReloadLoadTimeout(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "app.fake"), nil, 0o644)
 	var calls atomic.Int64
-	eng := &fakeEngine{serve: digestApp(&calls), load: func(ctx context.Context, env *api.Env, f api.File) error {
+	eng := &fakeEngine{serve: digestApp(&calls), load: func(ctx context.Context, env *api.Registrations, f api.File) error {
 		if f.Name != "hang.fake" {
 			return nil
 		}
@@ -68,7 +68,7 @@ func TestReloadHungLoadDoesNotBlock(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "app.fake"), nil, 0o644)
 	unblock := make(chan struct{})
 	loading := make(chan struct{})
-	eng := &fakeEngine{serve: digestApp(new(atomic.Int64)), load: func(ctx context.Context, env *api.Env, f api.File) error {
+	eng := &fakeEngine{serve: digestApp(new(atomic.Int64)), load: func(ctx context.Context, env *api.Registrations, f api.File) error {
 		close(loading)
 		<-unblock
 		return nil

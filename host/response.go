@@ -16,14 +16,14 @@ var ErrHeaderSent = errors.New("host: response header already sent")
 // response written straight to the connection, as uWSGI writes it (no
 // Content-Length or chunking of its own; the body ends at the close).
 type rawResponse struct {
-	w       *ResponseWriter
+	w       *PacketWriter
 	proto   string
 	sent    bool
 	written int64
 	err     error // the first write or flush error: the client is gone
 }
 
-func newRawResponse(w *ResponseWriter, proto string) *rawResponse {
+func newRawResponse(w *PacketWriter, proto string) *rawResponse {
 	if proto == "" {
 		proto = "HTTP/1.0"
 	}

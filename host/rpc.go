@@ -13,7 +13,7 @@ import (
 // serveRPC serves modifier1 173: modifier2 0 answers framed, 2 is the
 // PATH_INFO bridge, 3 (XML-RPC) answers uWSGI's 500, any other answers
 // the raw result and closes.
-func (s *Server) serveRPC(ctx context.Context, w *ResponseWriter, r *Request) Outcome {
+func (s *Server) serveRPC(ctx context.Context, w *PacketWriter, r *Packet) Outcome {
 	switch r.Modifier2 {
 	case uwsgi.RPCHTTP:
 		return s.serveRPCBridge(ctx, w, r)
@@ -67,14 +67,14 @@ func (s *Server) serveRPC(ctx context.Context, w *ResponseWriter, r *Request) Ou
 
 // rpcFail reports a failed call: an error frame for extended framed
 // calls, a silent close otherwise (raw and HTTP modes have no framing).
-func (s *Server) rpcFail(w *ResponseWriter, r *Request, framed bool, code uwsgi.Code, msg string) Outcome {
+func (s *Server) rpcFail(w *PacketWriter, r *Packet, framed bool, code uwsgi.Code, msg string) Outcome {
 	if framed {
 		return r.Fail(w, code, msg)
 	}
 	return Close
 }
 
-func (s *Server) logCallError(name []byte, r *Request, err error) {
+func (s *Server) logCallError(name []byte, r *Packet, err error) {
 	switch {
 	case errors.Is(err, api.ErrNoSuchFunction), errors.Is(err, api.ErrNoResult):
 		s.log.Debug("RPC without result", "func", string(name), "remote", r.RemoteAddr, "err", err)
@@ -87,7 +87,7 @@ func (s *Server) logCallError(name []byte, r *Request, err error) {
 // the non-empty segments of PATH_INFO (not percent-decoded, like uWSGI);
 // the answer is raw HTTP: 200 with the result, uWSGI's 404 when there is
 // none, 500 without a function name.
-func (s *Server) serveRPCBridge(ctx context.Context, w *ResponseWriter, r *Request) Outcome {
+func (s *Server) serveRPCBridge(ctx context.Context, w *PacketWriter, r *Packet) Outcome {
 	vars, err := r.Vars(r.c.vars[:0])
 	if err != nil {
 		s.log.Info("invalid RPC bridge request", "remote", r.RemoteAddr, "err", err)

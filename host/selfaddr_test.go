@@ -74,7 +74,7 @@ func TestSelfRPCInProcess(t *testing.T) {
 	}
 	var ts *testServer
 	ts = startServer(t, "tcp", host.Limits{}, func(srv *host.Server) {
-		env := api.NewEnv(srv.State, t.TempDir())
+		env := api.NewRegistrations(srv.State, t.TempDir())
 		srv.State.RPC.Register("down", func(ctx context.Context, args [][]byte) ([]byte, error) {
 			n, _ := strconv.Atoi(string(args[0]))
 			if n == 0 {

@@ -714,7 +714,7 @@ func TestEffectiveLimits(t *testing.T) {
 
 func TestHandlerPanic(t *testing.T) {
 	ts := startServer(t, "tcp", host.Limits{}, func(s *host.Server) {
-		s.Handle(uwsgi.ModLua, host.HandlerFunc(func(context.Context, *host.ResponseWriter, *host.Request) host.Outcome {
+		s.Handle(uwsgi.ModLua, host.HandlerFunc(func(context.Context, *host.PacketWriter, *host.Packet) host.Outcome {
 			panic("handler bug")
 		}))
 		if err := s.State.RPC.Register("panics", func(context.Context, [][]byte) ([]byte, error) {
@@ -764,13 +764,13 @@ func TestUnknownModifiersDropped(t *testing.T) {
 
 func TestHandleReplacesBuiltin(t *testing.T) {
 	ts := startServer(t, "tcp", host.Limits{}, func(s *host.Server) {
-		s.Handle(uwsgi.ModEcho, host.HandlerFunc(func(_ context.Context, w *host.ResponseWriter, r *host.Request) host.Outcome {
+		s.Handle(uwsgi.ModEcho, host.HandlerFunc(func(_ context.Context, w *host.PacketWriter, r *host.Packet) host.Outcome {
 			w.WriteString("custom:")
 			w.Write(r.Payload)
 			return host.Close
 		}))
 		// A request handler reading its body: what an engine does.
-		s.Handle(uwsgi.ModLua, host.HandlerFunc(func(_ context.Context, w *host.ResponseWriter, r *host.Request) host.Outcome {
+		s.Handle(uwsgi.ModLua, host.HandlerFunc(func(_ context.Context, w *host.PacketWriter, r *host.Packet) host.Outcome {
 			vars, err := r.Vars(nil)
 			if err != nil {
 				return host.Close
@@ -862,7 +862,7 @@ func TestManyPipelinedPings(t *testing.T) {
 
 func TestMaxVars(t *testing.T) {
 	ts := startServer(t, "tcp", host.Limits{MaxVars: 2}, func(s *host.Server) {
-		s.Handle(uwsgi.ModLua, host.HandlerFunc(func(_ context.Context, w *host.ResponseWriter, r *host.Request) host.Outcome {
+		s.Handle(uwsgi.ModLua, host.HandlerFunc(func(_ context.Context, w *host.PacketWriter, r *host.Packet) host.Outcome {
 			if _, err := r.Vars(nil); err != nil {
 				return host.Close
 			}
@@ -897,7 +897,7 @@ func TestWriteTimeout(t *testing.T) {
 	const size = 8 << 20
 	written := make(chan error, 1)
 	ts := startServer(t, "unix", host.Limits{WriteTimeout: 50 * time.Millisecond}, func(s *host.Server) {
-		s.Handle(uwsgi.ModExample, host.HandlerFunc(func(_ context.Context, w *host.ResponseWriter, _ *host.Request) host.Outcome {
+		s.Handle(uwsgi.ModExample, host.HandlerFunc(func(_ context.Context, w *host.PacketWriter, _ *host.Packet) host.Outcome {
 			_, err := w.Write(make([]byte, size))
 			if err == nil {
 				err = w.Flush()

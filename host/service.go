@@ -11,7 +11,7 @@ import (
 
 // servePing answers [100, n, 1] + the warning message, or accepts the
 // extension hello.
-func (s *Server) servePing(_ context.Context, w *ResponseWriter, r *Request) Outcome {
+func (s *Server) servePing(_ context.Context, w *PacketWriter, r *Packet) Outcome {
 	if uwsgi.IsHello(r.Packet) {
 		r.c.extended = true
 		w.Write(uwsgi.AppendHelloReply(w.Scratch()))
@@ -27,19 +27,19 @@ func (s *Server) servePing(_ context.Context, w *ResponseWriter, r *Request) Out
 }
 
 // serveEcho writes the payload back without a header and closes.
-func serveEcho(_ context.Context, w *ResponseWriter, r *Request) Outcome {
+func serveEcho(_ context.Context, w *PacketWriter, r *Packet) Outcome {
 	w.Write(r.Payload)
 	return Close
 }
 
 // serveCloseMark: the client announces it closes the connection.
-func serveCloseMark(context.Context, *ResponseWriter, *Request) Outcome { return Close }
+func serveCloseMark(context.Context, *PacketWriter, *Packet) Outcome { return Close }
 
 // serveSignal queues signal modifier2 for delivery and acknowledges it
 // uWSGI's way: [255, 0, 1] when queued, [255, 0, 0] when not. Like uWSGI,
 // an unregistered signal is acknowledged too (its delivery logs an error),
 // except that extended clients are told there is no handler.
-func (s *Server) serveSignal(_ context.Context, w *ResponseWriter, r *Request) Outcome {
+func (s *Server) serveSignal(_ context.Context, w *PacketWriter, r *Packet) Outcome {
 	num := r.Modifier2
 	if r.Extended && !s.State.Signals.Registered(num) {
 		return ack(w, r, fmt.Errorf("no handler registered for signal %d", num))
@@ -53,7 +53,7 @@ func (s *Server) serveSignal(_ context.Context, w *ResponseWriter, r *Request) O
 
 // ack writes a generic response: [255, 0, 1], or [255, 0, 0] (with the
 // error's message for extended clients).
-func ack(w *ResponseWriter, r *Request, err error) Outcome {
+func ack(w *PacketWriter, r *Packet, err error) Outcome {
 	if err == nil {
 		out, _ := uwsgi.AppendPacket(w.Scratch(), uwsgi.ModResponse, uwsgi.ResponseOK, nil)
 		w.Write(out)

@@ -15,11 +15,11 @@
 //
 // Each file runs once per runtime, in file-name order, as a CommonJS
 // module; a file a require already ran is not run again. Registrations
-// happen once: the first runtime runs the files against the real api.Env,
+// happen once: the first runtime runs the files against the real api.Registrations,
 // the others are replicas in which register_rpc, register_signal,
 // add_timer, add_rb_timer and add_cron check their arguments and capture
 // their function arguments but register nothing (they run against a
-// scratch Env, so they succeed and fail as in the first runtime); every
+// scratch Registrations, so they succeed and fail as in the first runtime); every
 // other uwsgi call runs normally in every runtime (a module-level
 // uwsgi.log logs once per runtime). Every function converted for the API
 // during a load gets the next key (0, 1, ...), the same in every runtime,
@@ -82,7 +82,7 @@
 // api.ErrMemoryLimit) stop runaway code, and blocking uwsgi functions
 // watch the context themselves. The call stack holds
 // Options.MaxCallStackSize frames. Each file's top level runs under
-// api.Env.FileContext: one that does not end within Env.LoadTimeout fails
+// api.Registrations.FileContext: one that does not end within Registrations.LoadTimeout fails
 // the load with a *api.ScriptError naming the file and wrapping
 // api.ErrLoadTimeout (the host counts it; a replacement built later is
 // counted in api.Counters.LoadTimeouts here).

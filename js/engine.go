@@ -62,7 +62,7 @@ type Options struct {
 	// engines keep it.
 	RegexpMatchTimeout time.Duration
 	// Logger receives console output and runtime replacements; nil means
-	// the Env's logger.
+	// the Registrations' logger.
 	Logger *slog.Logger
 }
 
@@ -111,13 +111,15 @@ func (e *Engine) Extensions() []string { return []string{".js"} }
 // Modifier returns uwsgi.ModV8 (24).
 func (e *Engine) Modifier() uwsgi.Modifier { return uwsgi.ModV8 }
 
-func (e *Engine) logger(env *api.Env) *slog.Logger { return api.EngineLogger(e.opts.Logger, env) }
+func (e *Engine) logger(env *api.Registrations) *slog.Logger {
+	return api.EngineLogger(e.opts.Logger, env)
+}
 
 // program is what Load made of the files: the compiled code and the pool
 // of runtimes. It implements api.Program.
 type program struct {
 	eng   *Engine
-	env   *api.Env
+	env   *api.Registrations
 	log   *slog.Logger
 	files []string // names, sorted
 	mods  *modules
@@ -137,7 +139,7 @@ type program struct {
 // Load compiles files, builds the pool of runtimes and runs the files in
 // each (see the package comment). A syntax error or an exception thrown
 // while a file runs fails the load with a *api.ScriptError.
-func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
+func (e *Engine) Load(ctx context.Context, env *api.Registrations, files []api.File) (api.Program, error) {
 	sorted := api.SortedFiles(files)
 	p := &program{
 		eng:  e,
@@ -227,7 +229,7 @@ func (v *vm) loadFiles(ctx context.Context) error {
 	return nil
 }
 
-// loadFile runs file name under its load deadline (api.Env.FileContext):
+// loadFile runs file name under its load deadline (api.Registrations.FileContext):
 // a file whose top level does not end in time fails the load with a
 // *api.ScriptError wrapping api.ErrLoadTimeout.
 func (v *vm) loadFile(ctx context.Context, name string) error {
@@ -447,14 +449,14 @@ func (f *pinnedFunc) CallBytes(ctx context.Context, args [][]byte) ([]byte, erro
 // when it is a promise) and what console printed, at most maxOutput
 // bytes. Functions it makes die with its runtime: they cannot be
 // registered.
-func (e *Engine) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+func (e *Engine) Eval(ctx context.Context, env *api.Registrations, code string, maxOutput int) (api.Value, string, bool, error) {
 	out := api.NewEvalOutput(maxOutput)
 	val, err := e.eval(ctx, env, code, out)
 	output, truncated := out.Seal()
 	return val, output, truncated, err
 }
 
-func (e *Engine) eval(ctx context.Context, env *api.Env, code string, out *api.EvalOutput) (api.Value, error) {
+func (e *Engine) eval(ctx context.Context, env *api.Registrations, code string, out *api.EvalOutput) (api.Value, error) {
 	mods := newModules(env.Dir)
 	v, err := newRuntime(e, env, nil, mods, out)
 	if err != nil {

@@ -87,7 +87,7 @@ func (v *vm) apiFunc(f api.Func) func(goja.FunctionCall) goja.Value {
 		if f.Registers {
 			if v.loading && v.replica {
 				var err error
-				if env, err = v.scratch.Env(v.env); err != nil {
+				if env, err = v.scratch.For(v.env); err != nil {
 					v.throw(v.errorCtor, "uwsgi."+f.Name+": "+err.Error(), err)
 				}
 			}

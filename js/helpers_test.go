@@ -41,7 +41,7 @@ func (l *logBuffer) String() string {
 type world struct {
 	t     testing.TB
 	state *api.State
-	env   *api.Env
+	env   *api.Registrations
 	dir   string
 	log   *logBuffer
 }
@@ -58,7 +58,7 @@ func newWorld(t testing.TB, files map[string]string) *world {
 	}
 	t.Cleanup(func() { state.Close() })
 	dir := t.TempDir()
-	w := &world{t: t, state: state, env: api.NewEnv(state, dir), dir: dir, log: logs}
+	w := &world{t: t, state: state, env: api.NewRegistrations(state, dir), dir: dir, log: logs}
 	t.Cleanup(func() { w.env.Close(context.Background()) })
 	for name, src := range files {
 		w.write(name, src)

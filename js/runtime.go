@@ -19,15 +19,15 @@ import (
 type vm struct {
 	rt   *goja.Runtime // nil for a pool slot awaiting a rebuild
 	eng  *Engine
-	env  *api.Env
+	env  *api.Registrations
 	prog *program // nil for Eval
 	mods *modules
 	out  *api.EvalOutput // Eval's console capture; nil: console logs
 	log  *slog.Logger
 
-	replica bool           // registrations only capture their functions
-	scratch api.ScratchEnv // where they go instead, while loading
-	loading bool           // running the files: functions get callback keys
+	replica bool                     // registrations only capture their functions
+	scratch api.ScratchRegistrations // where they go instead, while loading
+	loading bool                     // running the files: functions get callback keys
 
 	captured []jsFunc // callbacks by key
 	keyOf    map[*goja.Object]int
@@ -84,7 +84,7 @@ type jsFunc struct {
 
 // newRuntime makes a sandboxed runtime with console, timers, require
 // support and the uwsgi object.
-func newRuntime(e *Engine, env *api.Env, p *program, mods *modules, out *api.EvalOutput) (*vm, error) {
+func newRuntime(e *Engine, env *api.Registrations, p *program, mods *modules, out *api.EvalOutput) (*vm, error) {
 	rt := goja.New()
 	rt.SetMaxCallStackSize(e.opts.MaxCallStackSize)
 	// goja would otherwise read any file a "//# sourceMappingURL=" comment

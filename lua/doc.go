@@ -15,16 +15,16 @@
 // Counters.PoolTimeouts and logged.
 //
 // Module-level code runs once per state, in file-name order, each file
-// under the Env's load deadline (api.Env.FileContext: a file whose top
+// under the Registrations' load deadline (api.Registrations.FileContext: a file whose top
 // level does not end in time fails the load, in the first state or in a
 // replica built later, with a *api.ScriptError wrapping api.ErrLoadTimeout
 // that names the file), and each
 // file's result is also what require returns for it. Registrations happen
-// once: the first state runs the files against the real api.Env, the
+// once: the first state runs the files against the real api.Registrations, the
 // others are replicas in which register_rpc, register_signal, add_timer,
 // add_rb_timer and add_cron check their arguments and capture their
 // function arguments but register nothing (they run against a scratch
-// Env); every other uwsgi call runs normally in every state (a uwsgi.log
+// Registrations); every other uwsgi call runs normally in every state (a uwsgi.log
 // at module level logs once per state, and uwsgi.signal_registered sees
 // what the first state registered). Every
 // function converted for the API during a load gets the next key (0, 1,

@@ -56,7 +56,7 @@ type Options struct {
 	// build (default 64 MiB).
 	MaxStringSize int
 	// Logger receives print output and state replacements; nil means the
-	// Env's logger.
+	// Registrations' logger.
 	Logger *slog.Logger
 }
 
@@ -104,7 +104,9 @@ func (e *Engine) Extensions() []string { return []string{".lua"} }
 // Modifier returns uwsgi.ModLua (6).
 func (e *Engine) Modifier() uwsgi.Modifier { return uwsgi.ModLua }
 
-func (e *Engine) logger(env *api.Env) *slog.Logger { return api.EngineLogger(e.opts.Logger, env) }
+func (e *Engine) logger(env *api.Registrations) *slog.Logger {
+	return api.EngineLogger(e.opts.Logger, env)
+}
 
 // file is one compiled script of a program.
 type file struct {
@@ -117,7 +119,7 @@ type file struct {
 // of states. It implements api.Program.
 type program struct {
 	eng   *Engine
-	env   *api.Env
+	env   *api.Registrations
 	log   *slog.Logger
 	files []file
 	mods  *modules
@@ -135,7 +137,7 @@ type program struct {
 // Load compiles files, builds the pool of states and runs the files in
 // each (see the package comment). A syntax error or an error raised while
 // a file runs fails the load with a *api.ScriptError.
-func (e *Engine) Load(ctx context.Context, env *api.Env, files []api.File) (api.Program, error) {
+func (e *Engine) Load(ctx context.Context, env *api.Registrations, files []api.File) (api.Program, error) {
 	sorted := api.SortedFiles(files)
 	p := &program{
 		eng:  e,
@@ -404,14 +406,14 @@ func (f *stateFunc) CallBytes(ctx context.Context, args [][]byte) ([]byte, error
 // first; several values are a list) and what it printed (at most
 // maxOutput bytes). Functions it defines cannot be registered, since the
 // state is closed when Eval returns (ErrStateGone).
-func (e *Engine) Eval(ctx context.Context, env *api.Env, code string, maxOutput int) (api.Value, string, bool, error) {
+func (e *Engine) Eval(ctx context.Context, env *api.Registrations, code string, maxOutput int) (api.Value, string, bool, error) {
 	out := api.NewEvalOutput(maxOutput)
 	val, err := e.eval(ctx, env, code, out)
 	output, truncated := out.Seal()
 	return val, output, truncated, err
 }
 
-func (e *Engine) eval(ctx context.Context, env *api.Env, code string, out *api.EvalOutput) (api.Value, error) {
+func (e *Engine) eval(ctx context.Context, env *api.Registrations, code string, out *api.EvalOutput) (api.Value, error) {
 	v, err := newState(e, env, nil, newModules(e.comp, env.Dir), out)
 	if err != nil {
 		return nil, err

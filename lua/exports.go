@@ -42,7 +42,7 @@ func (v *vm) apiFunc(f api.Func) lua.LGFunction {
 		env := v.env
 		if f.Registers {
 			if v.loading && v.replica {
-				if env, err = v.scratch.Env(v.env); err != nil {
+				if env, err = v.scratch.For(v.env); err != nil {
 					v.raise(L, "uwsgi."+f.Name+": "+err.Error(), err)
 				}
 			}

@@ -22,7 +22,7 @@ type fixture struct {
 	t     testing.TB
 	dir   string
 	state *api.State
-	env   *api.Env
+	env   *api.Registrations
 }
 
 func newFixture(t testing.TB, files map[string]string) *fixture {
@@ -41,7 +41,7 @@ func newFixture(t testing.TB, files map[string]string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, dir: dir, state: state, env: api.NewEnv(state, dir)}
+	return &fixture{t: t, dir: dir, state: state, env: api.NewRegistrations(state, dir)}
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

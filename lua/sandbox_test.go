@@ -10,7 +10,7 @@ import (
 	"github.com/scripthost/scripthost/api"
 )
 
-func evalString(t *testing.T, e *Engine, env *api.Env, code string) string {
+func evalString(t *testing.T, e *Engine, env *api.Registrations, code string) string {
 	t.Helper()
 	v, _, _, err := e.Eval(context.Background(), env, code, 0)
 	if err != nil {

@@ -25,14 +25,14 @@ type vm struct {
 	goneCh chan struct{}
 
 	eng  *Engine
-	env  *api.Env
+	env  *api.Registrations
 	prog *program // nil for Eval
 	mods *modules
 	out  *api.EvalOutput // Eval's print capture; nil: print logs
 
-	replica bool           // registrations only capture their functions
-	scratch api.ScratchEnv // where they go instead, while loading
-	loading bool           // running the files: functions get callback keys
+	replica bool                     // registrations only capture their functions
+	scratch api.ScratchRegistrations // where they go instead, while loading
+	loading bool                     // running the files: functions get callback keys
 
 	captured []*lua.LFunction // callbacks by key
 	keyOf    map[*lua.LFunction]int
@@ -75,7 +75,7 @@ func (e *Engine) luaOptions() lua.Options {
 }
 
 // newState builds a sandboxed state with the uwsgi table.
-func newState(e *Engine, env *api.Env, p *program, mods *modules, out *api.EvalOutput) (*vm, error) {
+func newState(e *Engine, env *api.Registrations, p *program, mods *modules, out *api.EvalOutput) (*vm, error) {
 	v := &vm{
 		L:      lua.NewState(e.luaOptions()),
 		goneCh: make(chan struct{}),
@@ -106,7 +106,7 @@ func newState(e *Engine, env *api.Env, p *program, mods *modules, out *api.EvalO
 }
 
 // newVM builds a state of p and runs the files in it.
-func newVM(ctx context.Context, e *Engine, env *api.Env, p *program, replica bool) (*vm, error) {
+func newVM(ctx context.Context, e *Engine, env *api.Registrations, p *program, replica bool) (*vm, error) {
 	v, err := newState(e, env, p, p.mods, nil)
 	if err != nil {
 		return nil, err
@@ -132,7 +132,7 @@ func vmOf(L *lua.LState) *vm {
 	return v
 }
 
-// loadFiles runs the program's files in name order, each under the Env's
+// loadFiles runs the program's files in name order, each under the Registrations'
 // load deadline (FileContext); a file already run by a require is not run
 // again.
 func (v *vm) loadFiles(ctx context.Context) error {

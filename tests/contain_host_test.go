@@ -79,7 +79,7 @@ func TestContainSignalsDuringHungReload(t *testing.T) {
 // TestContainLoadTimeout: a file with an endless top level dropped in and
 // a HUP: the reload fails naming the file at the load timeout, the old
 // scripts keep serving, the status counts it, and SIGTERM stops the
-// process. (Needs engines that run files under api.Env.FileContext.)
+// process. (Needs engines that run files under api.Registrations.FileContext.)
 func TestContainLoadTimeout(t *testing.T) {
 	p, ops := startWithOps(t, map[string]string{"app.lua": verLua},
 		"--watch=false", "--load-timeout", "1s", "--shutdown-timeout", "2s")

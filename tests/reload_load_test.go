@@ -655,7 +655,7 @@ func testReloadWatchUnderLoad(t *testing.T, r *reloadRig) {
 		if gen == nil {
 			return ""
 		}
-		fn, ok := gen.Env.LookupRPC("ver")
+		fn, ok := gen.Registrations.LookupRPC("ver")
 		if !ok {
 			return ""
 		}

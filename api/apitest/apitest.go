@@ -73,13 +73,13 @@ type Case struct {
 
 // Fixture is the world of one case, for its Setup and Check hooks.
 type Fixture struct {
-	T      *testing.T
-	Ctx    context.Context // done when the case ends
-	Engine api.Engine
-	State  *api.State
-	Env    *api.Env
-	Dir    string
-	Log    *LogRecorder
+	T             *testing.T
+	Ctx           context.Context // done when the case ends
+	Engine        api.Engine
+	State         *api.State
+	Registrations *api.Registrations
+	Dir           string
+	Log           *LogRecorder
 	// Vars are the placeholder values of the case ("ECHO_ADDR": ...).
 	Vars map[string]string
 	// Node is the fake uWSGI node behind {{NODE_ADDR}}, or nil.
@@ -335,8 +335,8 @@ func runCase(t *testing.T, engine api.Engine, c Case, src string) {
 	state.Alarm = f.alarm
 	f.State = state
 	t.Cleanup(func() { state.Close() })
-	f.Env = api.NewEnv(state, f.Dir)
-	t.Cleanup(func() { f.Env.Close(context.Background()) })
+	f.Registrations = api.NewRegistrations(state, f.Dir)
+	t.Cleanup(func() { f.Registrations.Close(context.Background()) })
 
 	f.resolve(usedPlaceholders(src, c.Want))
 	if c.Setup != nil {
@@ -368,13 +368,13 @@ func runCase(t *testing.T, engine api.Engine, c Case, src string) {
 		t.Fatal(err)
 	}
 	lctx, lcancel := context.WithTimeout(ctx, loadTimeout)
-	prog, err := engine.Load(lctx, f.Env, []api.File{{Name: file, Path: path, Source: source}})
+	prog, err := engine.Load(lctx, f.Registrations, []api.File{{Name: file, Path: path, Source: source}})
 	lcancel()
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
 	// The host makes a loaded generation's registrations live this way.
-	if err := f.Env.Commit(nil); err != nil {
+	if err := f.Registrations.Commit(nil); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
 	defer func() {

@@ -250,41 +250,41 @@ func (fakeEngine) Modifier() uwsgi.Modifier { return uwsgi.ModGo }
 // fakeScripts map a case name to its Go "script": it gets the words of
 // the source after the case name (with placeholders replaced) and either
 // registers "t" or returns an app.
-var fakeScripts = map[string]func(env *api.Env, args []string) api.App{
-	"alarm/raises": fakeT(func(ctx context.Context, env *api.Env, _ []string) (string, error) {
+var fakeScripts = map[string]func(env *api.Registrations, args []string) api.App{
+	"alarm/raises": fakeT(func(ctx context.Context, env *api.Registrations, _ []string) (string, error) {
 		a, _ := invoke(ctx, env, "alarm", "disk", "full: 99%")
 		b, _ := invoke(ctx, env, "alarm", "count", int64(42))
 		return api.FormatValue(a) + " " + api.FormatValue(b), nil
 	}),
-	"add_rb_timer/iterations": func(env *api.Env, args []string) api.App {
+	"add_rb_timer/iterations": func(env *api.Registrations, args []string) api.App {
 		handler := callable(func(ctx context.Context, _ []api.Value) (api.Value, error) {
 			return invoke(ctx, env, "cache_inc", "rb")
 		})
 		invoke(context.Background(), env, "register_signal", int64(21), "", handler)
-		return fakeT(func(ctx context.Context, env *api.Env, _ []string) (string, error) {
+		return fakeT(func(ctx context.Context, env *api.Registrations, _ []string) (string, error) {
 			v, err := invoke(ctx, env, "add_rb_timer", int64(21), 0.05, int64(2))
 			return api.FormatValue(v), err
 		})(env, args)
 	},
-	"rpc/remote": fakeT(func(ctx context.Context, env *api.Env, args []string) (string, error) {
+	"rpc/remote": fakeT(func(ctx context.Context, env *api.Registrations, args []string) (string, error) {
 		a, _ := invoke(ctx, env, "rpc", args[0], "hello")
 		b, _ := invoke(ctx, env, "rpc", args[0], "echo", "a", "b")
 		c, _ := invoke(ctx, env, "rpc", args[0], "nosuch")
 		return `"` + a.(string) + `" "` + b.(string) + `" ` + api.FormatValue(c), nil
 	}),
-	"async_sleep/harakiri": fakeT(func(ctx context.Context, env *api.Env, _ []string) (string, error) {
+	"async_sleep/harakiri": fakeT(func(ctx context.Context, env *api.Registrations, _ []string) (string, error) {
 		invoke(ctx, env, "set_user_harakiri", 0.05)
 		_, err := invoke(ctx, env, "async_sleep", int64(5))
 		return "not interrupted", err
 	}),
-	"send/request": fakeApp(func(ctx context.Context, env *api.Env, w api.ResponseWriter) error {
+	"send/request": fakeApp(func(ctx context.Context, env *api.Registrations, w api.ResponseWriter) error {
 		a, _ := invoke(ctx, env, "send", "raw:")
 		fd, _ := invoke(ctx, env, "connection_fd")
 		b, _ := invoke(ctx, env, "send", fd, "more;")
 		_, err := io.WriteString(w, api.FormatValue(a)+" "+api.FormatValue(b))
 		return err
 	}),
-	"ready_fd/request": fakeApp(func(ctx context.Context, env *api.Env, w api.ResponseWriter) error {
+	"ready_fd/request": fakeApp(func(ctx context.Context, env *api.Registrations, w api.ResponseWriter) error {
 		fd, _ := invoke(ctx, env, "connection_fd")
 		wv, _ := invoke(ctx, env, "wait_fd_read", fd, int64(5))
 		invoke(ctx, env, "suspend")
@@ -293,7 +293,7 @@ var fakeScripts = map[string]func(env *api.Env, args []string) api.App{
 		_, err := io.WriteString(w, api.FormatValue(wv)+" "+api.FormatValue(ready == fd)+` "`+data.(string)+`"`)
 		return err
 	}),
-	"disconnect/request": fakeApp(func(ctx context.Context, env *api.Env, w api.ResponseWriter) error {
+	"disconnect/request": fakeApp(func(ctx context.Context, env *api.Registrations, w api.ResponseWriter) error {
 		invoke(ctx, env, "send", "partial")
 		invoke(ctx, env, "disconnect")
 		invoke(ctx, env, "cache_update", "after", "yes")
@@ -304,7 +304,7 @@ var fakeScripts = map[string]func(env *api.Env, args []string) api.App{
 	}),
 }
 
-func invoke(ctx context.Context, env *api.Env, name string, args ...api.Value) (api.Value, error) {
+func invoke(ctx context.Context, env *api.Registrations, name string, args ...api.Value) (api.Value, error) {
 	for _, f := range api.Funcs() {
 		if f.Name == name {
 			return f.Invoke(ctx, env, args)
@@ -317,8 +317,8 @@ type callable func(ctx context.Context, args []api.Value) (api.Value, error)
 
 func (c callable) Call(ctx context.Context, args []api.Value) (api.Value, error) { return c(ctx, args) }
 
-func fakeT(fn func(ctx context.Context, env *api.Env, args []string) (string, error)) func(*api.Env, []string) api.App {
-	return func(env *api.Env, args []string) api.App {
+func fakeT(fn func(ctx context.Context, env *api.Registrations, args []string) (string, error)) func(*api.Registrations, []string) api.App {
+	return func(env *api.Registrations, args []string) api.App {
 		env.RegisterRPC("t", func(ctx context.Context, _ [][]byte) ([]byte, error) {
 			s, err := fn(ctx, env, args)
 			return []byte(s), err
@@ -333,8 +333,8 @@ func (f appFunc) ServeRequest(ctx context.Context, w api.ResponseWriter, r *api.
 	return f(ctx, w, r)
 }
 
-func fakeApp(fn func(ctx context.Context, env *api.Env, w api.ResponseWriter) error) func(*api.Env, []string) api.App {
-	return func(env *api.Env, _ []string) api.App {
+func fakeApp(fn func(ctx context.Context, env *api.Registrations, w api.ResponseWriter) error) func(*api.Registrations, []string) api.App {
+	return func(env *api.Registrations, _ []string) api.App {
 		return appFunc(func(ctx context.Context, w api.ResponseWriter, _ *api.Request) error { return fn(ctx, env, w) })
 	}
 }
@@ -344,7 +344,7 @@ type fakeProgram struct{ apps map[string]api.App }
 func (p fakeProgram) Apps() map[string]api.App { return p.apps }
 func (fakeProgram) Close() error               { return nil }
 
-func (fakeEngine) Load(_ context.Context, env *api.Env, files []api.File) (api.Program, error) {
+func (fakeEngine) Load(_ context.Context, env *api.Registrations, files []api.File) (api.Program, error) {
 	words := strings.Fields(string(files[0].Source))
 	script := fakeScripts[words[0]]
 	if script == nil {

@@ -196,7 +196,7 @@ func cases() []Case {
 		// RPC.
 		{Name: "register_rpc/registers", Funcs: fns("register_rpc"), Want: "true true",
 			Check: func(f *Fixture) {
-				for _, names := range [][]string{f.State.RPC.Names(), f.Env.RPCNames()} {
+				for _, names := range [][]string{f.State.RPC.Names(), f.Registrations.RPCNames()} {
 					if !slices.Equal(names, []string{"f", "g", "t"}) {
 						f.T.Errorf("registered RPC functions %q, want f, g, t", names)
 					}
@@ -254,7 +254,7 @@ func cases() []Case {
 			Check: func(f *Fixture) { f.WaitCache("sig", "17 number") }},
 		{Name: "register_signal/targets", Funcs: fns("register_signal"), Want: "true true true true true true;failed",
 			Check: func(f *Fixture) {
-				if got := f.Env.SignalNums(); !slices.Equal(got, []uint8{17}) {
+				if got := f.Registrations.SignalNums(); !slices.Equal(got, []uint8{17}) {
 					f.T.Errorf("signals registered by the generation %v, want [17]", got)
 				}
 			}},
@@ -295,7 +295,7 @@ func cases() []Case {
 		{Name: "register_signal/vm_replaced", Funcs: fns("register_signal", "signal_registered", "set_user_harakiri"),
 			WantErr: api.ErrHarakiri, Check: func(f *Fixture) {
 				f.Eventually("signal 23 unregistered with the VM that made its handler", func() bool {
-					return !f.Env.SignalRegistered(23) && !f.State.Signals.Registered(23)
+					return !f.Registrations.SignalRegistered(23) && !f.State.Signals.Registered(23)
 				})
 				if got, err := f.Call("u"); got != "false" || err != nil {
 					f.T.Errorf("signal_registered(23) from a script after its handler's VM was replaced = %q, %v; want false", got, err)

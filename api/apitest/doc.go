@@ -35,7 +35,7 @@
 // record everything, and state.Signals.Serve and state.Timers.Serve running
 // in goroutines for the duration of the case. It writes the case's script
 // as "case"+engine.Extensions()[0] into a fresh directory, builds an
-// api.Env over that directory and loads the one file with engine.Load.
+// api.Registrations over that directory and loads the one file with engine.Load.
 //
 // Function cases (Request false): while loading, the script registers an
 // RPC function named "t". The suite calls state.RPC.Call(ctx, "t") inside

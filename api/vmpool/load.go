@@ -12,7 +12,7 @@ import (
 )
 
 // The load sequence every engine shares: the first interpreter runs the
-// files against the generation's Env and registers for real; replicas
+// files against the generation's Registrations and registers for real; replicas
 // run them again against an api.ScratchEnv and must capture the same
 // callbacks (a registered callback is found by its key in whichever
 // interpreter a call borrows) and define the same apps.

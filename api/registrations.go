@@ -19,11 +19,11 @@ var ErrGenerationClosed = errors.New("api: script generation closed")
 // already gone (see BoundCallable).
 var ErrFuncGone = errors.New("api: the interpreter of this function is gone")
 
-// Env is what the scripts of one generation see and change: the shared
+// Registrations is what the scripts of one generation see and change: the shared
 // state and the scripts directory, plus what they registered (RPC
 // functions, signal handlers, timers).
 //
-// While the generation loads, registrations are staged in the Env: the
+// While the generation loads, registrations are staged in the Registrations: the
 // running generation keeps serving untouched, and a load that fails leaves
 // no trace. Commit makes them live in one step, replacing what the previous
 // generation registered; registrations made after that (by a script at
@@ -31,7 +31,7 @@ var ErrFuncGone = errors.New("api: the interpreter of this function is gone")
 // open (Acquire/Release) so that Close can drain it; a call that reaches a
 // generation already closed is passed on to the function now registered
 // under the same name.
-type Env struct {
+type Registrations struct {
 	State *State
 	// Dir is the scripts directory; require and friends resolve inside it.
 	Dir    string
@@ -71,16 +71,16 @@ type stagedTimer struct {
 	cron       *Cron
 }
 
-// DefaultLoadTimeout is Env.LoadTimeout's default.
+// DefaultLoadTimeout is Registrations.LoadTimeout's default.
 const DefaultLoadTimeout = 10 * time.Second
 
 // ErrLoadTimeout is the cause of a file's load that ran past
-// Env.LoadTimeout: the load fails like a syntax error in that file.
+// Registrations.LoadTimeout: the load fails like a syntax error in that file.
 var ErrLoadTimeout = errors.New("api: loading took too long")
 
 // FileContext returns the context in which an engine runs the top level
 // of file: cancelled with ErrLoadTimeout after the load timeout.
-func (e *Env) FileContext(ctx context.Context, file string) (context.Context, context.CancelFunc) {
+func (e *Registrations) FileContext(ctx context.Context, file string) (context.Context, context.CancelFunc) {
 	d := e.LoadTimeout
 	if d <= 0 {
 		d = DefaultLoadTimeout
@@ -88,18 +88,18 @@ func (e *Env) FileContext(ctx context.Context, file string) (context.Context, co
 	return context.WithTimeoutCause(ctx, d, fmt.Errorf("%w: %s did not finish loading within %v", ErrLoadTimeout, file, d))
 }
 
-// NewEnv returns an environment for scripts of dir over state.
-func NewEnv(state *State, dir string) *Env {
+// NewRegistrations returns an environment for scripts of dir over state.
+func NewRegistrations(state *State, dir string) *Registrations {
 	log := state.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Env{State: state, Dir: dir, Logger: log, rpcs: map[string]RPCFunc{},
+	return &Registrations{State: state, Dir: dir, Logger: log, rpcs: map[string]RPCFunc{},
 		signals: map[uint8]stagedSignal{}, drained: make(chan struct{})}
 }
 
 // RegisterRPC registers an RPC function of this generation.
-func (e *Env) RegisterRPC(name string, fn RPCFunc) error {
+func (e *Registrations) RegisterRPC(name string, fn RPCFunc) error {
 	if len(name) == 0 || len(name) > MaxRPCName {
 		return errors.Join(ErrRPCName, errors.New("api: RPC names are 1 to 255 bytes"))
 	}
@@ -116,7 +116,7 @@ func (e *Env) RegisterRPC(name string, fn RPCFunc) error {
 }
 
 // RegisterSignal registers a signal handler of this generation.
-func (e *Env) RegisterSignal(num uint8, target string, h SignalHandler) error {
+func (e *Registrations) RegisterSignal(num uint8, target string, h SignalHandler) error {
 	return e.registerSignal(num, target, h, nil)
 }
 
@@ -126,7 +126,7 @@ func (e *Env) RegisterSignal(num uint8, target string, h SignalHandler) error {
 // unless another one replaced it meanwhile: the signal has no handler any
 // more, SignalRegistered reports false, and SignalEndedMsg is logged once
 // (not when the generation itself is closing).
-func (e *Env) RegisterBoundSignal(num uint8, target string, h SignalHandler, gone <-chan struct{}) error {
+func (e *Registrations) RegisterBoundSignal(num uint8, target string, h SignalHandler, gone <-chan struct{}) error {
 	if gone == nil {
 		return e.registerSignal(num, target, h, nil)
 	}
@@ -149,7 +149,7 @@ func (e *Env) RegisterBoundSignal(num uint8, target string, h SignalHandler, gon
 	return nil
 }
 
-func (e *Env) registerSignal(num uint8, target string, h SignalHandler, stop chan struct{}) error {
+func (e *Registrations) registerSignal(num uint8, target string, h SignalHandler, stop chan struct{}) error {
 	if !validSignalTarget(target) {
 		return errors.Join(ErrSignalTarget, errors.New("api: signal target "+target))
 	}
@@ -175,7 +175,7 @@ func (e *Env) registerSignal(num uint8, target string, h SignalHandler, stop cha
 
 // endBoundSignal ends the registration of num made with stop, if it is
 // still in place, since the interpreter of its handler is gone.
-func (e *Env) endBoundSignal(num uint8, stop chan struct{}) {
+func (e *Registrations) endBoundSignal(num uint8, stop chan struct{}) {
 	e.mu.Lock()
 	s, ok := e.signals[num]
 	if !ok || s.stop != stop {
@@ -197,7 +197,7 @@ func (e *Env) endBoundSignal(num uint8, stop chan struct{}) {
 }
 
 // AddTimer adds a timer (iterations 0 = forever) of this generation.
-func (e *Env) AddTimer(num uint8, every time.Duration, iterations int) error {
+func (e *Registrations) AddTimer(num uint8, every time.Duration, iterations int) error {
 	if every <= 0 {
 		return ErrTimerInterval
 	}
@@ -208,14 +208,14 @@ func (e *Env) AddTimer(num uint8, every time.Duration, iterations int) error {
 }
 
 // AddCron adds a cron entry of this generation.
-func (e *Env) AddCron(num uint8, c Cron) error {
+func (e *Registrations) AddCron(num uint8, c Cron) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
 	return e.addTimer(stagedTimer{num: num, cron: &c})
 }
 
-func (e *Env) addTimer(t stagedTimer) error {
+func (e *Registrations) addTimer(t stagedTimer) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -232,7 +232,7 @@ func (e *Env) addTimer(t stagedTimer) error {
 	return err
 }
 
-func (e *Env) startTimer(t stagedTimer) (TimerID, error) {
+func (e *Registrations) startTimer(t stagedTimer) (TimerID, error) {
 	if t.cron != nil {
 		return e.State.Timers.AddCron(t.num, *t.cron)
 	}
@@ -242,7 +242,7 @@ func (e *Env) startTimer(t stagedTimer) (TimerID, error) {
 // LookupRPC finds an RPC function as this generation's scripts see it:
 // their own registrations first (also before Commit), then the shared
 // registry.
-func (e *Env) LookupRPC(name string) (RPCFunc, bool) {
+func (e *Registrations) LookupRPC(name string) (RPCFunc, bool) {
 	e.mu.Lock()
 	fn, ok := e.rpcs[name]
 	e.mu.Unlock()
@@ -254,7 +254,7 @@ func (e *Env) LookupRPC(name string) (RPCFunc, bool) {
 
 // SignalRegistered reports whether signal num has a handler, counting
 // this generation's staged ones.
-func (e *Env) SignalRegistered(num uint8) bool {
+func (e *Registrations) SignalRegistered(num uint8) bool {
 	e.mu.Lock()
 	_, ok := e.signals[num]
 	e.mu.Unlock()
@@ -266,7 +266,7 @@ func (e *Env) SignalRegistered(num uint8) bool {
 // generation does not define disappear, the others are replaced, in one
 // step; signal handlers likewise; this generation's timers start and
 // prev's stop. Call prev.Close afterwards to drain and free it.
-func (e *Env) Commit(prev *Env) error {
+func (e *Registrations) Commit(prev *Registrations) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.live {
@@ -321,7 +321,7 @@ func (e *Env) Commit(prev *Env) error {
 
 // guardRPC wraps fn so calls hold the generation open, and calls arriving
 // after it closed go to the function registered under name now.
-func (e *Env) guardRPC(name string, fn RPCFunc) RPCFunc {
+func (e *Registrations) guardRPC(name string, fn RPCFunc) RPCFunc {
 	return func(ctx context.Context, args [][]byte) ([]byte, error) {
 		if !e.Acquire() {
 			// Forward once: the registry may still hold this generation's
@@ -342,7 +342,7 @@ func (e *Env) guardRPC(name string, fn RPCFunc) RPCFunc {
 
 type forwardedKey struct{}
 
-func (e *Env) guardSignal(num uint8, h SignalHandler) SignalHandler {
+func (e *Registrations) guardSignal(num uint8, h SignalHandler) SignalHandler {
 	return func(ctx context.Context, n uint8) error {
 		if !e.Acquire() { // replaced after the delivery found it: pass it on once to the handler registered now
 			if ctx.Value(forwardedKey{}) == nil && e.State.Signals.Registered(n) {
@@ -357,7 +357,7 @@ func (e *Env) guardSignal(num uint8, h SignalHandler) SignalHandler {
 
 // Acquire holds the generation open for a call; it reports false once the
 // generation is closing.
-func (e *Env) Acquire() bool {
+func (e *Registrations) Acquire() bool {
 	e.gate.RLock()
 	defer e.gate.RUnlock()
 	if e.closed {
@@ -368,17 +368,17 @@ func (e *Env) Acquire() bool {
 }
 
 // Release ends a call started with Acquire.
-func (e *Env) Release() { e.active.Done() }
+func (e *Registrations) Release() { e.active.Done() }
 
 // RPCNames returns the RPC functions this generation registered, sorted.
-func (e *Env) RPCNames() []string {
+func (e *Registrations) RPCNames() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Sorted(maps.Keys(e.rpcs))
 }
 
 // SignalNums returns the signals this generation registered handlers for.
-func (e *Env) SignalNums() []uint8 {
+func (e *Registrations) SignalNums() []uint8 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Sorted(maps.Keys(e.signals))
@@ -386,13 +386,13 @@ func (e *Env) SignalNums() []uint8 {
 
 // TimerCount returns the number of timers and cron entries this
 // generation runs (or will run once committed).
-func (e *Env) TimerCount() int {
+func (e *Registrations) TimerCount() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.timers) + len(e.ids)
 }
 
-func (e *Env) stopTimers() {
+func (e *Registrations) stopTimers() {
 	e.mu.Lock()
 	ids := e.ids
 	e.ids = nil
@@ -406,7 +406,7 @@ func (e *Env) stopTimers() {
 // Close stops the generation's timers, refuses new calls and waits until
 // the calls in flight have finished or ctx is done. It does not touch the
 // shared registries: Commit of the next generation does.
-func (e *Env) Close(ctx context.Context) error {
+func (e *Registrations) Close(ctx context.Context) error {
 	e.stopTimers()
 	e.gate.Lock()
 	first := !e.closed
@@ -429,30 +429,30 @@ func callContext(ctx context.Context, timeout time.Duration) (context.Context, f
 	return ctx, done
 }
 
-// ScratchEnv is where a replica interpreter's registrations go while it
-// runs the files again: an Env of its own over a State of its own, never
+// ScratchRegistrations is where a replica interpreter's registrations go while it
+// runs the files again: Registrations of its own over a State of its own, never
 // committed, so that the functions marked Func.Registers check their
 // arguments and answer as they did in the first interpreter, which
 // registered for real, without registering twice. The zero value is
 // ready; Close it once the replica has loaded.
-type ScratchEnv struct {
-	env *Env
+type ScratchRegistrations struct {
+	env *Registrations
 }
 
-// Env returns the scratch Env standing in for of, made at the first call.
-func (s *ScratchEnv) Env(of *Env) (*Env, error) {
+// For returns the scratch For standing in for of, made at the first call.
+func (s *ScratchRegistrations) For(of *Registrations) (*Registrations, error) {
 	if s.env == nil {
 		st, err := NewState(StateConfig{Hostname: of.State.Hostname, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return nil, err
 		}
-		s.env = NewEnv(st, of.Dir)
+		s.env = NewRegistrations(st, of.Dir)
 	}
 	return s.env, nil
 }
 
-// Close stops what the scratch Env started (timers) and frees its State.
-func (s *ScratchEnv) Close() {
+// Close stops what the scratch Registrations started (timers) and frees its State.
+func (s *ScratchRegistrations) Close() {
 	if s.env == nil {
 		return
 	}
@@ -461,8 +461,8 @@ func (s *ScratchEnv) Close() {
 	s.env = nil
 }
 
-// Counters returns the containment counters of the Env's State, or nil.
-func (e *Env) Counters() *Counters {
+// Counters returns the containment counters of the Registrations' State, or nil.
+func (e *Registrations) Counters() *Counters {
 	if e == nil || e.State == nil {
 		return nil
 	}
