@@ -36,6 +36,24 @@ type Func struct {
 // Funcs returns the uWSGI API table, sorted by name. The slice is a copy.
 func Funcs() []Func { return slices.Clone(funcs) }
 
+// funcs is the one table, joined from the areas' parts (each kept in the
+// file of its area) and sorted by name.
+var funcs = joinFuncs(coreFuncs)
+
+func joinFuncs(parts ...[]Func) []Func {
+	var all []Func
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	slices.SortFunc(all, func(a, b Func) int { return strings.Compare(a.Name, b.Name) })
+	for i := 1; i < len(all); i++ {
+		if all[i].Name == all[i-1].Name {
+			panic("api: uwsgi." + all[i].Name + " is in the table twice")
+		}
+	}
+	return all
+}
+
 // Invoke calls table function f with args, recovering a panic into an error.
 func (f Func) Invoke(ctx context.Context, env *Registrations, vals []Value) (v Value, err error) {
 	defer func() {
@@ -103,7 +121,9 @@ func handleArg(a Args, n int) (fd, next int, err error) {
 	return -1, 0, nil
 }
 
-var funcs = []Func{
+// coreFuncs are the functions of uWSGI's API list (RPC, caches, signals,
+// timers, locks, I/O).
+var coreFuncs = []Func{
 	{Name: "add_cron", Registers: true, Params: "signum, minute, hour, day, month, weekday",
 		Doc: "raise signum when the time matches (-1 any, -N every N)",
 		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
