@@ -7,6 +7,7 @@ package host_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
 	"github.com/scripthost/scripthost/host"
 )
@@ -25,6 +27,7 @@ const (
 	defaultServer serverKind = iota // DefaultLimits: payloads up to 65535
 	uwsgiBuffer                     // MaxPacket 4096, uWSGI's default --buffer-size
 	shortHeader                     // HeaderTimeout 200 ms instead of uWSGI's 4 s
+	withSpooler                     // a spool directory, as uWSGI's --spooler
 )
 
 func (k serverKind) limits() host.Limits {
@@ -38,7 +41,7 @@ func (k serverKind) limits() host.Limits {
 }
 
 func (k serverKind) String() string {
-	return [...]string{"default", "maxpacket4096", "headertimeout200ms"}[k]
+	return [...]string{"default", "maxpacket4096", "headertimeout200ms", "spooler"}[k]
 }
 
 // vectorCase is one replay. By default the response must equal
@@ -111,8 +114,8 @@ var vectorCases = []vectorCase{
 	{name: "signal_17_no_master", ours: ackOK,
 		why: "scripthost always delivers signals (it has no master-less mode): queued, ack 1"},
 
-	{name: "spooler_enqueue", ours: []byte{}, why: "no spooler (doc.go): modifier1 17 is dropped"},
-	{name: "spooler_no_spooler", ours: []byte{}, why: "no spooler (doc.go): modifier1 17 is dropped"},
+	{name: "spooler_enqueue", srv: withSpooler},
+	{name: "spooler_no_spooler"},
 
 	// The simple and dict cache commands do what uWSGI's plugin means to
 	// do (doc.go, cache.go); capture order, they share the key k1.
@@ -295,6 +298,14 @@ func TestConformance(t *testing.T) {
 			for _, k := range []serverKind{defaultServer, uwsgiBuffer, shortHeader} {
 				servers[k] = startServer(t, network, k.limits(), nil)
 			}
+			servers[withSpooler] = startServer(t, network, host.Limits{}, func(srv *host.Server) {
+				sp, err := api.NewSpooler(api.SpoolerConfig{Dirs: []string{t.TempDir()}, Logger: quietLogger})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { sp.Close(context.Background()) })
+				srv.State.Spooler = sp
+			})
 			for _, vc := range vectorCases {
 				name := vc.name
 				if vc.srv != defaultServer {

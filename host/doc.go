@@ -26,6 +26,6 @@
 // frames with messages and close marks.
 //
 // Unsupported: cache dump (111/6), XML-RPC (173/3 answers uWSGI's 500),
-// spooler, and the UDP-only packets. HTTP-style modifiers are served only
+// and the UDP-only packets. HTTP-style modifiers are served only
 // once an engine claims them with Handle.
 package host

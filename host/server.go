@@ -123,6 +123,10 @@ type Server struct {
 	// BodyDir is where request bodies over Limits.BodyMemory are spilled
 	// (unlinked at once); empty means os.TempDir().
 	BodyDir string
+	// SpoolOpsOnly refuses spool jobs (modifier1 17) outside operations
+	// listeners; otherwise every uwsgi listener takes them, as uWSGI's
+	// sockets do.
+	SpoolOpsOnly bool
 
 	initOnce sync.Once
 	lim      Limits
@@ -175,6 +179,7 @@ func (s *Server) init() {
 			uwsgi.ModSignal:    HandlerFunc(s.serveSignal),
 			uwsgi.ModCache:     HandlerFunc(s.serveCache),
 			uwsgi.ModCloseMark: HandlerFunc(serveCloseMark),
+			uwsgi.ModSpooler:   HandlerFunc(s.serveSpool),
 		}
 		for m, h := range builtin {
 			if s.handlers[m] == nil {

@@ -746,7 +746,7 @@ func TestHandlerPanic(t *testing.T) {
 func TestUnknownModifiersDropped(t *testing.T) {
 	ts := startServer(t, "tcp", host.Limits{}, nil)
 	vars, _ := uwsgi.Vars{}.Add("REQUEST_METHOD", "GET").Append(nil)
-	for _, m := range []uwsgi.Modifier{uwsgi.ModWSGI, uwsgi.ModLua, uwsgi.ModV8, uwsgi.ModGo, uwsgi.ModSpooler,
+	for _, m := range []uwsgi.Modifier{uwsgi.ModWSGI, uwsgi.ModLua, uwsgi.ModV8, uwsgi.ModGo,
 		uwsgi.ModEval, uwsgi.ModHTTPResponse, uwsgi.ModExample, uwsgi.ModResponse, 1, 254} {
 		t.Run(m.String(), func(t *testing.T) {
 			// First on a kept connection: the pong, then the close.

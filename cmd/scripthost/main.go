@@ -40,6 +40,7 @@ var commands = map[string]command{
 	"rpc":     {"call an RPC function on a uwsgi server", cmdRPC},
 	"ping":    {"ping a uwsgi server", cmdPing},
 	"signal":  {"raise a uwsgi signal on a server", cmdSignal},
+	"spool":   {"send a job to a server's spooler", cmdSpool},
 	"cache":   {"get, set, update, delete, test or clear cache items on a server", cmdCache},
 	"bench":   {"load-test a uwsgi server and report throughput and latency", cmdBench},
 	"reload":  {"reload a server's scripts through its operations listener", cmdReload},
