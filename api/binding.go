@@ -64,9 +64,11 @@ func (f Func) Invoke(ctx context.Context, env *Registrations, vals []Value) (v V
 	return f.Call(ctx, env, Args{Func: f.Name, Vals: vals})
 }
 
-// The remote cache syntax: "name@host:port".
+// The remote cache syntax: "name@node", node an address as
+// uwsgi.SplitAddr takes it. As in uWSGI, the first '@' ends the name, so
+// "name@@abstract" is a cache on an abstract socket.
 func splitCacheName(s string) (name, node string) {
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+	if i := strings.IndexByte(s, '@'); i >= 0 {
 		return s[:i], s[i+1:]
 	}
 	return s, ""

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -75,6 +74,7 @@ type Client struct {
 
 	network, addr string
 	given         string // addr as passed to NewClient
+	addrErr       error  // SplitAddr's verdict on given
 	mode          atomic.Int32
 
 	mu     sync.Mutex
@@ -82,19 +82,13 @@ type Client struct {
 	closed bool
 }
 
-// NewClient returns a Client for addr: "host:port" for TCP, or a unix
-// socket as "unix:/path", "/path", "./path" or "@abstract" (Linux's
-// abstract namespace).
+// NewClient returns a Client for addr, a TCP "host:port" or a unix socket
+// ("unix:/path", "/path", "./path", "x.sock", "@abstract"), told apart as
+// SplitAddr says. An address SplitAddr rejects makes every call fail with
+// ErrConnect and its error.
 func NewClient(addr string) *Client {
-	given, network := addr, "tcp"
-	switch {
-	case strings.HasPrefix(addr, "unix:"):
-		network, addr = "unix", strings.TrimPrefix(addr, "unix:")
-	case strings.HasPrefix(addr, "/"), strings.HasPrefix(addr, "./"),
-		strings.HasPrefix(addr, "../"), strings.HasPrefix(addr, "@"):
-		network = "unix"
-	}
-	return &Client{network: network, addr: addr, given: given}
+	network, address, err := SplitAddr(addr)
+	return &Client{network: network, addr: address, given: addr, addrErr: err}
 }
 
 // Addr returns the server's address as given to NewClient.
@@ -168,6 +162,9 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 	if dial == nil {
 		var d net.Dialer
 		dial = d.DialContext
+	}
+	if c.addrErr != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConnect, c.addrErr)
 	}
 	nc, err := dial(dctx, c.network, c.addr)
 	if err != nil {

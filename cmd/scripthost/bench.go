@@ -42,7 +42,7 @@ status and body); failures are counted by kind: mismatch, no_response
 (closed before any byte), timeout, dial, io.
 
 ADDR is host:port (loopback only unless --allow-remote) or a unix socket:
-unix:/path, /path, ./path, @abstract.
+unix:/path, a path with a slash (/path, ./x, ../x.sock), x.sock, @abstract.
 
 Modes:
   rpc       RPC call (modifier1 173): --func, --args; --raw asks for the raw
@@ -231,9 +231,9 @@ func (cfg *benchConfig) validate() error {
 	case cfg.maxBody <= 0:
 		return errors.New("--max-body must be positive")
 	}
-	cfg.network, cfg.address = benchSplitAddr(cfg.addr)
-	if cfg.address == "" {
-		return fmt.Errorf("empty address %q", cfg.addr)
+	var err error
+	if cfg.network, cfg.address, err = uwsgi.SplitAddr(cfg.addr); err != nil {
+		return err
 	}
 	if cfg.network == "tcp" && !cfg.allowRemote {
 		h, _, err := net.SplitHostPort(cfg.address)
@@ -245,19 +245,6 @@ func (cfg *benchConfig) validate() error {
 		}
 	}
 	return nil
-}
-
-// benchSplitAddr tells a unix socket address from a TCP one, like the
-// server and client do.
-func benchSplitAddr(addr string) (network, address string) {
-	switch {
-	case strings.HasPrefix(addr, "unix:"):
-		return "unix", strings.TrimPrefix(addr, "unix:")
-	case strings.HasPrefix(addr, "/"), strings.HasPrefix(addr, "./"),
-		strings.HasPrefix(addr, "../"), strings.HasPrefix(addr, "@"):
-		return "unix", addr
-	}
-	return "tcp", addr
 }
 
 func benchIsLoopback(h string) bool {
