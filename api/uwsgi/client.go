@@ -26,8 +26,9 @@ const (
 // plus 254); it silently drops the rest, so the client refuses them.
 const maxRPCArgs = 254
 
-// Client errors. Failures reported by the server use the sentinels of
-// ext.go (ErrNoResult, ErrNotFound, ErrFailed, ...) and *RemoteError.
+// Client errors. Failures reported by the server use the sentinels of the
+// extension's error codes (ErrNoResult, ErrNotFound, ErrFailed, ...) and
+// *RemoteError.
 var (
 	// ErrProtocol: the server's reply is malformed or not the kind of
 	// reply the request expects.
@@ -39,7 +40,7 @@ var (
 	ErrClientClosed = errors.New("uwsgi: client closed")
 )
 
-// Server modes a Client remembers (see ext.go).
+// Server modes a Client remembers, learnt from the answer to ExtHello.
 const (
 	modeUnknown  int32 = iota // send the hello on new connections
 	modePlain                 // uWSGI or alike: no hello, one request per connection
@@ -48,7 +49,7 @@ const (
 
 // A Client calls one uwsgi server: RPC, ping, signal, cache, echo and
 // HTTP-style requests. It talks to scripthost servers and to uWSGI alike:
-// every new connection starts with the extension hello (ext.go) until the
+// every new connection starts with the extension hello (ExtHello) until the
 // server has shown that it does not speak the extension, and only
 // connections that accepted it are kept open and reused.
 //
