@@ -27,11 +27,11 @@ import (
 //
 // The scripts share the state of Server (Server.State).
 type Reloader struct {
-	Server  *Server
-	Dir     string
-	Engines []api.Engine
-	Routes  Routes
-	Logger  *slog.Logger
+	Server  *Server      // serves the generations, into whose State they load
+	Dir     string       // the scripts directory
+	Engines []api.Engine // each loads the files of its extension
+	Routes  Routes       // modifier mappings and mounts applied to each generation
+	Logger  *slog.Logger // default slog.Default()
 	// DrainTimeout bounds how long a replaced generation may take to
 	// finish its calls before its VMs are freed anyway (default 30 s).
 	DrainTimeout time.Duration
