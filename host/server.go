@@ -354,11 +354,15 @@ func (s *Server) untrack(c *conn) {
 	s.connWG.Done()
 }
 
-// Listen opens a listener for addr: "host:port" for TCP, or a unix socket
-// path ("unix:/path", "/path", "./path"; "@name" for Linux abstract
-// sockets). A stale socket file left by a dead process is replaced.
+// Listen opens a listener for addr, a TCP "host:port" or a unix socket
+// ("unix:/path", "/path", "./path", "../path", "x.sock"; "@name" for Linux
+// abstract sockets), told apart by uwsgi.SplitAddr's rules. A stale socket
+// file left by a dead process is replaced.
 func Listen(addr string) (net.Listener, error) {
-	network, address := SplitAddr(addr)
+	network, address, err := uwsgi.SplitAddr(addr)
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
 	if network == "unix" && !strings.HasPrefix(address, "@") {
 		if c, err := net.Dial("unix", address); err == nil {
 			c.Close()
@@ -376,17 +380,6 @@ func Listen(addr string) (net.Listener, error) {
 	// server's own timeouts anyway.
 	lc := net.ListenConfig{KeepAlive: -1}
 	return lc.Listen(context.Background(), network, address)
-}
-
-// SplitAddr tells a unix socket address from a TCP one.
-func SplitAddr(addr string) (network, address string) {
-	switch {
-	case strings.HasPrefix(addr, "unix:"):
-		return "unix", strings.TrimPrefix(addr, "unix:")
-	case strings.HasPrefix(addr, "/"), strings.HasPrefix(addr, "./"), strings.HasPrefix(addr, "@"):
-		return "unix", addr
-	}
-	return "tcp", addr
 }
 
 // ListenAndServe listens on addr (see Listen) and serves it.

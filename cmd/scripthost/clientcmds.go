@@ -20,7 +20,8 @@ import (
 // clientStdin is where "cache ... set KEY -" reads the value (tests swap it).
 var clientStdin io.Reader = os.Stdin
 
-const clientAddrHelp = `ADDR is host:port or a unix socket: unix:/path, /path, ./path or @abstract.
+const clientAddrHelp = `ADDR is host:port or a unix socket: unix:/path, a path with a slash
+(/path, ./x, ../x.sock), x.sock or @abstract.
 `
 
 const rpcUsage = `Usage: scripthost rpc [--raw] [--timeout D] [--no-newline] ADDR FUNC [ARG...]
