@@ -24,6 +24,10 @@
 // Clients that negotiate the scripthost extension (uwsgi.ExtHello) keep their connection open across framed answers, and get error
 // frames with messages and close marks.
 //
+// Spool jobs (modifier1 17) go to the state's spooler (api.Spooler):
+// [255, 0, 1] once stored durably, [255, 0, 0] without a spooler or when
+// the job cannot be stored.
+//
 // Unsupported: cache dump (111/6), XML-RPC (173/3 answers uWSGI's 500),
 // and the UDP-only packets. HTTP-style modifiers are served only
 // once an engine claims them with Handle.
