@@ -63,6 +63,9 @@ type Config struct {
 	BodyDir string
 	// Warning is the message ping replies carry (at most 80 bytes).
 	Warning string
+	// Outbound bounds the scripts' HTTP client (http_request, fetch,
+	// resty.http): allowed addresses, time limit, response size.
+	Outbound api.OutboundConfig
 	// Spooler, when not nil, runs spool jobs (uwsgi.spool and modifier1
 	// 17 packets) from its directories with the scripts' spooler
 	// functions. Its Logger defaults to Logger.
@@ -164,7 +167,7 @@ func New(cfg Config) (*Host, error) {
 		memory = api.DefaultMemoryLimit()
 	}
 	state, err := api.NewState(api.StateConfig{Caches: cfg.Caches, Logger: log, MemoryLimit: max(memory, 0),
-		Options: scriptOptions(cfg)})
+		Options: scriptOptions(cfg), Outbound: cfg.Outbound})
 	if err != nil {
 		return nil, fmt.Errorf("scripthost: %w", err)
 	}

@@ -34,6 +34,8 @@ type State struct {
 	// Treat them as read-only once the host serves.
 	Options map[string]string
 	Logger  *slog.Logger
+	// Outbound is the scripts' HTTP client (http_request).
+	Outbound *Outbound
 	// Spooler runs the spool jobs; nil when the host has no spool
 	// directory. The host sets it before the scripts load.
 	Spooler *Spooler
@@ -59,7 +61,9 @@ type StateConfig struct {
 	// advertise a name other than the machine's.
 	Hostname string
 	Options  map[string]string // copied
-	Logger   *slog.Logger      // nil means slog.Default()
+	// Outbound configures the scripts' HTTP client.
+	Outbound OutboundConfig
+	Logger   *slog.Logger // nil means slog.Default()
 }
 
 // NewState builds a State from cfg. It fails only on an invalid cache
@@ -91,6 +95,11 @@ func NewState(cfg StateConfig) (*State, error) {
 	if options == nil {
 		options = map[string]string{}
 	}
+	outbound, err := NewOutbound(cfg.Outbound)
+	if err != nil {
+		caches.Close()
+		return nil, err
+	}
 	memory := NewMemory(cfg.MemoryLimit)
 	memory.Logger = logger
 	signals := NewSignals(cfg.SignalQueue)
@@ -100,6 +109,7 @@ func NewState(cfg StateConfig) (*State, error) {
 	timers := NewTimers(signals)
 	timers.Logger = logger
 	return &State{
+		Outbound: outbound,
 		Timers:   timers,
 		Memory:   memory,
 		Counters: counters,
@@ -117,6 +127,9 @@ func NewState(cfg StateConfig) (*State, error) {
 // Node returns the client for a remote uwsgi node ("host:port" or a unix
 // socket path), shared by every caller so its connections are pooled.
 func (s *State) Node(addr string) *uwsgi.Client {
+	if s.Outbound != nil {
+		s.Outbound.Close()
+	}
 	s.nodesMu.Lock()
 	defer s.nodesMu.Unlock()
 	if s.nodes == nil {

@@ -173,7 +173,7 @@ var languages = map[string]map[string]string{
 
 // Cases returns the case table with each case's Scripts filled in.
 func Cases() []Case {
-	cs := append(cases(), spoolerCases()...)
+	cs := slices.Concat(cases(), spoolerCases(), outboundCases())
 	for i := range cs {
 		cs[i].Scripts = map[string]string{}
 		for lang, scripts := range languages {
@@ -264,7 +264,7 @@ func Run(t *testing.T, newEngine func() api.Engine) {
 var placeholderRE = regexp.MustCompile(`\{\{([A-Za-z0-9_]*)\}\}`)
 
 // placeholders lists the placeholders the suite knows.
-var placeholders = []string{"ECHO_ADDR", "ECHO_UNIX", "NODE_ADDR", "DEAD_ADDR", "PID", "VERSION"}
+var placeholders = []string{"ECHO_ADDR", "ECHO_UNIX", "NODE_ADDR", "DEAD_ADDR", "HTTP_URL", "PID", "VERSION"}
 
 // usedPlaceholders returns the placeholder names in the texts.
 func usedPlaceholders(texts ...string) []string {
@@ -291,6 +291,8 @@ func (f *Fixture) resolve(names []string) {
 		case "NODE_ADDR":
 			f.Node = StartNode(f.T)
 			f.Vars[name] = f.Node.Addr
+		case "HTTP_URL":
+			f.Vars[name] = startHTTP(f.T)
 		case "DEAD_ADDR":
 			f.Vars[name] = deadAddr(f.T)
 		case "PID":

@@ -96,6 +96,7 @@
 //	               ping and closes every connection after one reply, as
 //	               uWSGI 2.0 does
 //	{{DEAD_ADDR}}  a 127.0.0.1 address nothing listens on
+//	{{HTTP_URL}}   a local HTTP server: /hello, and /echo (201, the method, body and Authorization header)
 //	{{PID}}        os.Getpid()
 //	{{VERSION}}    api.Version
 //

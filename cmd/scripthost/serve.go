@@ -56,6 +56,9 @@ type serveConfig struct {
 	maxBody       sizeFlag
 	signalTimeout time.Duration
 	spooler       spoolerFlags
+	outbound      listFlag
+	outboundTime  time.Duration
+	outboundMax   sizeFlag
 	loadTimeout   time.Duration
 	memoryLimit   sizeFlag
 	pools         poolConfig
@@ -102,6 +105,9 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Var(&cfg.maxBody, "max-body", "largest request body accepted, SIZE; larger ones get 413 (0: no limit; uWSGI's limit-post)")
 	fs.StringVar(&cfg.bodyDir, "body-dir", "", "directory for request bodies over --body-memory (default: the system's temporary directory)")
 	fs.DurationVar(&cfg.signalTimeout, "signal-timeout", api.DefaultSignalTimeout, "time limit of each signal handler run")
+	fs.Var(&cfg.outbound, "outbound-allow", "what scripts' HTTP requests (fetch, resty.http, http_request) may reach: a host name, *.domain, an IP address or a CIDR prefix (repeatable; default: everything but link-local and cloud metadata addresses)")
+	fs.DurationVar(&cfg.outboundTime, "outbound-timeout", api.DefaultOutboundTimeout, "time limit of each HTTP request of a script (the call's deadline also applies)")
+	fs.Var(&cfg.outboundMax, "outbound-max-response", "largest response body a script's HTTP request accepts, SIZE (default 16M)")
 	fs.Var(&cfg.spooler.dirs, "spooler", "spool directory: jobs of uwsgi.spool and of spool packets (modifier1 17) are stored there durably and run by the scripts' spooler functions (repeatable; the first is the default)")
 	fs.IntVar(&cfg.spooler.workers, "spooler-workers", api.DefaultSpoolWorkers, "spool jobs run at once, over all spool directories")
 	fs.DurationVar(&cfg.spooler.frequency, "spooler-frequency", api.DefaultSpoolFrequency, "how often spool directories are scanned for jobs whose time came, and how long a job answered with SPOOL_RETRY waits")
@@ -310,6 +316,7 @@ func hostConfig(cfg *serveConfig, log *slog.Logger) (scripthost.Config, error) {
 	}
 	hc.Limits.BodyMemory, hc.Limits.MaxBody = int64(cfg.bodyMemory), int64(cfg.maxBody)
 	hc.Spooler, hc.SpoolOpsOnly = cfg.spooler.config(), cfg.spooler.opsOnly
+	hc.Outbound = api.OutboundConfig{Allow: cfg.outbound, Timeout: cfg.outboundTime, MaxResponse: int64(cfg.outboundMax)}
 	var err error
 	if hc.Routes, err = parseRoutes(cfg); err != nil {
 		return hc, err
