@@ -111,6 +111,15 @@ func noCache(err error, none Value) (Value, error) {
 	return nil, err
 }
 
+// goneOf returns the channel that closes when fn's interpreter is gone,
+// for a function made during a call (a BoundCallable), else nil.
+func goneOf(fn Callable) <-chan struct{} {
+	if b, isBound := fn.(BoundCallable); isBound {
+		return b.Gone()
+	}
+	return nil
+}
+
 // ok is what uWSGI's bindings return for success: true.
 var ok Value = true
 
@@ -437,7 +446,9 @@ var coreFuncs = []Func{
 			if err != nil {
 				return nil, err
 			}
-			return ok, env.RegisterRPC(name, RPCFromCallable(fn))
+			// A function made during a call lives in one interpreter: the
+			// registration ends with it.
+			return ok, env.RegisterBoundRPC(name, RPCFromCallable(fn), goneOf(fn))
 		}},
 	{Name: "register_signal", Registers: true, Params: "signum, target, func", Doc: "run func when signum is raised (target: \"\", worker, workers, mule, spooler, ...: all mean this process)",
 		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
@@ -459,12 +470,7 @@ var coreFuncs = []Func{
 				_, err := fn.Call(ctx, []Value{int64(n)})
 				return err
 			}
-			// A function made during a call lives in one interpreter: the
-			// registration ends with it.
-			if b, isBound := fn.(BoundCallable); isBound {
-				return ok, env.RegisterBoundSignal(num, target, h, b.Gone())
-			}
-			return ok, env.RegisterSignal(num, target, h)
+			return ok, env.RegisterBoundSignal(num, target, h, goneOf(fn))
 		}},
 	{Name: "rpc", Params: "node, name, args...", Doc: "call an RPC function on node (host:port, or nil/\"\" for this host); nil when it gives no result",
 		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {

@@ -54,23 +54,23 @@ func ParseMount(s string) (string, string, error) {
 
 // AppInfo is one app of a generation.
 type AppInfo struct {
-	Name   string
-	Engine string
-	File   string
-	App    api.App
+	Name   string  // the file's name without its extension: "hello" for hello.lua
+	Engine string  // the engine's Name
+	File   string  // the script file, relative to the scripts directory
+	App    api.App // serves its requests
 	mod    uwsgi.Modifier
 }
 
 // Generation is everything loaded from the scripts directory at once: the
 // engines' programs, their apps and what they registered.
 type Generation struct {
-	ID            int64
-	Dir           string
-	Registrations *api.Registrations
-	Programs      []api.Program
-	Apps          []AppInfo
-	Files         []string
-	LoadedAt      time.Time
+	ID            int64              // counts generations from 1 in this process
+	Dir           string             // the scripts directory it was loaded from
+	Registrations *api.Registrations // what its scripts registered
+	Programs      []api.Program      // one per engine that had files
+	Apps          []AppInfo          // engine by engine, by name within one
+	Files         []string           // the script files, relative to Dir
+	LoadedAt      time.Time          // when it was loaded
 }
 
 var genCounter atomic.Int64

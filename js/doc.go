@@ -35,8 +35,8 @@
 // function a uWSGI worker registers exists in that worker only. Calling
 // it borrows that very runtime, waiting while it serves other calls; once
 // that runtime is discarded (see Limits) or its program closed, the call
-// fails with ErrRuntimeGone, and a signal handler pinned to it is
-// unregistered (one line is logged; see api.BoundCallable). Two calls that
+// fails with ErrRuntimeGone, and a signal handler or RPC function pinned
+// to it is unregistered (one line is logged; see api.BoundCallable). Two calls that
 // each hold a runtime and wait for the other's end only by their
 // deadlines; register at load what must run anywhere. Functions made by
 // Eval cannot be registered.

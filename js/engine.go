@@ -149,7 +149,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Registrations, files []api.F
 		apps: map[string]api.App{},
 		pool: newPool(),
 	}
-	p.pool.MaxWait = e.opts.PoolWait
+	p.pool.MaxWait, p.pool.Counters = e.opts.PoolWait, env.Counters()
 	for _, f := range sorted {
 		prg, err := compileModule(f.Name, f.Source)
 		if err != nil {
@@ -312,10 +312,7 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 		return nil, ctx, nil, ErrClosed
 	}
 	v, _, err := p.pool.Get(ctx, want)
-	if errors.Is(err, vmpool.ErrBusy) {
-		if c := p.env.Counters(); c != nil {
-			c.PoolTimeouts.Add(1)
-		}
+	if errors.Is(err, vmpool.ErrBusy) { // counted by the pool
 		p.log.Warn("js: no runtime came free in time; call refused", "pool_size", p.eng.opts.PoolSize, "wait", p.eng.opts.PoolWait)
 		return nil, ctx, nil, fmt.Errorf("%w: %w", ErrPoolBusy, err)
 	}

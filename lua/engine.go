@@ -145,7 +145,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Registrations, files []api.F
 		log:  e.logger(env),
 		mods: newModules(e.comp, env.Dir),
 		apps: map[string]api.App{},
-		pool: newPool(e.opts.PoolWait),
+		pool: newPool(e.opts.PoolWait, env.Counters()),
 	}
 	for _, f := range sorted {
 		proto, err := e.comp.compile(f.Source, f.Name)
@@ -265,12 +265,9 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 	return v, hold(ctx, p, v), func() { p.release(v) }, nil
 }
 
-// busy counts and logs a call that found no free state within the pool's
-// wait.
+// busy logs a call that found no free state within the pool's wait (the
+// pool counted it).
 func (p *program) busy(err error) error {
-	if c := p.env.Counters(); c != nil {
-		c.PoolTimeouts.Add(1)
-	}
 	p.log.Warn("lua: no free state for a call", "pool_size", p.eng.opts.PoolSize, "waited", p.eng.opts.PoolWait)
 	return fmt.Errorf("%w: %w", ErrPoolBusy, err)
 }

@@ -209,6 +209,34 @@ func cases() []Case {
 				}
 			}},
 		{Name: "register_rpc/replace", Funcs: fns("register_rpc", "call"), Want: `"2"`},
+		// A function registered during a call lives in the VM that made it,
+		// as a signal handler made then does (register_signal/during_call):
+		// calls wait for that VM, and the registration ends when it is
+		// replaced.
+		{Name: "register_rpc/during_call", Funcs: fns("register_rpc", "call"), Want: `true "dyn 1"`,
+			Check: func(f *Fixture) {
+				if got, err := f.Call("dyn", "2"); got != "dyn 2" || err != nil {
+					f.T.Errorf("dyn(2) after the call that registered it = %q, %v; want \"dyn 2\"", got, err)
+				}
+				noRecord(f, rpcEndedMsg)
+			}},
+		{Name: "register_rpc/vm_replaced", Funcs: fns("register_rpc", "call", "set_user_harakiri"),
+			WantErr: api.ErrHarakiri, Check: func(f *Fixture) {
+				f.Eventually("dyn unregistered with the VM that made it", func() bool {
+					_, mine := f.Registrations.LookupRPC("dyn")
+					_, shared := f.State.RPC.Lookup("dyn")
+					return !mine && !shared
+				})
+				if got, err := f.Call("u"); got != "nil" || err != nil {
+					f.T.Errorf("call(dyn) from a script after its VM was replaced = %q, %v; want nil", got, err)
+				}
+				if n := f.Log.Count(rpcEndedMsg); n != 1 {
+					f.T.Errorf("%d log records %q, want 1", n, rpcEndedMsg)
+				}
+				if r, _ := f.Log.Find(rpcEndedMsg); r.Attrs["rpc"] != "dyn" {
+					f.T.Errorf("log record %q names %q, want dyn", rpcEndedMsg, r.Attrs["rpc"])
+				}
+			}},
 		{Name: "register_rpc/results", Funcs: fns("register_rpc", "call"), Want: `"0.5" "3" "" nil`},
 		{Name: "register_rpc/load_errors", Funcs: fns("register_rpc", "register_signal", "add_timer"), Concurrent: 4,
 			Want: "bad argument #2 to uwsgi.register_rpc;failed;bad argument #1 to uwsgi.register_signal;failed;" +
@@ -475,6 +503,9 @@ func fns(names ...string) []string { return names }
 // signalEndedMsg is what the host logs when a signal handler's
 // registration ends with the VM that made the handler.
 const signalEndedMsg = api.SignalEndedMsg
+
+// rpcEndedMsg is its counterpart for RPC functions.
+const rpcEndedMsg = api.RPCEndedMsg
 
 // noRecord checks that nothing logged msg.
 func noRecord(f *Fixture, msg string) {

@@ -856,6 +856,23 @@ func init() {
 			fails("connection refused")(uwsgi.Signal(1, "{{DEAD_ADDR}}"))}, ";")
 	})
 }`,
+	"register_rpc/during_call": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		r, _ := uwsgi.RegisterRpc("dyn", func(a string) string { return "dyn " + a })
+		return shows(r, val(uwsgi.Call("dyn", "1")))
+	})
+}`,
+	"register_rpc/vm_replaced": `
+func init() {
+	uwsgi.RegisterRpc("u", func() string { return show(val(uwsgi.Call("dyn"))) })
+	uwsgi.RegisterRpc("t", func() string {
+		uwsgi.RegisterRpc("dyn", func() string { return "ran" })
+		uwsgi.SetUserHarakiri(0.05)
+		for {
+		} // interrupted: the interpreter is replaced
+	})
+}`,
 	"register_signal/during_call": `
 func init() {
 	uwsgi.RegisterRpc("t", func() string {

@@ -504,6 +504,18 @@ uwsgi.register_rpc("t", () => show(uwsgi.signal(17, "{{NODE_ADDR}}")));`,
 	"signal/bad_arguments": `
 uwsgi.register_rpc("t", () => [argerr(uwsgi.signal), argerr(uwsgi.signal, 256), argerr(uwsgi.signal, 1, {}),
   fails("connection refused", uwsgi.signal, 1, "{{DEAD_ADDR}}")].join(";"));`,
+	"register_rpc/during_call": `
+uwsgi.register_rpc("t", () => {
+  const r = uwsgi.register_rpc("dyn", (a) => "dyn " + a);
+  return shows(r, uwsgi.call("dyn", "1"));
+});`,
+	"register_rpc/vm_replaced": `
+uwsgi.register_rpc("u", () => show(uwsgi.call("dyn")));
+uwsgi.register_rpc("t", () => {
+  uwsgi.register_rpc("dyn", () => "ran");
+  uwsgi.set_user_harakiri(0.05);
+  for (;;) {} // interrupted: the runtime is replaced
+});`,
 	"register_signal/during_call": `
 uwsgi.register_rpc("t", () => {
   const r = uwsgi.register_signal(22, "", (sig) => { uwsgi.cache_update("sig22", String(sig) + " " + type(sig)); });

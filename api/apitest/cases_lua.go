@@ -579,6 +579,18 @@ uwsgi.register_rpc("t", function()
   return table.concat({argerr(uwsgi.signal), argerr(uwsgi.signal, 256), argerr(uwsgi.signal, 1, {}),
     fails("connection refused", uwsgi.signal, 1, "{{DEAD_ADDR}}")}, ";")
 end)`,
+	"register_rpc/during_call": `
+uwsgi.register_rpc("t", function()
+  local r = uwsgi.register_rpc("dyn", function(a) return "dyn " .. a end)
+  return shows(r, uwsgi.call("dyn", "1"))
+end)`,
+	"register_rpc/vm_replaced": `
+uwsgi.register_rpc("u", function() return show(uwsgi.call("dyn")) end)
+uwsgi.register_rpc("t", function()
+  uwsgi.register_rpc("dyn", function() return "ran" end)
+  uwsgi.set_user_harakiri(0.05)
+  while true do end -- interrupted: the VM is replaced
+end)`,
 	"register_signal/during_call": `
 uwsgi.register_rpc("t", function()
   local r = uwsgi.register_signal(22, "", function(sig) uwsgi.cache_update("sig22", tostring(sig) .. " " .. type(sig)) end)

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 // ErrBusy is what Get returns when no interpreter came free within
@@ -28,6 +30,9 @@ type Pool[V comparable] struct {
 	// MaxWait bounds how long Get waits for an interpreter (0: as long as
 	// its context allows). Set it before the pool is used.
 	MaxWait time.Duration
+	// Counters, when set, counts in PoolTimeouts every Get that failed
+	// with ErrBusy. Set it before the pool is used.
+	Counters *api.Counters
 
 	max       int
 	gone      func(V) bool
@@ -119,7 +124,7 @@ func (pl *Pool[V]) Get(ctx context.Context, want V) (v V, build bool, err error)
 		if i := slices.Index(pl.waiters, w); i >= 0 {
 			pl.waiters = slices.Delete(pl.waiters, i, i+1)
 			pl.mu.Unlock()
-			return zero, false, context.Cause(ctx)
+			return zero, false, pl.gaveUp(ctx)
 		}
 		pl.mu.Unlock()
 		// Served meanwhile: pass on what it was given.
@@ -129,8 +134,17 @@ func (pl *Pool[V]) Get(ctx context.Context, want V) (v V, build bool, err error)
 		case g.build:
 			pl.Failed()
 		}
-		return zero, false, context.Cause(ctx)
+		return zero, false, pl.gaveUp(ctx)
 	}
+}
+
+// gaveUp returns why a waiting Get ended, counting ErrBusy.
+func (pl *Pool[V]) gaveUp(ctx context.Context) error {
+	err := context.Cause(ctx)
+	if pl.Counters != nil && errors.Is(err, ErrBusy) {
+		pl.Counters.PoolTimeouts.Add(1)
+	}
+	return err
 }
 
 func (pl *Pool[V]) goneErr() error {
