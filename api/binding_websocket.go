@@ -88,20 +88,20 @@ func websocketHandshake(ctx context.Context, env *Registrations, a Args) (Value,
 	}
 	first := !s.isLong()
 	if first {
-		if err := calls.take(); err != nil {
+		if err := calls.Take(); err != nil {
 			return nil, errHandshake(err)
 		}
 	}
 	if _, err := u.Upgrade(ctx, hs[0], hs[1], hs[2]); err != nil {
 		if first {
-			calls.give()
+			calls.Give()
 		}
 		return nil, errHandshake(err)
 	}
-	if first && s.startLong(calls.give) {
+	if first && s.startLong(calls.Give) {
 		DetachCall(ctx)
 	} else if first {
-		calls.give() // made long meanwhile by another goroutine of the script
+		calls.Give() // made long meanwhile by another goroutine of the script
 	}
 	return nil, nil
 }

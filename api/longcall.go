@@ -52,8 +52,8 @@ func (l *LongCalls) Max() int { return int(max(l.max, 0)) }
 // Open returns how many long calls run.
 func (l *LongCalls) Open() int { return int(l.open.Load()) }
 
-// take counts one more long call, or fails with ErrTooManyWebSockets.
-func (l *LongCalls) take() error {
+// Take counts one more long call, or fails with ErrTooManyWebSockets.
+func (l *LongCalls) Take() error {
 	if l == nil {
 		return nil
 	}
@@ -64,8 +64,8 @@ func (l *LongCalls) take() error {
 	return nil
 }
 
-// give counts one long call less.
-func (l *LongCalls) give() {
+// Give counts one long call less.
+func (l *LongCalls) Give() {
 	if l != nil {
 		l.open.Add(-1)
 	}
