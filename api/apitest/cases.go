@@ -511,7 +511,7 @@ func cases() []Case {
 			Want:       resp(`"survived" 4`),
 			WantFrames: `upgrade("","","")`},
 		// Time spent running after the handshake does.
-		{Name: "websocket_recv/busy_loop", Funcs: fns("websocket_handshake", "set_user_harakiri"), Request: true,
+		{Name: "websocket_handshake/busy_loop", Funcs: fns("websocket_handshake", "set_user_harakiri"), Request: true,
 			WebSocket: &WebSocket{}, WantErr: api.ErrHarakiri, WantFrames: `upgrade("","","")`, Check: prompt},
 	}
 }

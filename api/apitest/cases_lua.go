@@ -968,11 +968,10 @@ return function(env)
   while pcall(uwsgi.websocket_recv) do n = n + 1 end
   return reply(shows("survived", n))
 end`,
-	"websocket_recv/busy_loop": `
+	"websocket_handshake/busy_loop": `
 return function(env)
   uwsgi.websocket_handshake()
   uwsgi.set_user_harakiri(0.05)
   while true do end
 end`,
 }
-
