@@ -378,6 +378,11 @@ func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outco
 				"path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr, "err", err)
 			return Close
 		}
+		if errors.Is(err, api.ErrTooManyWebSockets) && !resp.HeaderSent() {
+			s.log.Warn("websocket refused: too many open", "app", app.Name, "max", s.State.LongCalls.Max(), "remote", r.RemoteAddr)
+			writeAppError(w, proto, 503, "Service Unavailable")
+			return Close
+		}
 		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vars.Get("PATH_INFO"), "err", err)
 		if !resp.HeaderSent() {
 			writeAppError(w, proto, 500, "Internal Server Error")

@@ -58,6 +58,11 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 				"path", vr.URL.Path, "remote", r.RemoteAddr, "err", err)
 			return
 		}
+		if errors.Is(err, api.ErrTooManyWebSockets) && !resp.sent {
+			s.log.Warn("websocket refused: too many open", "app", app.Name, "max", s.State.LongCalls.Max(), "remote", r.RemoteAddr)
+			http.Error(rw, "Service Unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vr.URL.Path, "err", err)
 		if !resp.sent {
 			http.Error(rw, "Internal Server Error", http.StatusInternalServerError)

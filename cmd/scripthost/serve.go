@@ -57,6 +57,7 @@ type serveConfig struct {
 	signalTimeout time.Duration
 	loadTimeout   time.Duration
 	memoryLimit   sizeFlag
+	maxWebSockets int
 	pools         poolConfig
 }
 
@@ -104,6 +105,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&cfg.loadTimeout, "load-timeout", api.DefaultLoadTimeout, "time limit of each script file's top level at load; a file over it fails the reload and the old scripts keep serving")
 	cfg.memoryLimit = sizeFlag(api.DefaultMemoryLimit())
 	fs.Var(&cfg.memoryLimit, "memory-limit", "memory budget of the scripts, SIZE (default: three quarters of the machine's or cgroup's memory; 0: none); near it, the call that allocated most is interrupted")
+	fs.IntVar(&cfg.maxWebSockets, "max-websockets", api.DefaultMaxLongCalls, "WebSockets open at once; past it websocket_handshake fails and the request gets 503 (0: no limit). A socket's interpreter leaves its pool, which makes another for the other requests")
 	fs.IntVar(&cfg.pools.lua, "lua-pool", 0, "Lua states per program (0: the engine's default)")
 	fs.IntVar(&cfg.pools.js, "js-pool", 0, "JavaScript runtimes per program (0: the engine's default)")
 	fs.IntVar(&cfg.pools.goInterp, "go-pool", 0, "Go interpreters per file (0: the engine's default)")
@@ -117,7 +119,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&cfg.supervise, "supervise", true, "serve from a child process that a small parent holding the sockets replaces when it dies; the caches survive in journals (false: serve from this process)")
 	fs.StringVar(&cfg.procs, "procs", "auto", "processors running Go code (GOMAXPROCS): a number, or auto for one while the server needs less than a core and the runtime's default (every core the container's CPU quota allows, kept up to date) once it is busy (a GOMAXPROCS environment variable overrides auto)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111) and the close mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nContainment: request bodies are read whole before an app runs (--body-timeout,\n--body-deadline, --body-memory, --max-body); calls and handlers have deadlines\n(--call-timeout, --signal-timeout, --load-timeout); the scripts share a memory\nbudget (--memory-limit) and bounded interpreter pools (--lua-pool, --js-pool,\n--go-pool, --pool-wait). A signal raised while pending is merged into it.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111) and the close mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nContainment: request bodies are read whole before an app runs (--body-timeout,\n--body-deadline, --body-memory, --max-body); calls and handlers have deadlines\n(--call-timeout, --signal-timeout, --load-timeout); the scripts share a memory\nbudget (--memory-limit) and bounded interpreter pools (--lua-pool, --js-pool,\n--go-pool, --pool-wait), and WebSockets are bounded (--max-websockets). A\nsignal raised while pending is merged into it.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs, cfg
@@ -292,6 +294,7 @@ func hostConfig(cfg *serveConfig, log *slog.Logger) (scripthost.Config, error) {
 			LoadTimeout:   cfg.loadTimeout,
 			SignalTimeout: cfg.signalTimeout,
 			DrainTimeout:  cfg.shutdownTimeout,
+			MaxWebSockets: cfg.maxWebSockets,
 		},
 		BodyDir: cfg.bodyDir,
 		Warning: cfg.warning,
@@ -299,6 +302,9 @@ func hostConfig(cfg *serveConfig, log *slog.Logger) (scripthost.Config, error) {
 	}
 	if hc.Containment.MemoryLimit == 0 {
 		hc.Containment.MemoryLimit = -1 // --memory-limit 0: no budget
+	}
+	if hc.Containment.MaxWebSockets == 0 {
+		hc.Containment.MaxWebSockets = -1 // --max-websockets 0: no limit
 	}
 	hc.Limits.BodyMemory, hc.Limits.MaxBody = int64(cfg.bodyMemory), int64(cfg.maxBody)
 	var err error
