@@ -352,7 +352,16 @@ func (s *socket) readFailed(err error) {
 		s.markDone()
 	case errors.Is(err, websocket.ErrMessageTooBig):
 		s.fail(api.CloseTooBig, "message too big")
-	case errors.Is(err, net.ErrClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		// The peer shut its side without a close frame: Recv ends, but
+		// the script may still send until it returns (uWSGI's peers see
+		// their answers after such a half close).
+		s.mu.Lock()
+		if s.end == nil {
+			s.end = &api.WebSocketCloseError{Code: wsFailed}
+		}
+		s.mu.Unlock()
+	case errors.Is(err, net.ErrClosed):
 		s.ended(wsFailed, "")
 		s.markDone()
 	default:
