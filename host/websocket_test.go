@@ -97,9 +97,10 @@ func echoApp(ctx context.Context, w api.ResponseWriter, r *api.Request) error {
 // wsFront is where a test's raw client connects: the HTTP front or a
 // uwsgi listener (a vars packet instead of the HTTP request).
 type wsFront struct {
-	name  string
-	addr  string
-	uwsgi bool
+	name    string
+	addr    string
+	uwsgi   bool
+	proxied bool // through nginx: an HTTP request, nginx's 101
 }
 
 // startWS serves app with lim on a uwsgi listener and on the HTTP front.
@@ -151,6 +152,10 @@ func wsDial(t testing.TB, f wsFront, path string) (net.Conn, *bufio.Reader) {
 	}
 	br := bufio.NewReader(c)
 	head := readHead(t, br)
+	if f.proxied {
+		checkProxiedHead(t, head)
+		return c, br
+	}
 	want := "HTTP/1.1 101 Web Socket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Origin: *\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
 	if head != want {
@@ -483,6 +488,9 @@ func runCase(t *testing.T, f wsFront, c wsCase) {
 
 func TestWebSocketConformance(t *testing.T) {
 	_, fronts := startWS(t, host.Limits{WebSocketMaxMessage: 64 << 10}, echoApp)
+	if nginx, ok := nginxFront(t, fronts[0].addr); ok {
+		fronts = append(fronts, nginx)
+	}
 	for _, f := range fronts {
 		t.Run(f.name, func(t *testing.T) {
 			for _, c := range echoCases() {
