@@ -790,3 +790,35 @@ func rss(t *testing.T) int64 {
 	}
 	return 0
 }
+
+// BenchmarkWebSocketEcho measures echo round trips of a small text
+// message on one socket.
+func BenchmarkWebSocketEcho(b *testing.B) {
+	for _, name := range []string{"uwsgi", "http"} {
+		b.Run(name, func(b *testing.B) {
+			var srv *host.Server
+			ts := startAppServer(b, host.Limits{}, echoApp, func(s *host.Server) { srv = s })
+			f := wsFront{name: "uwsgi", addr: ts.addr, uwsgi: true}
+			if name == "http" {
+				l := listen(b, "tcp")
+				hs := srv.NewHTTPServer(&host.HTTPFront{Server: srv})
+				go hs.Serve(l)
+				defer hs.Close()
+				f = wsFront{name: "http", addr: l.Addr().String()}
+			}
+			c, br := wsDial(b, f, "/ws")
+			c.SetDeadline(time.Time{})
+			msg := text("hello, websocket").bytes()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				mustWrite(b, c, msg)
+				if _, err := readServerFrame(br); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			c.Write(closeFrame(1000, "").bytes())
+			readServerFrame(br)
+		})
+	}
+}
