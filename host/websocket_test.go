@@ -764,8 +764,9 @@ func TestWebSocketIdle(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	rssAfter := rss(t)
 	heap := int64(after.HeapInuse+after.StackInuse) - int64(before.HeapInuse+before.StackInuse)
-	t.Logf("%d idle sockets: heap+stacks %d bytes per socket, RSS %d bytes per socket, %d goroutines",
-		n, heap/int64(n), (rssAfter-rssBefore)/int64(n), runtime.NumGoroutine())
+	t.Logf("%d idle sockets: heap+stacks %d bytes per socket (stacks %d), RSS %d bytes per socket, %d goroutines",
+		n, heap/int64(n), (int64(after.StackInuse)-int64(before.StackInuse))/int64(n),
+		(rssAfter-rssBefore)/int64(n), runtime.NumGoroutine())
 	if per := heap / int64(n); per > 64<<10 {
 		t.Errorf("an idle socket costs %d bytes of heap and stack, want at most 64 KiB", per)
 	}
