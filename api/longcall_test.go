@@ -89,3 +89,20 @@ func TestLongCallEndRunsWhenTheCallEnds(t *testing.T) {
 		t.Errorf("end ran %d times, want 1", ended)
 	}
 }
+
+func TestLifetimeBoundsALongCall(t *testing.T) {
+	ctx, s, done := NewScope(context.Background(), nil, time.Hour)
+	defer done()
+	s.startLong(func() {})
+	s.SetLifetime(50 * time.Millisecond)
+	resume := s.pauseLimit() // waiting does not stop the lifetime
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call outlived its lifetime")
+	}
+	resume(true)
+	if cause := context.Cause(ctx); !errors.Is(cause, ErrLifetime) || !errors.Is(cause, ErrHarakiri) {
+		t.Errorf("cause %v, want ErrLifetime wrapping ErrHarakiri", cause)
+	}
+}

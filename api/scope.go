@@ -60,6 +60,7 @@ type Scope struct {
 	endLong  func()
 	paused   bool
 	leftOver time.Duration
+	life     *time.Timer // SetLifetime's
 
 	mem     *Memory // the budget the call is counted in, if any
 	charged atomic.Int64
@@ -103,6 +104,9 @@ func NewScope(parent context.Context, conn Conn, timeout time.Duration) (context
 		if s.timer != nil {
 			s.timer.Stop()
 		}
+		if s.life != nil {
+			s.life.Stop()
+		}
 		hs := s.handles
 		s.handles = nil
 		endLong := s.endLong
@@ -144,6 +148,26 @@ func (s *Scope) SetHarakiri(d time.Duration) {
 	s.limit = d
 	s.paused = false
 	s.restartLocked(d)
+}
+
+// ErrLifetime is the cause of a call interrupted by SetLifetime's
+// bound; it wraps ErrHarakiri.
+var ErrLifetime = fmt.Errorf("%w: its lifetime ended", ErrHarakiri)
+
+// SetLifetime bounds the whole call to d from now (0: no bound), apart
+// from its time limit, which SetHarakiri sets and a long call pauses
+// while it waits (see LongCalls): the host bounds so how long a
+// WebSocket may live at most.
+func (s *Scope) SetLifetime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.life != nil {
+		s.life.Stop()
+		s.life = nil
+	}
+	if d > 0 {
+		s.life = time.AfterFunc(d, func() { s.cancel(ErrLifetime) })
+	}
 }
 
 // restartLocked gives the call d from now (0: no limit); s.mu is held.

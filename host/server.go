@@ -71,8 +71,10 @@ type Limits struct {
 	// before it is dropped.
 	WebSocketPing        time.Duration
 	WebSocketPongTimeout time.Duration
-	// WebSocketTimeout replaces CallTimeout for a request's call once it
-	// upgraded: a socket lives as long as its call.
+	// WebSocketTimeout bounds the life of a request's call once it
+	// upgraded (a socket lives as long as its call); CallTimeout still
+	// bounds the time its script runs, not counting its waits for
+	// messages (see api.LongCalls).
 	WebSocketTimeout time.Duration
 }
 

@@ -102,8 +102,10 @@ func (u *upgrader) Socket() api.WebSocket {
 	return u.sock
 }
 
-// Upgrade answers the handshake. The call's time limit becomes
-// Limits.WebSocketTimeout from now: a socket lives as long as its call.
+// Upgrade answers the handshake. The call lives at most
+// Limits.WebSocketTimeout from now (api.Scope.SetLifetime), and a socket
+// lives as long as its call; the call's time limit is the websocket
+// API's (see api.LongCalls).
 func (u *upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.WebSocket, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -139,7 +141,7 @@ func (u *upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.
 	}
 	u.markSent()
 	if s := api.ScopeOf(ctx); s != nil {
-		s.SetHarakiri(u.srv.lim.WebSocketTimeout)
+		s.SetLifetime(u.srv.lim.WebSocketTimeout)
 	}
 	u.sock = u.srv.newSocket(c, hw.conn, u.gen, u.packet)
 	return u.sock, nil

@@ -119,7 +119,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Var(&cfg.wsSendQueue, "websocket-send-queue", "bytes of messages a WebSocket holds for a peer that reads slower than its script sends, SIZE; a send over it closes the socket with 1008 (one message always fits)")
 	fs.DurationVar(&cfg.limits.WebSocketPing, "websocket-ping", d.WebSocketPing, "how often each WebSocket's peer is pinged (0: never)")
 	fs.DurationVar(&cfg.limits.WebSocketPongTimeout, "websocket-pong-timeout", d.WebSocketPongTimeout, "time a WebSocket's peer has to answer a ping before it is dropped")
-	fs.DurationVar(&cfg.limits.WebSocketTimeout, "websocket-timeout", d.WebSocketTimeout, "deadline of a request's call from its WebSocket handshake on, instead of --call-timeout: the socket lives as long as the call")
+	fs.DurationVar(&cfg.limits.WebSocketTimeout, "websocket-timeout", d.WebSocketTimeout, "longest life of a request's call from its WebSocket handshake on (the socket lives as long as the call); --call-timeout still bounds the time its script runs, not counting its waits for messages")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to let requests in flight finish")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
