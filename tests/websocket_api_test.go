@@ -12,6 +12,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,4 +194,135 @@ func TestWebSocketAPIContainment(t *testing.T) {
 	for _, c := range conns {
 		c.Close(websocket.StatusNormalClosure, "")
 	}
+}
+
+// TestPeerWebSocketAPIEchoLua serves examples/websocket-echo/echo.lua on
+// uWSGI's Lua plugin and on scripthost, both behind one nginx
+// (uwsgi_pass, modifier1 6), and compares what a client receives from
+// each, byte for byte: the handshake's answer (nginx's Date aside) and
+// the echoed frames.
+func TestPeerWebSocketAPIEchoLua(t *testing.T) {
+	echo, err := os.ReadFile("../examples/websocket-echo/echo.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := startUWSGI(t, uwsgiOptions{Plugins: []string{"lua51"}, Files: map[string][]byte{"echo.lua": echo},
+		Args: []string{"--lua", "echo.lua"}})
+	s := startScripthost(t, map[string][]byte{"echo.lua": echo}, false)
+	n := startNginx(t, `
+        location /uwsgi/ {
+            include uwsgi_params;
+            uwsgi_pass `+peer.Addr+`;
+            uwsgi_modifier1 6;
+        }
+        location /scripthost/ {
+            include uwsgi_params;
+            uwsgi_pass `+s.Addr+`;
+            uwsgi_modifier1 6;
+        }`)
+	frames := [][]byte{
+		maskedFrame(0x81, []byte("hello")),
+		maskedFrame(0x82, []byte("bytes\x01")),
+		maskedFrame(0x81, bytes.Repeat([]byte("y"), 300)),
+	}
+	exchange := func(path string) (head string, echoed [][]byte) {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", n.HTTPAddr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path)
+		br := bufio.NewReader(c)
+		var b strings.Builder
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: handshake answer: %v (so far %q)", path, err, b.String())
+			}
+			if strings.HasPrefix(line, "Date: ") {
+				line = "Date: (removed)\r\n"
+			}
+			b.WriteString(line)
+			if line == "\r\n" {
+				break
+			}
+		}
+		for _, f := range frames {
+			if _, err := c.Write(f); err != nil {
+				t.Fatal(err)
+			}
+			got, err := readFrame(br)
+			if err != nil {
+				t.Fatalf("%s: echo: %v", path, err)
+			}
+			echoed = append(echoed, got)
+		}
+		return b.String(), echoed
+	}
+	wantHead, wantFrames := exchange("/uwsgi/")
+	gotHead, gotFrames := exchange("/scripthost/")
+	t.Logf("handshake answer %q; echoed frames of %d, %d and %d bytes", wantHead, len(wantFrames[0]), len(wantFrames[1]), len(wantFrames[2]))
+	if gotHead != wantHead {
+		t.Errorf("handshake answer through nginx\nscripthost %q\nuWSGI      %q", gotHead, wantHead)
+	}
+	for i := range wantFrames {
+		if !bytes.Equal(gotFrames[i], wantFrames[i]) {
+			t.Errorf("echo %d\nscripthost % x\nuWSGI      % x", i+1, trimBytes(gotFrames[i]), trimBytes(wantFrames[i]))
+		}
+	}
+}
+
+// maskedFrame is one whole client frame (FIN set) of opcode op.
+func maskedFrame(op byte, payload []byte) []byte {
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	out := []byte{op}
+	switch n := len(payload); {
+	case n < 126:
+		out = append(out, 0x80|byte(n))
+	case n <= 0xffff:
+		out = append(out, 0x80|126, byte(n>>8), byte(n))
+	default:
+		panic("frame too large for the test")
+	}
+	out = append(out, mask[:]...)
+	for i, b := range payload {
+		out = append(out, b^mask[i%4])
+	}
+	return out
+}
+
+// readFrame reads one server frame (unmasked) and returns its bytes,
+// header included.
+func readFrame(br *bufio.Reader) ([]byte, error) {
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(br, head); err != nil {
+		return nil, err
+	}
+	n := int(head[1] & 0x7f)
+	switch n {
+	case 126:
+		ext := make([]byte, 2)
+		if _, err := io.ReadFull(br, ext); err != nil {
+			return nil, err
+		}
+		head = append(head, ext...)
+		n = int(ext[0])<<8 | int(ext[1])
+	case 127:
+		return nil, fmt.Errorf("frame over 64 KiB")
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(br, body); err != nil {
+		return nil, err
+	}
+	return append(head, body...), nil
+}
+
+func trimBytes(b []byte) []byte {
+	if len(b) > 24 {
+		return b[:24]
+	}
+	return b
 }
