@@ -68,6 +68,23 @@ func echoApp(ctx context.Context, w api.ResponseWriter, r *api.Request) error {
 			code, _ := strconv.Atoi(strings.TrimPrefix(cmd, "close "))
 			ws.Close(code, "bye")
 			continue
+		case cmd == "try":
+			// Two messages the client sent together: TryRecv finds the
+			// second once it arrived, and nothing after it.
+			var got string
+			for i := 0; i < 100; i++ {
+				m, _, ok, err := ws.TryRecv()
+				if err != nil {
+					return err
+				}
+				if ok {
+					got = string(m)
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			_, _, ok, _ := ws.TryRecv()
+			msg = []byte(fmt.Sprintf("%s %v", got, ok))
 		case cmd == "recv-timeout":
 			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			_, _, err := ws.Recv(short)
@@ -412,6 +429,7 @@ func echoCases() []wsCase {
 		wsCase{name: "unmasked client frame", send: []frame{{op: opText, payload: []byte("bare"), unmasked: true}}, close: api.CloseProtocolError},
 		wsCase{name: "script closes with a code", send: []frame{text("close 4001")}, close: 4001},
 		wsCase{name: "script fails", send: []frame{text("fail")}, close: api.CloseInternalError},
+		wsCase{name: "TryRecv", send: []frame{text("try"), text("second")}, want: []got{{opText, []byte("second false")}}},
 		wsCase{name: "Recv honours its context", send: []frame{text("recv-timeout")},
 			want: []got{{opText, []byte(context.DeadlineExceeded.Error())}}},
 	)
@@ -820,6 +838,28 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 			b.StopTimer()
 			c.Write(closeFrame(1000, "").bytes())
 			readServerFrame(br)
+		})
+	}
+}
+
+// TestWebSocketOutlivesTimeouts: a socket is not a slow request: the
+// packet, idle and call timeouts do not end it.
+func TestWebSocketOutlivesTimeouts(t *testing.T) {
+	lim := host.Limits{HeaderTimeout: 50 * time.Millisecond, IdleTimeout: 50 * time.Millisecond,
+		BodyTimeout: 50 * time.Millisecond, CallTimeout: 100 * time.Millisecond}
+	_, fronts := startWS(t, lim, echoApp)
+	for _, f := range fronts {
+		t.Run(f.name, func(t *testing.T) {
+			c, br := wsDial(t, f, "/ws")
+			time.Sleep(300 * time.Millisecond)
+			mustWrite(t, c, text("still open").bytes())
+			if g, err := readServerFrame(br); err != nil || string(g.payload) != "still open" {
+				t.Fatalf("after the timeouts: %v, %v", g, err)
+			}
+			mustWrite(t, c, closeFrame(1000, "").bytes())
+			if g, err := readServerFrame(br); err != nil || g.op != opClose {
+				t.Fatalf("close: %v, %v", g, err)
+			}
 		})
 	}
 }
