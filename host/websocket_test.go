@@ -715,7 +715,7 @@ func TestWebSocketReload(t *testing.T) {
 	var rl *host.Reloader
 	ts := startServer(t, "tcp", host.Limits{}, func(srv *host.Server) {
 		eng := &fakeEngine{serve: echoApp}
-		rl = &host.Reloader{Server: srv, State: srv.State, Dir: dir, Engines: []api.Engine{&closeCounting{eng, &closed}},
+		rl = &host.Reloader{Server: srv, Dir: dir, Engines: []api.Engine{&closeCounting{eng, &closed}},
 			Logger: quietLogger, DrainTimeout: 50 * time.Millisecond}
 		if err := rl.Reload(context.Background(), false); err != nil {
 			t.Fatal(err)
