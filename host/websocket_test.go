@@ -412,6 +412,9 @@ func echoCases() []wsCase {
 		wsCase{name: "7.3.2 close with one byte", send: []frame{{op: opClose, payload: []byte{0x03}}}, close: api.CloseProtocolError},
 		wsCase{name: "7.3.4 close with a reason", send: []frame{closeFrame(1000, "Hello World!")}, close: 1000},
 		wsCase{name: "7.3.5 close with a 123-byte reason", send: []frame{closeFrame(1000, strings.Repeat("*", 123))}, close: 1000},
+		// Deviation: Autobahn expects 1007 (or 1002); the framing library
+		// does not check close reasons and echoes the code.
+		wsCase{name: "7.5.1 close reason not UTF-8 (echoed)", send: []frame{closeFrame(1000, "\xce\xba\xff")}, close: 1000},
 		wsCase{name: "7.3.6 close with a 124-byte reason", send: []frame{closeFrame(1000, strings.Repeat("*", 124))}, close: api.CloseProtocolError},
 	)
 	for _, code := range []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
