@@ -156,6 +156,7 @@ func (srv *Server) packetUpgrader(c *conn, gen *Generation, vars uwsgi.Vars, res
 				return nil, nil, err
 			}
 			c.body.settle()
+			c.upgraded.Store(true)
 			if sc, ok := c.nc.(*sockConn); ok {
 				// Reads and writes run at once from now on: through Go's
 				// poller only.

@@ -85,6 +85,14 @@ func echoApp(ctx context.Context, w api.ResponseWriter, r *api.Request) error {
 			}
 			_, _, ok, _ := ws.TryRecv()
 			msg = []byte(fmt.Sprintf("%s %v", got, ok))
+		case cmd == "raw":
+			// Raw writes to the client (uwsgi.send) would tear frames.
+			conn, err := api.ScopeOf(ctx).Conn()
+			if err != nil {
+				return err
+			}
+			_, err = conn.Write([]byte("torn"))
+			msg = []byte(fmt.Sprint(errors.Is(err, host.ErrHijacked)))
 		case cmd == "recv-timeout":
 			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			_, _, err := ws.Recv(short)
@@ -432,6 +440,7 @@ func echoCases() []wsCase {
 		wsCase{name: "unmasked client frame", send: []frame{{op: opText, payload: []byte("bare"), unmasked: true}}, close: api.CloseProtocolError},
 		wsCase{name: "script closes with a code", send: []frame{text("close 4001")}, close: 4001},
 		wsCase{name: "script fails", send: []frame{text("fail")}, close: api.CloseInternalError},
+		wsCase{name: "raw writes refused", send: []frame{text("raw")}, want: []got{{opText, []byte("true")}}},
 		wsCase{name: "TryRecv", send: []frame{text("try"), text("second")}, want: []got{{opText, []byte("second false")}}},
 		wsCase{name: "Recv honours its context", send: []frame{text("recv-timeout")},
 			want: []got{{opText, []byte(context.DeadlineExceeded.Error())}}},
