@@ -92,6 +92,7 @@ func websocketHandshake(ctx context.Context, env *Registrations, a Args) (Value,
 			return nil, errHandshake(err)
 		}
 	}
+	limit := s.fullLimit() // the host may lift it for the socket's life
 	if _, err := u.Upgrade(ctx, hs[0], hs[1], hs[2]); err != nil {
 		if first {
 			calls.Give()
@@ -99,6 +100,7 @@ func websocketHandshake(ctx context.Context, env *Registrations, a Args) (Value,
 		return nil, errHandshake(err)
 	}
 	if first && s.startLong(calls.Give) {
+		s.SetHarakiri(limit)
 		DetachCall(ctx)
 	} else if first {
 		calls.Give() // made long meanwhile by another goroutine of the script

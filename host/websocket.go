@@ -104,8 +104,8 @@ func (u *upgrader) Socket() api.WebSocket {
 
 // Upgrade answers the handshake. The call lives at most
 // Limits.WebSocketTimeout from now (api.Scope.SetLifetime), and a socket
-// lives as long as its call; the call's time limit is the websocket
-// API's (see api.LongCalls).
+// lives as long as its call; a script's call keeps a time limit, which
+// websocket_recv pauses (see api.LongCalls).
 func (u *upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.WebSocket, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -141,7 +141,11 @@ func (u *upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.
 	}
 	u.markSent()
 	if s := api.ScopeOf(ctx); s != nil {
+		// The socket lives at most so long; a Go app that upgrades has
+		// no other limit, while websocket_handshake gives a script back
+		// its time limit (see api.LongCalls).
 		s.SetLifetime(u.srv.lim.WebSocketTimeout)
+		s.SetHarakiri(u.srv.lim.WebSocketTimeout)
 	}
 	u.sock = u.srv.newSocket(c, hw.conn, u.gen, u.packet)
 	return u.sock, nil
@@ -158,6 +162,7 @@ func (srv *Server) packetUpgrader(c *conn, gen *Generation, vars uwsgi.Vars, res
 				return nil, nil, err
 			}
 			c.body.settle()
+			c.upgraded.Store(true)
 			if sc, ok := c.nc.(*sockConn); ok {
 				// Reads and writes run at once from now on: through Go's
 				// poller only.

@@ -68,6 +68,31 @@ func echoApp(ctx context.Context, w api.ResponseWriter, r *api.Request) error {
 			code, _ := strconv.Atoi(strings.TrimPrefix(cmd, "close "))
 			ws.Close(code, "bye")
 			continue
+		case cmd == "try":
+			// Two messages the client sent together: TryRecv finds the
+			// second once it arrived, and nothing after it.
+			var got string
+			for i := 0; i < 100; i++ {
+				m, _, ok, err := ws.TryRecv()
+				if err != nil {
+					return err
+				}
+				if ok {
+					got = string(m)
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			_, _, ok, _ := ws.TryRecv()
+			msg = []byte(fmt.Sprintf("%s %v", got, ok))
+		case cmd == "raw":
+			// Raw writes to the client (uwsgi.send) would tear frames.
+			conn, err := api.ScopeOf(ctx).Conn()
+			if err != nil {
+				return err
+			}
+			_, err = conn.Write([]byte("torn"))
+			msg = []byte(fmt.Sprint(errors.Is(err, host.ErrHijacked)))
 		case cmd == "recv-timeout":
 			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			_, _, err := ws.Recv(short)
@@ -395,6 +420,9 @@ func echoCases() []wsCase {
 		wsCase{name: "7.3.2 close with one byte", send: []frame{{op: opClose, payload: []byte{0x03}}}, close: api.CloseProtocolError},
 		wsCase{name: "7.3.4 close with a reason", send: []frame{closeFrame(1000, "Hello World!")}, close: 1000},
 		wsCase{name: "7.3.5 close with a 123-byte reason", send: []frame{closeFrame(1000, strings.Repeat("*", 123))}, close: 1000},
+		// Deviation: Autobahn expects 1007 (or 1002); the framing library
+		// does not check close reasons and echoes the code.
+		wsCase{name: "7.5.1 close reason not UTF-8 (echoed)", send: []frame{closeFrame(1000, "\xce\xba\xff")}, close: 1000},
 		wsCase{name: "7.3.6 close with a 124-byte reason", send: []frame{closeFrame(1000, strings.Repeat("*", 124))}, close: api.CloseProtocolError},
 	)
 	for _, code := range []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
@@ -412,6 +440,8 @@ func echoCases() []wsCase {
 		wsCase{name: "unmasked client frame", send: []frame{{op: opText, payload: []byte("bare"), unmasked: true}}, close: api.CloseProtocolError},
 		wsCase{name: "script closes with a code", send: []frame{text("close 4001")}, close: 4001},
 		wsCase{name: "script fails", send: []frame{text("fail")}, close: api.CloseInternalError},
+		wsCase{name: "raw writes refused", send: []frame{text("raw")}, want: []got{{opText, []byte("true")}}},
+		wsCase{name: "TryRecv", send: []frame{text("try"), text("second")}, want: []got{{opText, []byte("second false")}}},
 		wsCase{name: "Recv honours its context", send: []frame{text("recv-timeout")},
 			want: []got{{opText, []byte(context.DeadlineExceeded.Error())}}},
 	)
@@ -697,7 +727,7 @@ func TestWebSocketReload(t *testing.T) {
 	var rl *host.Reloader
 	ts := startServer(t, "tcp", host.Limits{}, func(srv *host.Server) {
 		eng := &fakeEngine{serve: echoApp}
-		rl = &host.Reloader{Server: srv, State: srv.State, Dir: dir, Engines: []api.Engine{&closeCounting{eng, &closed}},
+		rl = &host.Reloader{Server: srv, Dir: dir, Engines: []api.Engine{&closeCounting{eng, &closed}},
 			Logger: quietLogger, DrainTimeout: 50 * time.Millisecond}
 		if err := rl.Reload(context.Background(), false); err != nil {
 			t.Fatal(err)
@@ -820,6 +850,28 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 			b.StopTimer()
 			c.Write(closeFrame(1000, "").bytes())
 			readServerFrame(br)
+		})
+	}
+}
+
+// TestWebSocketOutlivesTimeouts: a socket is not a slow request: the
+// packet, idle and call timeouts do not end it.
+func TestWebSocketOutlivesTimeouts(t *testing.T) {
+	lim := host.Limits{HeaderTimeout: 50 * time.Millisecond, IdleTimeout: 50 * time.Millisecond,
+		BodyTimeout: 50 * time.Millisecond, CallTimeout: 100 * time.Millisecond}
+	_, fronts := startWS(t, lim, echoApp)
+	for _, f := range fronts {
+		t.Run(f.name, func(t *testing.T) {
+			c, br := wsDial(t, f, "/ws")
+			time.Sleep(300 * time.Millisecond)
+			mustWrite(t, c, text("still open").bytes())
+			if g, err := readServerFrame(br); err != nil || string(g.payload) != "still open" {
+				t.Fatalf("after the timeouts: %v, %v", g, err)
+			}
+			mustWrite(t, c, closeFrame(1000, "").bytes())
+			if g, err := readServerFrame(br); err != nil || g.op != opClose {
+				t.Fatalf("close: %v, %v", g, err)
+			}
 		})
 	}
 }

@@ -92,7 +92,7 @@ func startWSHost(t *testing.T) (uwsgiAddr, httpAddr string) {
 		t.Fatal(err)
 	}
 	srv := &host.Server{State: state, Logger: log}
-	rl := &host.Reloader{Server: srv, State: state, Dir: dir, Logger: log, Engines: []api.Engine{wsEchoEngine{}}}
+	rl := &host.Reloader{Server: srv, Dir: dir, Logger: log, Engines: []api.Engine{wsEchoEngine{}}}
 	if err := rl.Reload(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}

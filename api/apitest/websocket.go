@@ -53,7 +53,9 @@ func NewUpgrader(ws WebSocket) *Upgrader {
 
 // Upgrade implements api.Upgrader: it records the handshake's arguments
 // (upgrade("key","origin","proto"), "" where the request's are used)
-// and returns the one socket.
+// and returns the one socket. Like the host, the first one bounds the
+// call's life and lifts its time limit, which websocket_handshake must
+// give the script back.
 func (u *Upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.WebSocket, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -61,6 +63,10 @@ func (u *Upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.
 	if u.sock == nil {
 		u.sock = newSocket(u, u.peer, time.Now())
 		close(u.upgraded)
+		if s := api.ScopeOf(ctx); s != nil {
+			s.SetLifetime(time.Hour)
+			s.SetHarakiri(time.Hour)
+		}
 	}
 	return u.sock, nil
 }
