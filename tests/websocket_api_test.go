@@ -183,13 +183,15 @@ func TestWebSocketAPIContainment(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "plain" {
 		t.Errorf("plain request with two WebSockets open: %d %q", resp.StatusCode, body)
 	}
-	_, resp, err = dialEcho(ctx, s, "/lua/", 0)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
-		code := 0
-		if resp != nil {
-			code = resp.StatusCode
+	for _, mod := range []uwsgi.Modifier{0, uwsgi.ModLua} {
+		_, resp, err = dialEcho(ctx, s, "/lua/", mod)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+			code := 0
+			if resp != nil {
+				code = resp.StatusCode
+			}
+			t.Errorf("third WebSocket (modifier1 %d): status %d, %v; want 503", mod, code, err)
 		}
-		t.Errorf("third WebSocket: status %d, %v; want 503", code, err)
 	}
 	for _, c := range conns {
 		c.Close(websocket.StatusNormalClosure, "")
