@@ -122,6 +122,11 @@ type Containment struct {
 	// SignalTimeout bounds each signal handler run (default
 	// api.DefaultSignalTimeout).
 	SignalTimeout time.Duration
+	// MaxWebSockets bounds the WebSockets open at once (each holds an
+	// interpreter out of its pool): past it websocket_handshake fails
+	// and the request gets 503. 0 means api.DefaultMaxLongCalls; a
+	// negative value means no bound.
+	MaxWebSockets int
 	// DrainTimeout bounds how long a replaced generation of scripts may
 	// finish its calls before it is freed anyway, and how long Close
 	// waits for the last one (default 30 s).
@@ -167,7 +172,7 @@ func New(cfg Config) (*Host, error) {
 		memory = api.DefaultMemoryLimit()
 	}
 	state, err := api.NewState(api.StateConfig{Caches: cfg.Caches, Logger: log, MemoryLimit: max(memory, 0),
-		Options: scriptOptions(cfg), Outbound: cfg.Outbound})
+		MaxLongCalls: cfg.Containment.MaxWebSockets, Options: scriptOptions(cfg), Outbound: cfg.Outbound})
 	if err != nil {
 		return nil, fmt.Errorf("scripthost: %w", err)
 	}
@@ -271,6 +276,10 @@ func scriptOptions(cfg Config) map[string]string {
 		opts["memory-limit"] = "0"
 	}
 	dur("pool-wait", c.PoolWait)
+	num("max-websockets", int64(max(c.MaxWebSockets, 0))) // negative: none, serve's 0
+	if c.MaxWebSockets < 0 {
+		opts["max-websockets"] = "0"
+	}
 	dur("load-timeout", c.LoadTimeout)
 	dur("signal-timeout", c.SignalTimeout)
 	dur("shutdown-timeout", c.DrainTimeout)

@@ -38,7 +38,7 @@ func Funcs() []Func { return slices.Clone(funcs) }
 
 // funcs is the one table, joined from the areas' parts (each kept in the
 // file of its area) and sorted by name.
-var funcs = joinFuncs(coreFuncs, spoolerFuncs, outboundFuncs)
+var funcs = joinFuncs(coreFuncs, spoolerFuncs, outboundFuncs, websocketFuncs)
 
 func joinFuncs(parts ...[]Func) []Func {
 	var all []Func
@@ -232,6 +232,9 @@ var coreFuncs = []Func{
 			if err != nil {
 				return nil, err
 			}
+			// A long call's limit counts only the time it runs.
+			resume := ScopeOf(ctx).pauseLimit()
+			defer resume(false)
 			t := time.NewTimer(d)
 			defer t.Stop()
 			select {

@@ -15,6 +15,11 @@
 //     (uWSGI's API), the neutral Value set engines convert to, Callable for
 //     script functions, Registrations (what a generation of scripts registered) and
 //     Scope (one call's deadline, client connection and handles).
+//   - WebSocket and Upgrader: the contract between the host's WebSocket
+//     transport and uWSGI's websocket functions; LongCalls, the rules
+//     that contain a call holding its interpreter for a socket's life
+//     (detached from its pool through the context, DetachCall; bounded
+//     in number; a time limit paused while it waits).
 //   - Engine, Program and App: what a script engine provides.
 //
 // Everything hangs off values the caller creates; there are no package-level

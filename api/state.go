@@ -42,6 +42,9 @@ type State struct {
 	// Alarm receives uwsgi.alarm(name, msg) from scripts; nil logs the
 	// alarm at error level.
 	Alarm func(name, msg string)
+	// LongCalls bounds the calls that hold their interpreter for long
+	// (WebSockets).
+	LongCalls *LongCalls
 
 	nodesMu sync.Mutex
 	nodes   map[string]*uwsgi.Client
@@ -57,6 +60,9 @@ type StateConfig struct {
 	// MemoryLimit is the scripts' memory budget in bytes (NewMemory's
 	// limit; <= 0: none).
 	MemoryLimit int64
+	// MaxLongCalls bounds the WebSockets open at once (NewLongCalls's
+	// max: 0 is DefaultMaxLongCalls, negative no bound).
+	MaxLongCalls int
 	// Hostname overrides os.Hostname, for tests and for hosts that
 	// advertise a name other than the machine's.
 	Hostname string
@@ -121,6 +127,8 @@ func NewState(cfg StateConfig) (*State, error) {
 		Hostname: host,
 		Options:  options,
 		Logger:   logger,
+
+		LongCalls: NewLongCalls(cfg.MaxLongCalls),
 	}, nil
 }
 

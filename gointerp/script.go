@@ -118,7 +118,7 @@ func (sc *script) with(ctx context.Context, want *vm, fn func(v *vm) error) erro
 	if err != nil {
 		return err
 	}
-	discard, err := v.do(hold(ctx, v), func() error { return fn(v) })
+	discard, err := v.do(hold(sc.pool.Lend(ctx, v), v), func() error { return fn(v) })
 	if discard {
 		v.close()
 		sc.pool.Discard(v)

@@ -57,7 +57,7 @@ func (p fakeProgram) Apps() map[string]api.App { return p }
 func (p fakeProgram) Close() error             { return nil }
 
 // startAppServer serves one fake app (the file app.fake) with limits lim.
-func startAppServer(t *testing.T, lim host.Limits, app fakeApp, setup func(*host.Server)) *testServer {
+func startAppServer(t testing.TB, lim host.Limits, app fakeApp, setup func(*host.Server)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "app.fake"), nil, 0o644); err != nil {

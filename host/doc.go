@@ -28,6 +28,13 @@
 // [255, 0, 1] once stored durably, [255, 0, 0] without a spooler or when
 // the job cannot be stored.
 //
+// A request that asks for a WebSocket upgrade, on a uwsgi listener or the
+// HTTP front, carries an api.Upgrader in its context; once its script
+// upgrades, the connection is a WebSocket until the call returns
+// (websocket.go): packet timeouts no longer apply to it, Shutdown closes
+// it with 1001 after the other requests drained, and its generation of
+// scripts stays loaded until it closes.
+//
 // Unsupported: cache dump (111/6), XML-RPC (173/3 answers uWSGI's 500),
 // and the UDP-only packets. HTTP-style modifiers are served only
 // once an engine claims them with Handle.

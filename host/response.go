@@ -16,11 +16,14 @@ var ErrHeaderSent = errors.New("host: response header already sent")
 // response written straight to the connection, as uWSGI writes it (no
 // Content-Length or chunking of its own; the body ends at the close).
 type rawResponse struct {
-	w       *PacketWriter
-	proto   string
-	sent    bool
-	written int64
-	err     error // the first write or flush error: the client is gone
+	w     *PacketWriter
+	proto string
+	sent  bool
+	// hijacked: the connection became a WebSocket; nothing more is
+	// written as a response.
+	hijacked bool
+	written  int64
+	err      error // the first write or flush error: the client is gone
 }
 
 func newRawResponse(w *PacketWriter, proto string) *rawResponse {
@@ -92,6 +95,9 @@ func validHeader(name, value string) bool {
 }
 
 func (r *rawResponse) Write(p []byte) (int, error) {
+	if r.hijacked {
+		return 0, ErrHijacked
+	}
 	if !r.sent {
 		if err := r.WriteHeader("200", nil); err != nil {
 			return 0, err
@@ -107,6 +113,9 @@ func (r *rawResponse) Write(p []byte) (int, error) {
 }
 
 func (r *rawResponse) Flush() error {
+	if r.hijacked {
+		return nil
+	}
 	if r.err != nil {
 		return r.err
 	}
@@ -124,6 +133,9 @@ type clientConn struct{ c *conn }
 // body (WebSocket frames follow a request without one): the body the
 // host read ahead first, then the connection.
 func (cc *clientConn) Read(p []byte) (int, error) {
+	if cc.c.upgraded.Load() {
+		return 0, ErrHijacked
+	}
 	if cc.c.body.remaining() > 0 {
 		return cc.c.body.Read(p)
 	}
@@ -131,16 +143,34 @@ func (cc *clientConn) Read(p []byte) (int, error) {
 	return bodyReader{cc.c}.Read(p)
 }
 
-func (cc *clientConn) Write(p []byte) (int, error) { return cc.c.bw.Write(p) }
+// After a WebSocket upgrade the connection's bytes are frames: raw reads
+// and writes would tear them (and race with the socket's goroutines).
 
-func (cc *clientConn) Flush() error { return cc.c.bw.Flush() }
+func (cc *clientConn) Write(p []byte) (int, error) {
+	if cc.c.upgraded.Load() {
+		return 0, ErrHijacked
+	}
+	return cc.c.bw.Write(p)
+}
+
+func (cc *clientConn) Flush() error {
+	if cc.c.upgraded.Load() {
+		return ErrHijacked
+	}
+	return cc.c.bw.Flush()
+}
 
 func (cc *clientConn) Close() error {
-	cc.c.bw.Flush()
+	if !cc.c.upgraded.Load() {
+		cc.c.bw.Flush()
+	}
 	return cc.c.nc.Close()
 }
 
 func (cc *clientConn) Peek(n int) ([]byte, error) {
+	if cc.c.upgraded.Load() {
+		return nil, ErrHijacked
+	}
 	if cc.c.body.remaining() > 0 {
 		return cc.c.body.peek(n)
 	}

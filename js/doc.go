@@ -161,9 +161,10 @@
 // or ArrayBuffer is sent as its bytes. A function may return a promise
 // (be async): the call runs the event loop (promise jobs and timers)
 // until it settles.
-// Bytes from the API reach scripts as strings decoded as UTF-8: bytes
-// that are not UTF-8 become U+FFFD, so binary data is safe only as a
-// Uint8Array (input.readBytes, RPC results, API arguments).
+// Strings from the API reach scripts decoded as UTF-8: bytes that are
+// not UTF-8 become U+FFFD, so binary data is safe only as a Uint8Array
+// (input.readBytes, RPC results, API arguments, and what the API gives as
+// bytes: binary WebSocket messages of uwsgi.websocket_recv).
 //
 // # JSGI
 //

@@ -62,6 +62,11 @@ type Case struct {
 	// Disconnects marks Request cases whose script closes the client
 	// connection: ServeRequest may then fail writing the response.
 	Disconnects bool
+	// WebSocket makes the request of a Request case ask for a WebSocket
+	// upgrade (an Upgrader in its context); WantFrames is then the
+	// Upgrader's Transcript once the call returned.
+	WebSocket  *WebSocket
+	WantFrames string
 	// Note is logged when the case fails: a known defect the case exposes
 	// and where it is.
 	Note string
@@ -92,6 +97,8 @@ type Fixture struct {
 	Returned time.Time
 	// Data carries values from a case's Setup to its Check.
 	Data map[string]any
+	// Upgrader is the fake host side of a WebSocket case's request.
+	Upgrader *Upgrader
 
 	mu     sync.Mutex
 	alarms []Alarm
@@ -416,6 +423,11 @@ func runCase(t *testing.T, engine api.Engine, c Case, src string) {
 	}
 	if c.WantErr == nil && (c.Request || f.Err == nil) && f.Got != want {
 		t.Errorf("got  %q\nwant %q", f.Got, want)
+	}
+	if f.Upgrader != nil {
+		if got, want := f.Upgrader.Transcript(), f.expand(c.WantFrames); got != want {
+			t.Errorf("websocket transcript\ngot  %s\nwant %s", got, want)
+		}
 	}
 	if c.Check != nil {
 		c.Check(f)

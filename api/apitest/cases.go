@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -495,6 +496,91 @@ func cases() []Case {
 				"while is_connected's Doc says \"true if the file descriptor is an open connection\""},
 		{Name: "close/connection", Funcs: fns("close", "connection_fd"), Request: true, Disconnects: true,
 			Want: "bye", Check: cacheIs("after", "yes")},
+
+		// WebSockets: the request's context carries a fake Upgrader.
+		{Name: "websocket_handshake/echo", Funcs: fns("websocket_handshake", "websocket_recv", "websocket_send"), Request: true,
+			WebSocket:  &WebSocket{Messages: []Message{Text("hello"), Text("world")}, Close: true},
+			Want:       resp(`nil "hello" "world";failed`),
+			WantFrames: `upgrade("","","") text:"echo: hello" text:"echo: world"`, Check: longCallsOpen(0)},
+		{Name: "websocket_handshake/arguments", Funcs: fns("websocket_handshake", "call"), Request: true,
+			WebSocket: &WebSocket{}, Setup: registerOpenLongCalls,
+			Want: resp(`"0" nil nil nil "1"`),
+			WantFrames: `upgrade("dGhlIHNhbXBsZSBub25jZQ==","http://example.com","chat") upgrade("","","") ` +
+				`upgrade("","","echo")`, Check: longCallsOpen(0)},
+		{Name: "websocket_handshake/no_upgrade", Request: true,
+			Funcs: fns("websocket_handshake", "websocket_recv", "websocket_recv_nb", "websocket_send", "websocket_send_binary"),
+			Want:  resp("failed;failed;failed;failed;failed")},
+		{Name: "websocket_handshake/no_request", Funcs: fns("websocket_handshake", "websocket_recv"), Want: "failed;failed"},
+		{Name: "websocket_handshake/too_many", Funcs: fns("websocket_handshake"), Request: true,
+			WebSocket: &WebSocket{}, Setup: fillLongCalls, Want: resp("failed"), Check: longCallsOpen(1)},
+		{Name: "websocket_handshake/too_many_uncaught", Funcs: fns("websocket_handshake"), Request: true,
+			WebSocket: &WebSocket{}, Setup: fillLongCalls, WantErr: api.ErrTooManyWebSockets, Check: longCallsOpen(1)},
+		{Name: "websocket_recv/binary", Funcs: fns("websocket_recv", "websocket_send_binary", "websocket_send"), Request: true,
+			WebSocket:  &WebSocket{Messages: []Message{Text("t"), Binary("b\x00\xff")}},
+			Want:       resp("74 6200ff"),
+			WantFrames: `upgrade("","","") binary:"b\x00\xff" text:"t"`},
+		{Name: "websocket_recv_nb/with_and_without", Funcs: fns("websocket_recv_nb", "async_sleep"), Request: true,
+			WebSocket:  &WebSocket{Messages: []Message{Text("a"), {Data: "b", After: 150 * time.Millisecond}}},
+			Want:       resp(`"a" "" "b" ""`),
+			WantFrames: `upgrade("","","")`},
+		{Name: "websocket_recv/closed", Request: true,
+			Funcs:      fns("websocket_recv", "websocket_recv_nb", "websocket_send", "websocket_send_binary"),
+			WebSocket:  &WebSocket{Messages: []Message{Text("a")}, Close: true},
+			Want:       resp(`"a" failed;failed;failed;failed`),
+			WantFrames: `upgrade("","","")`},
+		{Name: "websocket_send/bad_arguments", Request: true,
+			Funcs:     fns("websocket_send", "websocket_send_binary", "websocket_handshake"),
+			WebSocket: &WebSocket{},
+			Want: resp("bad argument #1 to uwsgi.websocket_send;bad argument #1 to uwsgi.websocket_send;" +
+				"bad argument #1 to uwsgi.websocket_send_binary;bad argument #1 to uwsgi.websocket_handshake;" +
+				"bad argument #2 to uwsgi.websocket_handshake;bad argument #3 to uwsgi.websocket_handshake nil"),
+			WantFrames: `upgrade("","","") text:"42"`},
+		// Time blocked in websocket_recv does not count against the limit.
+		{Name: "websocket_recv/time_limit", Funcs: fns("websocket_recv", "set_user_harakiri"), Request: true,
+			WebSocket:  &WebSocket{Messages: paced(4, 150*time.Millisecond), Close: true},
+			Want:       resp(`"survived" 4`),
+			WantFrames: `upgrade("","","")`},
+		// Time spent running after the handshake does: the limit set before
+		// it holds, although the host lifts it for the socket's life.
+		{Name: "websocket_handshake/busy_loop", Funcs: fns("websocket_handshake", "set_user_harakiri"), Request: true,
+			WebSocket: &WebSocket{}, WantErr: api.ErrHarakiri, WantFrames: `upgrade("","","")`, Check: prompt},
+	}
+}
+
+// paced is n text messages "1".."n", each after the one before.
+func paced(n int, every time.Duration) []Message {
+	ms := make([]Message, n)
+	for i := range ms {
+		ms[i] = Message{Data: strconv.Itoa(i + 1), After: every}
+	}
+	return ms
+}
+
+// fillLongCalls leaves the host room for no WebSocket.
+func fillLongCalls(f *Fixture) {
+	f.State.LongCalls = api.NewLongCalls(1)
+	if err := f.State.LongCalls.Take(); err != nil {
+		f.T.Fatal(err)
+	}
+}
+
+// registerOpenLongCalls registers the RPC function "open_long_calls": how
+// many WebSockets the host has open.
+func registerOpenLongCalls(f *Fixture) {
+	err := f.State.RPC.Register("open_long_calls", func(context.Context, [][]byte) ([]byte, error) {
+		return []byte(strconv.Itoa(f.State.LongCalls.Open())), nil
+	})
+	if err != nil {
+		f.T.Fatal(err)
+	}
+}
+
+// longCallsOpen checks the WebSockets open once the call returned.
+func longCallsOpen(n int) func(*Fixture) {
+	return func(f *Fixture) {
+		if got := f.State.LongCalls.Open(); got != n {
+			f.T.Errorf("%d long calls open after the call, want %d", got, n)
+		}
 	}
 }
 

@@ -67,6 +67,20 @@
 // ("HTTP/1.1 200 OK\r\n" + headers + "\r\n" + body). WantErr, when set,
 // must match ServeRequest's error instead.
 //
+// A Request case with WebSocket set serves a request that asked for an
+// upgrade: its context carries an Upgrader in memory (NewUpgrader) whose
+// socket's peer sends the case's messages, each After the one before,
+// and closes (1000) after them when Close is set. The Upgrader records
+// the handshakes and the messages the script sends; WantFrames is that
+// transcript, as in
+//
+//	upgrade("","","") text:"echo: hello" binary:"b\x00\xff"
+//
+// Like the host, the Upgrader bounds the call's life and lifts its time
+// limit at the first handshake. RunContainment, which every engine runs
+// from its tests with its pool size as a parameter, checks that a
+// WebSocket call leaves its interpreter's pool room for the other calls.
+//
 // Results are strings, built by the script with the rendering every
 // language's scripts use, so that Want is the same for all engines:
 //
