@@ -47,6 +47,8 @@ type Registrations struct {
 	signals map[uint8]stagedSignal
 	timers  []stagedTimer
 	ids     []TimerID
+	// consumers are the channel consumers, by channel.
+	consumers map[string]consumerEntry
 
 	active  sync.WaitGroup
 	gate    sync.RWMutex // held for reading by Acquire; Close takes it to stop new calls
@@ -85,7 +87,17 @@ func (e *Registrations) FileContext(ctx context.Context, file string) (context.C
 	if d <= 0 {
 		d = DefaultLoadTimeout
 	}
+	ctx = context.WithValue(ctx, fileKey{}, file)
 	return context.WithTimeoutCause(ctx, d, fmt.Errorf("%w: %s did not finish loading within %v", ErrLoadTimeout, file, d))
+}
+
+type fileKey struct{}
+
+// FileOf returns the name of the file whose top level ctx runs (see
+// FileContext), "" outside a load.
+func FileOf(ctx context.Context) string {
+	f, _ := ctx.Value(fileKey{}).(string)
+	return f
 }
 
 // NewRegistrations returns an environment for scripts of dir over state.
@@ -95,7 +107,7 @@ func NewRegistrations(state *State, dir string) *Registrations {
 		log = slog.Default()
 	}
 	return &Registrations{State: state, Dir: dir, Logger: log, rpcs: map[string]RPCFunc{},
-		signals: map[uint8]stagedSignal{}, drained: make(chan struct{})}
+		signals: map[uint8]stagedSignal{}, consumers: map[string]consumerEntry{}, drained: make(chan struct{})}
 }
 
 // RegisterRPC registers an RPC function of this generation.
@@ -113,6 +125,66 @@ func (e *Registrations) RegisterRPC(name string, fn RPCFunc) error {
 		return e.State.RPC.Register(name, e.guardRPC(name, fn))
 	}
 	return nil
+}
+
+// RegisterConsumer registers the consumer of channel for this
+// generation; file names the script that registered it ("" when
+// unknown), which ties an http.request or websocket.* consumer to the
+// route of that file.
+func (e *Registrations) RegisterConsumer(channel, file string, fn ConsumerFunc) error {
+	if err := CheckChannelName(channel); err != nil {
+		return err
+	}
+	if fn == nil {
+		return ErrNilFunc
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ce := consumerEntry{fn: fn, file: file}
+	e.consumers[channel] = ce
+	if e.live {
+		e.State.Consumers.update(nil, map[string]consumerEntry{channel: e.guardConsumer(channel, ce)})
+	}
+	return nil
+}
+
+// ConsumerFile returns the file that registered this generation's
+// consumer of channel, and whether there is one.
+func (e *Registrations) ConsumerFile(channel string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.consumers[channel]
+	return c.file, ok
+}
+
+// ConsumerChannels returns the channels this generation registered
+// consumers for, sorted.
+func (e *Registrations) ConsumerChannels() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Sorted(maps.Keys(e.consumers))
+}
+
+// guardConsumer wraps a consumer so calls hold the generation open, and
+// a message arriving after it closed goes to the consumer registered for
+// channel now.
+func (e *Registrations) guardConsumer(channel string, ce consumerEntry) consumerEntry {
+	fn := ce.fn
+	ce.fn = func(ctx context.Context, msg map[string]Value) error {
+		if !e.Acquire() {
+			if ctx.Value(forwardedKey{}) != nil {
+				return ErrGenerationClosed
+			}
+			cur, _, ok := e.State.Consumers.Lookup(channel)
+			if !ok {
+				return ErrGenerationClosed
+			}
+			return cur(context.WithValue(ctx, forwardedKey{}, true), msg)
+		}
+		defer e.Release()
+		return fn(ctx, msg)
+	}
+	return ce
 }
 
 // RegisterSignal registers a signal handler of this generation.
@@ -276,7 +348,7 @@ func (e *Registrations) Commit(prev *Registrations) error {
 	for name, fn := range e.rpcs {
 		add[name] = e.guardRPC(name, fn)
 	}
-	var remove []string
+	var remove, removeConsumers []string
 	var oldSignals map[uint8]stagedSignal
 	if prev != nil {
 		prev.mu.Lock()
@@ -285,12 +357,22 @@ func (e *Registrations) Commit(prev *Registrations) error {
 				remove = append(remove, name)
 			}
 		}
+		for ch := range prev.consumers {
+			if _, kept := e.consumers[ch]; !kept {
+				removeConsumers = append(removeConsumers, ch)
+			}
+		}
 		oldSignals = maps.Clone(prev.signals)
 		prev.mu.Unlock()
 	}
 	if err := e.State.RPC.Update(remove, add); err != nil {
 		return err
 	}
+	addConsumers := make(map[string]consumerEntry, len(e.consumers))
+	for ch, ce := range e.consumers {
+		addConsumers[ch] = e.guardConsumer(ch, ce)
+	}
+	e.State.Consumers.update(removeConsumers, addConsumers)
 	for num := range oldSignals {
 		if _, kept := e.signals[num]; !kept {
 			e.State.Signals.Unregister(num)

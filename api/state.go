@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"log/slog"
 	"maps"
 	"os"
@@ -26,8 +27,13 @@ type State struct {
 	Memory *Memory
 	// Counters count containment events (pool waits, load timeouts, ...).
 	Counters *Counters
-	Version  string
-	Hostname string
+	// Channels is the channel layer (Daphne's message standards) and
+	// Consumers the scripts' consumers of its channels; the host runs
+	// Consumers.Serve.
+	Channels  ChannelLayer
+	Consumers *Consumers
+	Version   string
+	Hostname  string
 	// Options are the host's configuration as scripts see it (uwsgi.opt).
 	// Treat them as read-only once the host serves.
 	Options map[string]string
@@ -55,6 +61,10 @@ type StateConfig struct {
 	Hostname string
 	Options  map[string]string // copied
 	Logger   *slog.Logger      // nil means slog.Default()
+	// Channels configures the in-process channel layer made when
+	// ChannelLayer is nil.
+	Channels     ChannelConfig
+	ChannelLayer ChannelLayer
 }
 
 // NewState builds a State from cfg. It fails only on an invalid cache
@@ -94,18 +104,26 @@ func NewState(cfg StateConfig) (*State, error) {
 	signals.Counters = counters
 	timers := NewTimers(signals)
 	timers.Logger = logger
+	layer := cfg.ChannelLayer
+	if layer == nil {
+		layer = NewMemoryLayer(cfg.Channels)
+	}
+	consumers := NewConsumers(layer)
+	consumers.Logger = logger
 	return &State{
-		Timers:   timers,
-		Memory:   memory,
-		Counters: counters,
-		RPC:      NewRegistry(cfg.MaxRPC),
-		Caches:   caches,
-		Signals:  signals,
-		Locks:    NewLocks(cfg.Locks),
-		Version:  Version,
-		Hostname: host,
-		Options:  options,
-		Logger:   logger,
+		Channels:  layer,
+		Consumers: consumers,
+		Timers:    timers,
+		Memory:    memory,
+		Counters:  counters,
+		RPC:       NewRegistry(cfg.MaxRPC),
+		Caches:    caches,
+		Signals:   signals,
+		Locks:     NewLocks(cfg.Locks),
+		Version:   Version,
+		Hostname:  host,
+		Options:   options,
+		Logger:    logger,
 	}, nil
 }
 
@@ -143,5 +161,5 @@ func (s *State) Close() error {
 		c.Close()
 	}
 	s.nodes = nil
-	return s.Caches.Close()
+	return errors.Join(s.Channels.Close(), s.Caches.Close())
 }
