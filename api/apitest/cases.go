@@ -16,7 +16,7 @@ import (
 // cases is the language-neutral case table; the scripts are in
 // cases_<lang>.go under the same names.
 func cases() []Case {
-	return []Case{
+	return append([]Case{
 		// Cron and timers.
 		{Name: "add_cron/registers", Funcs: fns("add_cron"), Want: "true true true", Check: timers(3)},
 		{Name: "add_cron/out_of_range", Funcs: fns("add_cron"),
@@ -465,7 +465,7 @@ func cases() []Case {
 				"while is_connected's Doc says \"true if the file descriptor is an open connection\""},
 		{Name: "close/connection", Funcs: fns("close", "connection_fd"), Request: true, Disconnects: true,
 			Want: "bye", Check: cacheIs("after", "yes")},
-	}
+	}, channelCases()...)
 }
 
 func fns(names ...string) []string { return names }
