@@ -129,6 +129,7 @@ func loadScripts(ctx context.Context, state *api.State, dir string, engines []ap
 				App: prog.Apps()[name], mod: eng.Modifier()})
 		}
 	}
+	addConsumerApps(gen, engines)
 	return gen, nil
 }
 
@@ -372,7 +373,16 @@ func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outco
 	ctx, _, done := api.NewScope(ctx, &clientConn{c: r.c}, s.lim.CallTimeout)
 	defer done()
 	req := &api.Request{Modifier1: r.Modifier1, Modifier2: r.Modifier2, Vars: vars, Body: &r.c.body}
-	if err := app.App.ServeRequest(ctx, resp, req); err != nil {
+	if ca, isConsumer := app.App.(*consumerApp); isConsumer {
+		err = ca.serve(ctx, resp, req, func() (<-chan struct{}, func()) { return watchClient(r.c) })
+		if errors.Is(err, context.Canceled) {
+			s.log.Info("client left before the consumer answered", "app", app.Name, "path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr)
+			return Close
+		}
+	} else {
+		err = app.App.ServeRequest(ctx, resp, req)
+	}
+	if err != nil {
 		if s.clientLeft(err, resp.err, nil) {
 			s.log.Info("client left before the response was complete", "app", app.Name,
 				"path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr, "err", err)
