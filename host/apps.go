@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -71,6 +72,10 @@ type Generation struct {
 	Apps          []AppInfo
 	Files         []string
 	LoadedAt      time.Time
+
+	wsMu   sync.Mutex
+	wsOpen int           // open WebSockets served by the generation
+	wsIdle chan struct{} // closed when wsOpen drops to 0, if waited for
 }
 
 var genCounter atomic.Int64
@@ -135,9 +140,23 @@ func loadScripts(ctx context.Context, state *api.State, dir string, engines []ap
 
 // Close stops the generation's timers, waits (until ctx is done) for the
 // calls still running in it, then frees its programs. A generation that
-// was never made live can be closed at once.
+// was never made live can be closed at once. A generation serving open
+// WebSockets is freed only once they are closed, whatever ctx says: a
+// reload never drops a socket.
 func (g *Generation) Close(ctx context.Context) error {
 	drainErr := g.Registrations.Close(ctx)
+	if sockets := g.socketsClosed(); drainErr != nil {
+		select {
+		case <-sockets:
+		default:
+			// The calls still running include sockets: wait for them,
+			// then give the others a moment more.
+			<-sockets
+			late, cancel := context.WithTimeout(context.Background(), time.Second)
+			drainErr = g.Registrations.Close(late)
+			cancel()
+		}
+	}
 	var errs []error
 	if drainErr != nil {
 		errs = append(errs, fmt.Errorf("host: generation %d still had calls running: %w", g.ID, drainErr))
@@ -372,8 +391,13 @@ func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outco
 	resp := newRawResponse(w, proto)
 	ctx, _, done := api.NewScope(ctx, &clientConn{c: r.c}, s.lim.CallTimeout)
 	defer done()
+	var up *upgrader
+	if isUpgrade(vars) {
+		up = s.packetUpgrader(r.c, rt.gen, vars, resp)
+		ctx = api.WithUpgrader(ctx, up)
+	}
 	req := &api.Request{Modifier1: r.Modifier1, Modifier2: r.Modifier2, Vars: vars, Body: &r.c.body}
-	if ca, isConsumer := app.App.(*consumerApp); isConsumer {
+	if ca, isConsumer := app.App.(*consumerApp); isConsumer && up == nil {
 		err = ca.serve(ctx, resp, req, func() (<-chan struct{}, func()) { return watchClient(r.c) })
 		if errors.Is(err, context.Canceled) {
 			s.log.Info("client left before the consumer answered", "app", app.Name, "path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr)
@@ -381,6 +405,13 @@ func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outco
 		}
 	} else {
 		err = app.App.ServeRequest(ctx, resp, req)
+	}
+	if up != nil && up.Socket() != nil {
+		if err != nil {
+			s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vars.Get("PATH_INFO"), "err", err)
+		}
+		up.finish(err != nil)
+		return Close
 	}
 	if err != nil {
 		if s.clientLeft(err, resp.err, nil) {

@@ -241,7 +241,7 @@ func writeHTTPResponse(w api.ResponseWriter, m map[string]api.Value) error {
 	ctype := "text/html; charset=utf-8"
 	if s, ok := m["content_type"].(string); ok && s != "" {
 		ctype = s
-	} else if s, ok := headerValue(hm, "Content-Type"); ok {
+	} else if s, ok := messageHeader(hm, "Content-Type"); ok {
 		ctype = s
 	}
 	content, _ := api.ToBytes(m["content"])
@@ -277,8 +277,8 @@ func writeHTTPResponse(w api.ResponseWriter, m map[string]api.Value) error {
 	return w.Flush()
 }
 
-// headerValue finds a header of a response message by name, in any case.
-func headerValue(hm map[string]api.Value, name string) (string, bool) {
+// messageHeader finds a header of a response message by name, in any case.
+func messageHeader(hm map[string]api.Value, name string) (string, bool) {
 	for k, v := range hm {
 		if strings.EqualFold(k, name) {
 			return api.FormatValue(v), true

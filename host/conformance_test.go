@@ -7,6 +7,8 @@ package host_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
 	"github.com/scripthost/scripthost/host"
 )
@@ -25,6 +28,7 @@ const (
 	defaultServer serverKind = iota // DefaultLimits: payloads up to 65535
 	uwsgiBuffer                     // MaxPacket 4096, uWSGI's default --buffer-size
 	shortHeader                     // HeaderTimeout 200 ms instead of uWSGI's 4 s
+	wsEcho                          // a Lua-modifier app doing the captures' WebSocket echo
 )
 
 func (k serverKind) limits() host.Limits {
@@ -38,7 +42,7 @@ func (k serverKind) limits() host.Limits {
 }
 
 func (k serverKind) String() string {
-	return [...]string{"default", "maxpacket4096", "headertimeout200ms"}[k]
+	return [...]string{"default", "maxpacket4096", "headertimeout200ms", "wsecho"}[k]
 }
 
 // vectorCase is one replay. By default the response must equal
@@ -168,7 +172,7 @@ var vectorCases = []vectorCase{
 	dropped("nginx_get"),
 	dropped("nginx_post"),
 	dropped("nginx_post_chunked"),
-	dropped("nginx_websocket"),
+	{name: "nginx_websocket", srv: wsEcho, check: checkWebSocketEcho},
 	dropped("nginx_app_chunked"),
 	{name: "nginx_vars_over_4096", srv: uwsgiBuffer},
 	{name: "nginx_vars_over_65535", skip: "nginx refused to build the packet: nothing was sent upstream"},
@@ -214,6 +218,40 @@ var vectorCases = []vectorCase{
 	{name: "unsupported_mod72_HTTP_raw"},
 	{name: "unsupported_mod200_close_mark"},
 	{name: "unsupported_mod255_generic_response"},
+}
+
+// captureWebSocketApp is what the captures' Lua app does on /ws: the
+// handshake, then "echo:" and each of two messages.
+func captureWebSocketApp(ctx context.Context, w api.ResponseWriter, r *api.Request) error {
+	u, ok := api.UpgraderFrom(ctx)
+	if !ok {
+		return errors.New("no upgrade offered")
+	}
+	ws, err := u.Upgrade(ctx, "", "", "")
+	if err != nil {
+		return err
+	}
+	for range 2 {
+		msg, _, err := ws.Recv(ctx)
+		if err != nil {
+			return err
+		}
+		if err := ws.Send(ctx, append([]byte("echo:"), msg...), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkWebSocketEcho: uWSGI's 101 and frames byte for byte; where uWSGI
+// then drops the connection, the host closes it with a close frame
+// (1000).
+func checkWebSocketEcho(t *testing.T, got, captured []byte) {
+	t.Helper()
+	want := append(append([]byte(nil), captured...), 0x88, 0x02, 0x03, 0xe8)
+	if !bytes.Equal(got, want) {
+		t.Errorf("got %s, want the capture and a close 1000 %s", show(got), show(want))
+	}
 }
 
 // checkExpires compares a magic get reply whose expires is an absolute
@@ -295,6 +333,17 @@ func TestConformance(t *testing.T) {
 			for _, k := range []serverKind{defaultServer, uwsgiBuffer, shortHeader} {
 				servers[k] = startServer(t, network, k.limits(), nil)
 			}
+			servers[wsEcho] = startServer(t, network, host.Limits{}, func(srv *host.Server) {
+				dir := t.TempDir()
+				if err := os.WriteFile(filepath.Join(dir, "app.fake"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				rl := &host.Reloader{Server: srv, State: srv.State, Dir: dir, Logger: quietLogger,
+					Engines: []api.Engine{&fakeEngine{serve: captureWebSocketApp}}}
+				if err := rl.Reload(context.Background(), false); err != nil {
+					t.Fatal(err)
+				}
+			})
 			for _, vc := range vectorCases {
 				name := vc.name
 				if vc.srv != defaultServer {

@@ -51,8 +51,21 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	defer resp.finish()
 	ctx, _, done := api.NewScope(r.Context(), &httpConn{rw: rw, resp: resp, body: &body}, s.lim.CallTimeout)
 	defer done()
+	var up *upgrader
+	if isUpgrade(vars) {
+		up = s.frontUpgrader(rw, r, rt.gen, resp)
+		ctx = api.WithUpgrader(ctx, up)
+	}
 	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: &body}
-	if err := app.App.ServeRequest(ctx, resp, req); err != nil {
+	err := app.App.ServeRequest(ctx, resp, req)
+	if up != nil && up.Socket() != nil {
+		if err != nil {
+			s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vr.URL.Path, "err", err)
+		}
+		up.finish(err != nil)
+		return
+	}
+	if err != nil {
 		if s.clientLeft(err, resp.err, r.Context()) {
 			s.log.Info("client left before the response was complete", "app", app.Name,
 				"path", vr.URL.Path, "remote", r.RemoteAddr, "err", err)
@@ -188,6 +201,8 @@ type httpResponse struct {
 	head  bool // a HEAD request: no body goes out
 	sent  bool
 	err   error // the first write or flush error: the client is gone
+	// hijacked: the connection became a WebSocket.
+	hijacked bool
 
 	// Set once the connection was taken over for a raw response.
 	conn net.Conn
@@ -245,6 +260,9 @@ func (h *httpResponse) writeRawHeader(line string, headers []api.Header) error {
 }
 
 func (h *httpResponse) Write(p []byte) (int, error) {
+	if h.hijacked {
+		return 0, ErrHijacked
+	}
 	if h.raw != nil {
 		if h.head {
 			return len(p), nil
@@ -264,6 +282,9 @@ func (h *httpResponse) Write(p []byte) (int, error) {
 }
 
 func (h *httpResponse) Flush() error {
+	if h.hijacked {
+		return nil
+	}
 	var err error
 	if h.raw != nil {
 		err = h.raw.Flush()

@@ -16,11 +16,14 @@ var ErrHeaderSent = errors.New("host: response header already sent")
 // response written straight to the connection, as uWSGI writes it (no
 // Content-Length or chunking of its own; the body ends at the close).
 type rawResponse struct {
-	w       *PacketWriter
-	proto   string
-	sent    bool
-	written int64
-	err     error // the first write or flush error: the client is gone
+	w     *PacketWriter
+	proto string
+	sent  bool
+	// hijacked: the connection became a WebSocket; nothing more is
+	// written as a response.
+	hijacked bool
+	written  int64
+	err      error // the first write or flush error: the client is gone
 }
 
 func newRawResponse(w *PacketWriter, proto string) *rawResponse {
@@ -92,6 +95,9 @@ func validHeader(name, value string) bool {
 }
 
 func (r *rawResponse) Write(p []byte) (int, error) {
+	if r.hijacked {
+		return 0, ErrHijacked
+	}
 	if !r.sent {
 		if err := r.WriteHeader("200", nil); err != nil {
 			return 0, err
@@ -107,6 +113,9 @@ func (r *rawResponse) Write(p []byte) (int, error) {
 }
 
 func (r *rawResponse) Flush() error {
+	if r.hijacked {
+		return nil
+	}
 	if r.err != nil {
 		return r.err
 	}

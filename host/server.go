@@ -57,6 +57,23 @@ type Limits struct {
 	// CallTimeout is the deadline of each request's context: RPC calls and
 	// script requests that run longer are interrupted (uWSGI's harakiri).
 	CallTimeout time.Duration
+
+	// WebSocketMaxMessage is the largest WebSocket message received, in
+	// bytes (uWSGI's websockets-max-size); a larger one closes the socket
+	// with 1009.
+	WebSocketMaxMessage int64
+	// WebSocketSendQueue bounds the bytes of the messages a socket holds
+	// for a peer that reads slower than its script sends; a send over it
+	// closes the socket with 1008.
+	WebSocketSendQueue int
+	// WebSocketPing is how often the host pings each socket's peer (<0:
+	// never); WebSocketPongTimeout is how long the peer has to answer
+	// before it is dropped.
+	WebSocketPing        time.Duration
+	WebSocketPongTimeout time.Duration
+	// WebSocketTimeout replaces CallTimeout for a request's call once it
+	// upgraded: a socket lives as long as its call.
+	WebSocketTimeout time.Duration
 }
 
 // DefaultLimits are the limits used for zero fields.
@@ -72,6 +89,12 @@ var DefaultLimits = Limits{
 	BodyMemory:    1 << 20,
 	WriteTimeout:  30 * time.Second,
 	CallTimeout:   60 * time.Second,
+
+	WebSocketMaxMessage:  1 << 20,
+	WebSocketSendQueue:   4 << 20,
+	WebSocketPing:        30 * time.Second,
+	WebSocketPongTimeout: 20 * time.Second,
+	WebSocketTimeout:     24 * time.Hour,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -91,6 +114,15 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxBody > 0 {
 		d.MaxBody = l.MaxBody
 	}
+	if l.WebSocketMaxMessage > 0 {
+		d.WebSocketMaxMessage = l.WebSocketMaxMessage
+	}
+	if l.WebSocketSendQueue > 0 {
+		d.WebSocketSendQueue = l.WebSocketSendQueue
+	}
+	if l.WebSocketPing < 0 {
+		d.WebSocketPing = 0
+	}
 	if l.MaxRPCArgs > 0 {
 		d.MaxRPCArgs = min(l.MaxRPCArgs, api.MaxRPCArgs)
 	}
@@ -101,6 +133,8 @@ func (l Limits) withDefaults() Limits {
 		{&d.HeaderTimeout, l.HeaderTimeout}, {&d.IdleTimeout, l.IdleTimeout},
 		{&d.BodyTimeout, l.BodyTimeout}, {&d.WriteTimeout, l.WriteTimeout},
 		{&d.CallTimeout, l.CallTimeout}, {&d.BodyDeadline, l.BodyDeadline},
+		{&d.WebSocketPing, l.WebSocketPing}, {&d.WebSocketPongTimeout, l.WebSocketPongTimeout},
+		{&d.WebSocketTimeout, l.WebSocketTimeout},
 	} {
 		if p.v > 0 {
 			*p.dst = p.v
@@ -135,8 +169,11 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[*net.Listener]struct{}
 	conns     map[*conn]struct{}
-	closing   atomic.Bool
-	connWG    sync.WaitGroup
+	sockets   map[*socket]struct{} // open WebSockets, of both fronts
+	// packetSockets counts the conns that carry a WebSocket.
+	packetSockets int
+	closing       atomic.Bool
+	connWG        sync.WaitGroup
 
 	bgOnce   sync.Once
 	bgCancel context.CancelFunc
@@ -407,17 +444,23 @@ func (s *Server) ListenAndServe(addr string) error {
 // Shutdown stops accepting, closes idle connections (with a close mark
 // for clients that use the extension) and waits until every request in
 // flight has finished or ctx is done, whichever comes first; then it stops
-// signal delivery and the cache sweeper. Use Close to end what remains
-// after a ctx timeout.
+// signal delivery and the cache sweeper. Open WebSockets are closed with
+// 1001 (going away) once the other requests have drained, and waited for
+// like them. Use Close to end what remains after a ctx timeout.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.closeListeners()
 	done := make(chan struct{})
-	go func() { s.connWG.Wait(); close(done) }()
+	go func() { s.connWG.Wait(); s.waitSockets(); close(done) }()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	goingAway := false
 	for {
 		s.closeIdle()
+		if !goingAway && s.onlySockets() {
+			goingAway = true
+			s.closeSockets(api.CloseGoingAway, "server shutting down")
+		}
 		select {
 		case <-done:
 			s.cancel()
@@ -440,6 +483,9 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		c.nc.Close()
 	}
+	for ws := range s.sockets {
+		ws.nc.Close()
+	}
 	s.mu.Unlock()
 	s.stopBackground()
 	return nil
@@ -451,6 +497,21 @@ func (s *Server) closeListeners() {
 	s.closing.Store(true)
 	for l := range s.listeners {
 		(*l).Close()
+	}
+}
+
+// onlySockets reports whether every connection left is a WebSocket.
+func (s *Server) onlySockets() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns) <= s.packetSockets
+}
+
+// waitSockets waits until no WebSocket is open; none opens once the
+// listeners are closed.
+func (s *Server) waitSockets() {
+	for s.OpenWebSockets() > 0 {
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -54,6 +54,8 @@ type serveConfig struct {
 	bodyDir       string
 	bodyMemory    sizeFlag
 	maxBody       sizeFlag
+	wsMaxMessage  sizeFlag
+	wsSendQueue   sizeFlag
 	signalTimeout time.Duration
 	loadTimeout   time.Duration
 	memoryLimit   sizeFlag
@@ -110,6 +112,12 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&cfg.pools.wait, "pool-wait", 5*time.Second, "longest wait of a call for a free interpreter before it fails")
 	fs.DurationVar(&cfg.limits.WriteTimeout, "write-timeout", d.WriteTimeout, "time allowed for each write to a client")
 	fs.DurationVar(&cfg.limits.CallTimeout, "call-timeout", d.CallTimeout, "deadline of each request and RPC call (uWSGI's harakiri)")
+	cfg.wsMaxMessage, cfg.wsSendQueue = sizeFlag(d.WebSocketMaxMessage), sizeFlag(d.WebSocketSendQueue)
+	fs.Var(&cfg.wsMaxMessage, "websocket-max-message", "largest WebSocket message received, SIZE (uWSGI's websockets-max-size); a larger one closes the socket with 1009")
+	fs.Var(&cfg.wsSendQueue, "websocket-send-queue", "bytes of messages a WebSocket holds for a peer that reads slower than its script sends, SIZE; a send over it closes the socket with 1008 (one message always fits)")
+	fs.DurationVar(&cfg.limits.WebSocketPing, "websocket-ping", d.WebSocketPing, "how often each WebSocket's peer is pinged (0: never)")
+	fs.DurationVar(&cfg.limits.WebSocketPongTimeout, "websocket-pong-timeout", d.WebSocketPongTimeout, "time a WebSocket's peer has to answer a ping before it is dropped")
+	fs.DurationVar(&cfg.limits.WebSocketTimeout, "websocket-timeout", d.WebSocketTimeout, "deadline of a request's call from its WebSocket handshake on, instead of --call-timeout: the socket lives as long as the call")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to let requests in flight finish")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
@@ -117,7 +125,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&cfg.supervise, "supervise", true, "serve from a child process that a small parent holding the sockets replaces when it dies; the caches survive in journals (false: serve from this process)")
 	fs.StringVar(&cfg.procs, "procs", "auto", "processors running Go code (GOMAXPROCS): a number, or auto for one while the server needs less than a core and the runtime's default (every core the container's CPU quota allows, kept up to date) once it is busy (a GOMAXPROCS environment variable overrides auto)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111) and the close mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nContainment: request bodies are read whole before an app runs (--body-timeout,\n--body-deadline, --body-memory, --max-body); calls and handlers have deadlines\n(--call-timeout, --signal-timeout, --load-timeout); the scripts share a memory\nbudget (--memory-limit) and bounded interpreter pools (--lua-pool, --js-pool,\n--go-pool, --pool-wait). A signal raised while pending is merged into it.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111) and the close mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nContainment: request bodies are read whole before an app runs (--body-timeout,\n--body-deadline, --body-memory, --max-body); calls and handlers have deadlines\n(--call-timeout, --signal-timeout, --load-timeout); the scripts share a memory\nbudget (--memory-limit) and bounded interpreter pools (--lua-pool, --js-pool,\n--go-pool, --pool-wait). A signal raised while pending is merged into it.\n\nWebSockets: a request that asks for an upgrade (through nginx uwsgi_pass, or\n--http) becomes a WebSocket when its script calls websocket_handshake; the\nhost answers pings, pings the peer (--websocket-ping, --websocket-pong-timeout),\nchecks UTF-8 and sizes (--websocket-max-message) and bounds what waits for a\nslow peer (--websocket-send-queue). The call lives as long as the socket\n(--websocket-timeout); shutdown closes sockets with 1001.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs, cfg
@@ -301,6 +309,10 @@ func hostConfig(cfg *serveConfig, log *slog.Logger) (scripthost.Config, error) {
 		hc.Containment.MemoryLimit = -1 // --memory-limit 0: no budget
 	}
 	hc.Limits.BodyMemory, hc.Limits.MaxBody = int64(cfg.bodyMemory), int64(cfg.maxBody)
+	hc.Limits.WebSocketMaxMessage, hc.Limits.WebSocketSendQueue = int64(cfg.wsMaxMessage), int(cfg.wsSendQueue)
+	if hc.Limits.WebSocketPing == 0 {
+		hc.Limits.WebSocketPing = -1 // --websocket-ping 0: never
+	}
 	var err error
 	if hc.Routes, err = parseRoutes(cfg); err != nil {
 		return hc, err
