@@ -73,6 +73,10 @@ type Generation struct {
 	Files         []string
 	LoadedAt      time.Time
 
+	// socketFile is the file whose consumers take WebSockets (see
+	// addConsumerApps), "" when none.
+	socketFile string
+
 	wsMu   sync.Mutex
 	wsOpen int           // open WebSockets served by the generation
 	wsIdle chan struct{} // closed when wsOpen drops to 0, if waited for
@@ -397,14 +401,10 @@ func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outco
 		ctx = api.WithUpgrader(ctx, up)
 	}
 	req := &api.Request{Modifier1: r.Modifier1, Modifier2: r.Modifier2, Vars: vars, Body: &r.c.body}
-	if ca, isConsumer := app.App.(*consumerApp); isConsumer && up == nil {
-		err = ca.serve(ctx, resp, req, func() (<-chan struct{}, func()) { return watchClient(r.c) })
-		if errors.Is(err, context.Canceled) {
-			s.log.Info("client left before the consumer answered", "app", app.Name, "path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr)
-			return Close
-		}
-	} else {
-		err = app.App.ServeRequest(ctx, resp, req)
+	err = s.runApp(ctx, rt.gen, app, resp, req, up, func() (<-chan struct{}, func()) { return watchClient(r.c) })
+	if errors.Is(err, errClientGone) {
+		s.log.Info("client left before the consumer answered", "app", app.Name, "path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr)
+		return Close
 	}
 	if up != nil && up.Socket() != nil {
 		if err != nil {

@@ -38,13 +38,23 @@ const (
 // consumer answers on the message's response_channel with an HTTP
 // Response message, which the host writes to the client.
 
-// addConsumerApps adds to gen the app of the file whose consumer serves
-// http.request, unless that file defines an app itself.
+// addConsumerApps adds to gen the apps of the files whose consumers
+// serve http.request and WebSockets, unless those files define apps
+// themselves, and notes the file whose consumers take WebSockets.
 func addConsumerApps(gen *Generation, engines []api.Engine) {
-	file, ok := gen.Registrations.ConsumerFile(ChannelHTTPRequest)
-	if !ok || file == "" {
-		return
+	for _, ch := range []string{ChannelWebSocketConnect, ChannelWebSocketReceive} {
+		if file, ok := gen.Registrations.ConsumerFile(ch); ok && file != "" {
+			gen.socketFile = file
+			addConsumerApp(gen, engines, file)
+			break
+		}
 	}
+	if file, ok := gen.Registrations.ConsumerFile(ChannelHTTPRequest); ok && file != "" {
+		addConsumerApp(gen, engines, file)
+	}
+}
+
+func addConsumerApp(gen *Generation, engines []api.Engine, file string) {
 	ext := path.Ext(file)
 	name := strings.TrimSuffix(path.Base(file), ext)
 	for _, eng := range engines {
@@ -53,7 +63,7 @@ func addConsumerApps(gen *Generation, engines []api.Engine) {
 		}
 		for _, a := range gen.Apps {
 			if a.Name == name && a.Engine == eng.Name() {
-				return // the file's own app serves its route
+				return // the file's own app, or its consumers' already
 			}
 		}
 		gen.Apps = append(gen.Apps, AppInfo{Name: name, Engine: eng.Name(), File: file,
@@ -78,6 +88,9 @@ func (a *consumerApp) ServeRequest(ctx context.Context, w api.ResponseWriter, r 
 // closes when it leaves; stop ends the watch.
 type watchFunc func() (gone <-chan struct{}, stop func())
 
+// errClientGone: the client left before the consumer answered.
+var errClientGone = errors.New("host: the client left before the consumer answered")
+
 // errResponseTimeout: no response message arrived within the call's
 // time limit.
 var errResponseTimeout = errors.New("host: the http.request consumer sent no response in time")
@@ -87,6 +100,9 @@ var errResponseTimeout = errors.New("host: the http.request consumer sent no res
 // http.disconnect; watch, when set, tells) and writes it to w.
 func (a *consumerApp) serve(ctx context.Context, w api.ResponseWriter, r *api.Request, watch watchFunc) error {
 	layer := a.state.Channels
+	if _, _, ok := a.state.Consumers.Lookup(ChannelHTTPRequest); !ok {
+		return writeStatus(w, http.StatusNotFound) // a file with WebSocket consumers only
+	}
 	reply, err := layer.NewChannel(ctx, "http.response")
 	if err != nil {
 		return err
@@ -130,7 +146,7 @@ func (a *consumerApp) serve(ctx context.Context, w api.ResponseWriter, r *api.Re
 		}
 		if wctx.Err() != nil { // the client left
 			a.disconnected(msg)
-			return fmt.Errorf("host: client gone while the consumer worked: %w", context.Canceled)
+			return errClientGone
 		}
 		return err
 	}

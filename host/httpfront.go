@@ -57,7 +57,7 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		ctx = api.WithUpgrader(ctx, up)
 	}
 	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: &body}
-	err := app.App.ServeRequest(ctx, resp, req)
+	err := s.runApp(ctx, rt.gen, app, resp, req, up, nil)
 	if up != nil && up.Socket() != nil {
 		if err != nil {
 			s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vr.URL.Path, "err", err)
