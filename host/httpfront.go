@@ -26,6 +26,7 @@ type HTTPFront struct {
 func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s := f.Server
 	s.init()
+	s.startBackground() // consumers, signals and timers serve the front's scripts too
 	var body requestBody
 	defer body.release()
 	if !f.readBody(rw, r, &body) {

@@ -1,0 +1,156 @@
+package scripthost_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/scripthost/scripthost"
+	"github.com/scripthost/scripthost/api"
+)
+
+// roomConsumers are a chat room in each language: a socket joins the
+// group "room" on connect and is greeted, text goes to the whole room,
+// binary comes back to its sender, "bye" closes the socket, and a
+// disconnect leaves the room and counts in the cache.
+var roomConsumers = map[string]string{
+	"lua": `
+uwsgi.register_consumer("websocket.connect", function(msg)
+  uwsgi.group_add("room", msg.reply_channel)
+  uwsgi.channel_send(msg.reply_channel, {content = "welcome " .. msg.path .. " " .. msg.GET[1][2]})
+end)
+uwsgi.register_consumer("websocket.receive", function(msg)
+  if msg.binary then
+    uwsgi.channel_send(msg.reply_channel, {content = msg.content, binary = true})
+  elseif msg.content == "bye" then
+    uwsgi.channel_send(msg.reply_channel, {})
+  else
+    uwsgi.group_send("room", {content = msg.content})
+  end
+end)
+uwsgi.register_consumer("websocket.disconnect", function(msg)
+  uwsgi.group_discard("room", msg.reply_channel)
+  uwsgi.cache_inc("left")
+end)`,
+	"js": `
+uwsgi.register_consumer("websocket.connect", (msg) => {
+  uwsgi.group_add("room", msg.reply_channel);
+  uwsgi.channel_send(msg.reply_channel, {content: "welcome " + msg.path + " " + msg.GET[0][1]});
+});
+uwsgi.register_consumer("websocket.receive", (msg) => {
+  if (msg.binary) {
+    uwsgi.channel_send(msg.reply_channel, {content: msg.content, binary: true});
+  } else if (msg.content === "bye") {
+    uwsgi.channel_send(msg.reply_channel, {});
+  } else {
+    uwsgi.group_send("room", {content: msg.content});
+  }
+});
+uwsgi.register_consumer("websocket.disconnect", (msg) => {
+  uwsgi.group_discard("room", msg.reply_channel);
+  uwsgi.cache_inc("left");
+});`,
+	"go": `package main
+
+import "scripthost/uwsgi"
+
+func main() {
+	uwsgi.RegisterConsumer("websocket.connect", func(msg map[string]any) {
+		q := msg["GET"].([]any)[0].([]any)
+		uwsgi.GroupAdd("room", msg["reply_channel"])
+		uwsgi.ChannelSend(msg["reply_channel"], map[string]any{"content": "welcome " + msg["path"].(string) + " " + q[1].(string)})
+	})
+	uwsgi.RegisterConsumer("websocket.receive", func(msg map[string]any) {
+		switch {
+		case msg["binary"] == true:
+			uwsgi.ChannelSend(msg["reply_channel"], map[string]any{"content": msg["content"], "binary": true})
+		case msg["content"] == "bye":
+			uwsgi.ChannelSend(msg["reply_channel"], map[string]any{})
+		default:
+			uwsgi.GroupSend("room", map[string]any{"content": msg["content"]})
+		}
+	})
+	uwsgi.RegisterConsumer("websocket.disconnect", func(msg map[string]any) {
+		uwsgi.GroupDiscard("room", msg["reply_channel"])
+		uwsgi.CacheInc("left")
+	})
+}
+`,
+}
+
+func TestWebSocketConsumers(t *testing.T) {
+	for lang, src := range roomConsumers {
+		t.Run(lang, func(t *testing.T) {
+			dir := scriptsDir(t, map[string]string{"room" + extOf[lang]: src})
+			h := newHost(t, scripthost.Config{Scripts: dir, Watch: scripthost.Watch{Disabled: true}})
+			addr, _ := serve(t, h.ServePlainHTTP)
+			ctx := ctxTimeout(t)
+			dial := func() *websocket.Conn {
+				c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws?name=x", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.CloseNow() })
+				expect(t, ctx, c, websocket.MessageText, "welcome /ws x")
+				return c
+			}
+			a, b := dial(), dial()
+			if err := a.Write(ctx, websocket.MessageText, []byte("hi all")); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, ctx, a, websocket.MessageText, "hi all")
+			expect(t, ctx, b, websocket.MessageText, "hi all")
+			b.Write(ctx, websocket.MessageBinary, []byte{0, 1, 2})
+			expect(t, ctx, b, websocket.MessageBinary, "\x00\x01\x02")
+
+			b.Write(ctx, websocket.MessageText, []byte("bye"))
+			_, _, err := b.Read(ctx)
+			if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+				t.Errorf("after bye: %v, want a close 1000 from the consumer", err)
+			}
+			waitCounter(t, h, "left", 1)
+			// b left the room: a's message reaches a only, and a's close
+			// is a disconnect too.
+			a.Write(ctx, websocket.MessageText, []byte("alone"))
+			expect(t, ctx, a, websocket.MessageText, "alone")
+			a.Close(websocket.StatusNormalClosure, "")
+			waitCounter(t, h, "left", 2)
+		})
+	}
+}
+
+func expect(t *testing.T, ctx context.Context, c *websocket.Conn, typ websocket.MessageType, want string) {
+	t.Helper()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	gotType, got, err := c.Read(rctx)
+	if err != nil || gotType != typ || string(got) != want {
+		t.Fatalf("read %v %q, %v; want %v %q", gotType, got, err, typ, want)
+	}
+}
+
+func waitCounter(t *testing.T, h *scripthost.Host, key string, want int64) {
+	t.Helper()
+	c, err := h.Cache("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := c.Num(context.Background(), []byte(key))
+		if err == nil && n == want || time.Now().After(deadline) {
+			if n != want {
+				t.Errorf("counter %s = %d (%v), want %d", key, n, err, want)
+			}
+			return
+		}
+		if err != nil && !errors.Is(err, api.ErrNotFound) {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
