@@ -3,6 +3,9 @@ package scripthost_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,3 +157,45 @@ func waitCounter(t *testing.T, h *scripthost.Host, key string, want int64) {
 	}
 }
 
+
+// examples/chat: the page at /, and text sent by one client reaches all.
+func TestChatExample(t *testing.T) {
+	h := newHost(t, scripthost.Config{Scripts: "examples/chat", Watch: scripthost.Watch{Disabled: true}})
+	addr, _ := serve(t, h.ServePlainHTTP)
+	ctx := ctxTimeout(t)
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `new WebSocket(scheme + location.host + "/ws")`) {
+		t.Fatalf("GET / = %d %.80q", resp.StatusCode, page)
+	}
+	var clients []*websocket.Conn
+	for range 3 {
+		c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		clients = append(clients, c)
+	}
+	layer := h.State().Channels.(*api.MemoryLayer)
+	deadline := time.Now().Add(10 * time.Second)
+	for layer.Stats().Memberships < len(clients) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	clients[1].Write(ctx, websocket.MessageText, []byte("hello, room"))
+	for _, c := range clients {
+		expect(t, ctx, c, websocket.MessageText, "hello, room")
+	}
+	clients[0].Close(websocket.StatusNormalClosure, "")
+	deadline = time.Now().Add(10 * time.Second)
+	for layer.Stats().Memberships != len(clients)-1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := layer.Stats().Memberships; n != len(clients)-1 {
+		t.Errorf("%d members after one client left, want %d", n, len(clients)-1)
+	}
+}
