@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +199,52 @@ func TestChatExample(t *testing.T) {
 	}
 	if n := layer.Stats().Memberships; n != len(clients)-1 {
 		t.Errorf("%d members after one client left, want %d", n, len(clients)-1)
+	}
+}
+
+// A reload keeps an open socket; its next messages reach the new
+// generation's consumer. Shutdown closes it with 1001.
+func TestWebSocketConsumerReloadAndShutdown(t *testing.T) {
+	echo := func(v string) string {
+		return `uwsgi.register_consumer("websocket.receive", function(msg)
+  uwsgi.channel_send(msg.reply_channel, {content = "` + v + `:" .. msg.content})
+end)`
+	}
+	dir := scriptsDir(t, map[string]string{"echo.lua": echo("v1")})
+	h := newHost(t, scripthost.Config{Scripts: dir, Watch: scripthost.Watch{Disabled: true}})
+	addr, _ := serve(t, h.ServePlainHTTP)
+	ctx := ctxTimeout(t)
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.Write(ctx, websocket.MessageText, []byte("a"))
+	expect(t, ctx, c, websocket.MessageText, "v1:a")
+
+	if err := os.WriteFile(filepath.Join(dir, "echo.lua"), []byte(echo("v2")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- h.Reload(ctx) }()
+	select {
+	case err := <-reloaded:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Reload did not return while a socket was open")
+	}
+	c.Write(ctx, websocket.MessageText, []byte("b"))
+	expect(t, ctx, c, websocket.MessageText, "v2:b")
+
+	shut := make(chan error, 1)
+	go func() { shut <- h.Shutdown(ctx) }()
+	_, _, err = c.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("on shutdown: %v, want a close 1001", err)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
 	}
 }
