@@ -2,11 +2,13 @@ package scripthost_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scripthost/scripthost"
 	"github.com/scripthost/scripthost/api/uwsgi"
@@ -163,4 +165,51 @@ func do(t *testing.T, c *uwsgi.Client, req *http.Request) (int, http.Header, str
 		t.Fatal(err)
 	}
 	return resp.StatusCode, resp.Header, string(b)
+}
+
+// A client that leaves before the consumer answers sends http.disconnect
+// with the request's keys; UWSGI_APPID picks the consumer's route.
+func TestHTTPConsumerDisconnect(t *testing.T) {
+	dir := scriptsDir(t, map[string]string{
+		"app.lua": `return function(env) return 200, {}, coroutine.wrap(function() coroutine.yield("app") end) end`,
+		"slow.lua": `
+uwsgi.register_consumer("http.request", function(msg)
+  uwsgi.cache_update("seen", msg.path_info)
+end)
+uwsgi.register_consumer("http.disconnect", function(msg)
+  uwsgi.cache_update("gone", msg.method .. " " .. msg.path_info .. " " .. msg.channel)
+end)`,
+	})
+	h := newHost(t, scripthost.Config{Scripts: dir, Watch: scripthost.Watch{Disabled: true}})
+	addr, _ := serve(t, h.Serve)
+	req, _ := http.NewRequest("GET", "http://localhost/wait", nil)
+	packet, err := uwsgi.BuildRequest(0, 0, req, uwsgi.Vars{{Key: []byte("UWSGI_APPID"), Value: []byte("slow")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write(packet); err != nil {
+		t.Fatal(err)
+	}
+	cache, _ := h.Cache("")
+	waitItem := func(key, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			it, err := cache.Get(ctxTimeout(t), []byte(key))
+			if err == nil && string(it.Value) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cache %s = %q (%v), want %q", key, it.Value, err, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitItem("seen", "/wait")
+	conn.Close()
+	waitItem("gone", "GET /wait http.disconnect")
 }
