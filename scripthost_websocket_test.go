@@ -1,9 +1,11 @@
 package scripthost_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/scripthost/scripthost"
 	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
 // roomConsumers are a chat room in each language: a socket joins the
@@ -246,5 +249,54 @@ end)`
 	}
 	if err := <-shut; err != nil {
 		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// A WebSocket whose upgrade came as a uwsgi packet (nginx's
+// uwsgi_pass) is served by the consumers too.
+func TestWebSocketConsumerUWSGI(t *testing.T) {
+	dir := scriptsDir(t, map[string]string{"echo.lua": `
+uwsgi.register_consumer("websocket.receive", function(msg)
+  uwsgi.channel_send(msg.reply_channel, {content = "echo:" .. msg.content})
+end)`})
+	h := newHost(t, scripthost.Config{Scripts: dir, Watch: scripthost.Watch{Disabled: true}})
+	addr, _ := serve(t, h.Serve)
+	req, _ := http.NewRequest("GET", "http://localhost/ws", nil)
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	packet, err := uwsgi.BuildRequest(0, 0, req, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.Write(packet)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("handshake: %v, %v", resp, err)
+	}
+	// A masked text frame "hi" (RFC 6455 section 5.2).
+	mask := []byte{1, 2, 3, 4}
+	frame := []byte{0x81, 0x80 | 2}
+	frame = append(frame, mask...)
+	for i, b := range []byte("hi") {
+		frame = append(frame, b^mask[i%4])
+	}
+	conn.Write(frame)
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(br, head); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, head[1]&0x7f)
+	io.ReadFull(br, payload)
+	if head[0] != 0x81 || string(payload) != "echo:hi" {
+		t.Errorf("frame % x %q, want a text frame \"echo:hi\"", head, payload)
 	}
 }
