@@ -300,3 +300,34 @@ end)`})
 		t.Errorf("frame % x %q, want a text frame \"echo:hi\"", head, payload)
 	}
 }
+
+// A websocket.connect consumer refuses a socket with the Server Close
+// message, or by failing.
+func TestWebSocketConsumerRefuses(t *testing.T) {
+	dir := scriptsDir(t, map[string]string{"gate.lua": `
+uwsgi.register_consumer("websocket.connect", function(msg)
+  if msg.path_info == "/fail" then error("refused by failing") end
+  if msg.COOKIES.token ~= "ok" then uwsgi.channel_send(msg.reply_channel, {}) return end
+  uwsgi.channel_send(msg.reply_channel, {content = "in"})
+end)`})
+	h := newHost(t, scripthost.Config{Scripts: dir, Watch: scripthost.Watch{Disabled: true}})
+	addr, _ := serve(t, h.ServePlainHTTP)
+	ctx := ctxTimeout(t)
+	for _, tc := range []struct{ path, cookie, want string }{
+		{"/ws", "token=ok", "in"}, {"/ws", "token=no", ""}, {"/fail", "token=ok", ""},
+	} {
+		hdr := http.Header{"Cookie": {tc.cookie}}
+		c, _, err := websocket.Dial(ctx, "ws://"+addr+tc.path, &websocket.DialOptions{HTTPHeader: hdr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := c.Read(ctx)
+		switch {
+		case tc.want != "" && (err != nil || string(got) != tc.want):
+			t.Errorf("%s %s: read %q, %v; want %q", tc.path, tc.cookie, got, err, tc.want)
+		case tc.want == "" && websocket.CloseStatus(err) != websocket.StatusNormalClosure:
+			t.Errorf("%s %s: read %q, %v; want a close 1000", tc.path, tc.cookie, got, err)
+		}
+		c.CloseNow()
+	}
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -408,4 +409,22 @@ func TestConsumersBoundedWorkers(t *testing.T) {
 	}
 	cancel()
 	<-served
+}
+
+func TestConsumersBound(t *testing.T) {
+	st, _ := NewState(StateConfig{Hostname: "h"})
+	defer st.Close()
+	r := NewRegistrations(st, "")
+	fn := func(context.Context, map[string]Value) error { return nil }
+	for i := range MaxConsumers {
+		if err := r.RegisterConsumer("c"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+strconv.Itoa(i), "", fn); err != nil {
+			t.Fatalf("consumer %d: %v", i, err)
+		}
+	}
+	if err := r.RegisterConsumer("one.more", "", fn); !errors.Is(err, ErrTooManyConsumers) {
+		t.Errorf("a consumer over the bound: %v, want ErrTooManyConsumers", err)
+	}
+	if err := r.RegisterConsumer("ca0", "", fn); err != nil {
+		t.Errorf("replacing a consumer at the bound: %v", err)
+	}
 }

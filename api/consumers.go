@@ -14,6 +14,13 @@ import (
 // "channel" with the channel's name, as Daphne's consumers get it.
 type ConsumerFunc func(ctx context.Context, msg map[string]Value) error
 
+// MaxConsumers bounds the channels one generation registers consumers
+// for: each has a reader goroutine while it is registered.
+const MaxConsumers = 1024
+
+// ErrTooManyConsumers: a registration over MaxConsumers.
+var ErrTooManyConsumers = errors.New("api: too many consumers")
+
 // DefaultConsumerWorkers is how many consumer calls run at once when
 // Consumers.Workers is not set.
 const DefaultConsumerWorkers = 16

@@ -140,6 +140,9 @@ func (e *Registrations) RegisterConsumer(channel, file string, fn ConsumerFunc) 
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if _, replaces := e.consumers[channel]; !replaces && len(e.consumers) >= MaxConsumers {
+		return fmt.Errorf("%w: %d channels have consumers", ErrTooManyConsumers, len(e.consumers))
+	}
 	ce := consumerEntry{fn: fn, file: file}
 	e.consumers[channel] = ce
 	if e.live {

@@ -318,8 +318,16 @@ func writeStatus(w api.ResponseWriter, code int) error {
 }
 
 // consumerFailed answers the client of an http.request whose consumer
-// failed: a 500 on its response channel.
+// failed: a 500 on its response channel; a websocket.connect whose
+// consumer failed closes the socket.
 func (s *Server) consumerFailed(ctx context.Context, channel string, msg map[string]api.Value, err error) {
+	if channel == ChannelWebSocketConnect {
+		// A connect that failed refuses the socket: the Server Close message.
+		if reply, ok := msg["reply_channel"].(string); ok {
+			s.State.Channels.Send(ctx, reply, map[string]api.Value{})
+		}
+		return
+	}
 	if channel != ChannelHTTPRequest {
 		return
 	}
