@@ -162,7 +162,6 @@ func waitCounter(t *testing.T, h *scripthost.Host, key string, want int64) {
 	}
 }
 
-
 // examples/chat: the page at /, and text sent by one client reaches all.
 func TestChatExample(t *testing.T) {
 	h := newHost(t, scripthost.Config{Scripts: "examples/chat", Watch: scripthost.Watch{Disabled: true}})
