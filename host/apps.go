@@ -398,10 +398,11 @@ func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outco
 	req := &api.Request{Modifier1: r.Modifier1, Modifier2: r.Modifier2, Vars: vars, Body: &r.c.body}
 	err = app.App.ServeRequest(ctx, resp, req)
 	if up != nil && up.Socket() != nil {
-		if err != nil {
+		failed := socketFailed(err)
+		if failed {
 			s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vars.Get("PATH_INFO"), "err", err)
 		}
-		up.finish(err != nil)
+		up.finish(failed)
 		return Close
 	}
 	if err != nil {

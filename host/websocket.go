@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -199,6 +200,14 @@ func (u *upgrader) finish(failed bool) {
 	}
 	s.Close(code, "")
 	s.wait()
+}
+
+// socketFailed reports whether a call that upgraded failed: an error
+// that only says how its socket ended (the peer closed or left) is none.
+func socketFailed(err error) bool {
+	var ce *api.WebSocketCloseError
+	return err != nil && !errors.As(err, &ce) && !errors.Is(err, net.ErrClosed) &&
+		!errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET)
 }
 
 // handshakeWriter is the http.ResponseWriter websocket.Accept answers

@@ -64,6 +64,9 @@ func echoApp(ctx context.Context, w api.ResponseWriter, r *api.Request) error {
 		case bin:
 		case cmd == "fail":
 			return errors.New("the script failed on purpose")
+		case cmd == "return-close-error":
+			// What a script passes on when its socket ended: no failure.
+			return fmt.Errorf("recv: %w", &api.WebSocketCloseError{Code: api.CloseGoingAway})
 		case strings.HasPrefix(cmd, "close "):
 			code, _ := strconv.Atoi(strings.TrimPrefix(cmd, "close "))
 			ws.Close(code, "bye")
@@ -440,6 +443,7 @@ func echoCases() []wsCase {
 		wsCase{name: "unmasked client frame", send: []frame{{op: opText, payload: []byte("bare"), unmasked: true}}, close: api.CloseProtocolError},
 		wsCase{name: "script closes with a code", send: []frame{text("close 4001")}, close: 4001},
 		wsCase{name: "script fails", send: []frame{text("fail")}, close: api.CloseInternalError},
+		wsCase{name: "script returns a close error", send: []frame{text("return-close-error")}, close: api.CloseNormal},
 		wsCase{name: "raw writes refused", send: []frame{text("raw")}, want: []got{{opText, []byte("true")}}},
 		wsCase{name: "TryRecv", send: []frame{text("try"), text("second")}, want: []got{{opText, []byte("second false")}}},
 		wsCase{name: "Recv honours its context", send: []frame{text("recv-timeout")},
