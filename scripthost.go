@@ -63,6 +63,12 @@ type Config struct {
 	BodyDir string
 	// Warning is the message ping replies carry (at most 80 bytes).
 	Warning string
+	// Spooler, when not nil, runs spool jobs (uwsgi.spool and modifier1
+	// 17 packets) from its directories with the scripts' spooler
+	// functions. Its Logger defaults to Logger.
+	Spooler *api.SpoolerConfig
+	// SpoolOpsOnly takes spool packets only on operations listeners.
+	SpoolOpsOnly bool
 	// Logger receives the host's, the engines' and the scripts' logs;
 	// nil means slog.Default().
 	Logger *slog.Logger
@@ -170,8 +176,23 @@ func New(cfg Config) (*Host, error) {
 		}
 	}
 
+	if cfg.Spooler != nil {
+		sc := *cfg.Spooler
+		if sc.Logger == nil {
+			sc.Logger = log
+		}
+		if sc.Hostname == "" {
+			sc.Hostname = state.Hostname
+		}
+		if state.Spooler, err = api.NewSpooler(sc); err != nil {
+			state.Close()
+			return nil, fmt.Errorf("scripthost: %w", err)
+		}
+	}
+
 	srv := host.NewServer(state)
 	srv.Logger = log
+	srv.SpoolOpsOnly = cfg.SpoolOpsOnly
 	srv.Limits = cfg.Limits
 	srv.BodyDir = cfg.BodyDir
 	srv.Warning = cfg.Warning
@@ -476,7 +497,12 @@ func (h *Host) release(ctx context.Context) error {
 		case <-ctx.Done():
 			h.srv.Logger.Warn("a scripts reload still runs; freeing the scripts without it")
 		}
-		h.releaseErr = errors.Join(h.reloader.Close(ctx), h.state.Close())
+		var spoolErr error
+		if h.state.Spooler != nil {
+			// Running jobs finish first: they hold their generation.
+			spoolErr = h.state.Spooler.Close(ctx)
+		}
+		h.releaseErr = errors.Join(spoolErr, h.reloader.Close(ctx), h.state.Close())
 	})
 	return h.releaseErr
 }

@@ -38,7 +38,7 @@ func Funcs() []Func { return slices.Clone(funcs) }
 
 // funcs is the one table, joined from the areas' parts (each kept in the
 // file of its area) and sorted by name.
-var funcs = joinFuncs(coreFuncs, channelFuncs)
+var funcs = joinFuncs(coreFuncs, spoolerFuncs, channelFuncs)
 
 func joinFuncs(parts ...[]Func) []Func {
 	var all []Func
@@ -64,16 +64,20 @@ func (f Func) Invoke(ctx context.Context, env *Registrations, vals []Value) (v V
 	return f.Call(ctx, env, Args{Func: f.Name, Vals: vals})
 }
 
-// The remote cache syntax: "name@host:port".
+// The remote cache syntax: "name@node", node an address as
+// uwsgi.SplitAddr takes it. As in uWSGI, the first '@' ends the name, so
+// "name@@abstract" is a cache on an abstract socket.
 func splitCacheName(s string) (name, node string) {
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+	if i := strings.IndexByte(s, '@'); i >= 0 {
 		return s[:i], s[i+1:]
 	}
 	return s, ""
 }
 
 // cacheArg resolves the optional cache argument at index i: a local cache,
-// or the name and client of a remote one.
+// or the name and client of a remote one. A local name no cache has gives
+// an error wrapping ErrUnknownCache, which most functions answer with
+// noCache.
 func cacheArg(env *Registrations, a Args, i int) (*Cache, string, *uwsgi.Client, error) {
 	s, err := a.OptString(i, "")
 	if err != nil {
@@ -95,6 +99,16 @@ func cacheKeyArgs(env *Registrations, a Args) (key []byte, c *Cache, name string
 	}
 	c, name, node, err = cacheArg(env, a, 1)
 	return key, c, name, node, err
+}
+
+// noCache answers err: uWSGI answers a local cache name it does not know
+// as a failed operation (nil; cache_num's 0 is none), not an error, so
+// ErrUnknownCache gives none; other errors (bad arguments) stand.
+func noCache(err error, none Value) (Value, error) {
+	if errors.Is(err, ErrUnknownCache) {
+		return none, nil
+	}
+	return nil, err
 }
 
 // ok is what uWSGI's bindings return for success: true.
@@ -218,11 +232,11 @@ var coreFuncs = []Func{
 				return nil, context.Cause(ctx)
 			}
 		}},
-	{Name: "cache_clear", Params: "[cache]", Doc: "remove every item of the cache",
+	{Name: "cache_clear", Params: "[cache]", Doc: "remove every item of the cache; true, nil for a cache this host does not have",
 		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			c, name, node, err := cacheArg(env, a, 0)
 			if err != nil {
-				return nil, err
+				return noCache(err, nil)
 			}
 			if node != nil {
 				return okOrNil(node.CacheClear(ctx, uwsgi.InCache(name)))
@@ -235,7 +249,7 @@ var coreFuncs = []Func{
 		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			key, c, name, node, err := cacheKeyArgs(env, a)
 			if err != nil {
-				return nil, err
+				return noCache(err, nil)
 			}
 			if node != nil {
 				return okOrNil(node.CacheDel(ctx, string(key), uwsgi.InCache(name)))
@@ -248,7 +262,7 @@ var coreFuncs = []Func{
 		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			key, c, name, node, err := cacheKeyArgs(env, a)
 			if err != nil {
-				return nil, err
+				return noCache(err, nil)
 			}
 			var found bool
 			if node != nil {
@@ -261,11 +275,11 @@ var coreFuncs = []Func{
 			}
 			return ok, nil
 		}},
-	{Name: "cache_get", Params: "key[, cache]", Doc: "the item's value, nil if missing; cache may be name@host:port",
+	{Name: "cache_get", Params: "key[, cache]", Doc: "the item's value, nil if missing; cache may be name@host:port; every cache function answers an unknown local cache like a missing item (nil, cache_num 0), as uWSGI does",
 		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			key, c, name, node, err := cacheKeyArgs(env, a)
 			if err != nil {
-				return nil, err
+				return noCache(err, nil)
 			}
 			var v []byte
 			if node != nil {
@@ -292,7 +306,7 @@ var coreFuncs = []Func{
 		Doc: "add delta (default 1) to a counter, uWSGI's 8-byte integer (a missing item counts as 0 and gets expires; " +
 			"an existing one keeps its expiry); the new value, nil if the item holds no counter or the result overflows",
 		Call: cacheCounterCall(uwsgi.CounterInc)},
-	{Name: "cache_keys", Params: "[cache]", Doc: "the keys of the cache's live items, most recently used first",
+	{Name: "cache_keys", Params: "[cache]", Doc: "the keys of the cache's live items, most recently used first; an unknown cache raises (uWSGI's ValueError)",
 		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {
 			c, _, node, err := cacheArg(env, a, 0)
 			if err != nil {
@@ -589,7 +603,7 @@ func cacheStore(ctx context.Context, env *Registrations, a Args, update bool) (V
 	}
 	ttl, c, name, node, err := writeArgs(env, a)
 	if err != nil {
-		return nil, err
+		return noCache(err, nil)
 	}
 	if node != nil {
 		opts := []uwsgi.CacheOption{uwsgi.InCache(name), uwsgi.Expires(ttl)}
@@ -633,7 +647,7 @@ func cacheCounter(ctx context.Context, env *Registrations, a Args, op uwsgi.Coun
 	}
 	ttl, c, name, node, err := writeArgs(env, a)
 	if err != nil {
-		return nil, err
+		return noCache(err, nil)
 	}
 	var n int64
 	if node != nil {
@@ -659,7 +673,7 @@ func cacheCounter(ctx context.Context, env *Registrations, a Args, op uwsgi.Coun
 func cacheNum(ctx context.Context, env *Registrations, a Args) (Value, error) {
 	key, c, name, node, err := cacheKeyArgs(env, a)
 	if err != nil {
-		return nil, err
+		return noCache(err, int64(0))
 	}
 	var n int64
 	if node != nil {

@@ -86,7 +86,7 @@ var channelFuncs = []Func{
 			if err != nil {
 				return nil, err
 			}
-			return ok, env.RegisterConsumer(ch, FileOf(ctx), func(ctx context.Context, msg map[string]Value) error {
+			return ok, env.RegisterConsumer(ch, LoadingFile(ctx), func(ctx context.Context, msg map[string]Value) error {
 				_, err := fn.Call(ctx, []Value{msg})
 				return err
 			})

@@ -408,20 +408,11 @@ func (c *Cache) compact(locked bool) error {
 	if err := os.Rename(tmpPath, j.path); err != nil {
 		return fail(err)
 	}
-	syncDir(filepath.Dir(j.path))
-	j.f.Close() // releases the old file's lock
+	syncDir(filepath.Dir(j.path)) // best effort: a process crash does not need it
+	j.f.Close()                   // releases the old file's lock
 	j.f, j.size, j.failed = nf, size, false
 	j.nextCompact = c.compactThreshold()
 	return nil
-}
-
-// syncDir makes a rename durable across power loss; best effort, as a
-// process crash does not need it.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // Close closes the cache's journal, if it has one (or its connection to

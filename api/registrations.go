@@ -49,6 +49,9 @@ type Registrations struct {
 	ids     []TimerID
 	// consumers are the channel consumers, by channel.
 	consumers map[string]consumerEntry
+	// spoolers are the spooler functions by the file that registered
+	// them ("": at run time).
+	spoolers map[string]SpoolFunc
 
 	active  sync.WaitGroup
 	gate    sync.RWMutex // held for reading by Acquire; Close takes it to stop new calls
@@ -87,16 +90,16 @@ func (e *Registrations) FileContext(ctx context.Context, file string) (context.C
 	if d <= 0 {
 		d = DefaultLoadTimeout
 	}
-	ctx = context.WithValue(ctx, fileKey{}, file)
+	ctx = context.WithValue(ctx, loadingFileKey{}, file)
 	return context.WithTimeoutCause(ctx, d, fmt.Errorf("%w: %s did not finish loading within %v", ErrLoadTimeout, file, d))
 }
 
-type fileKey struct{}
+type loadingFileKey struct{}
 
-// FileOf returns the name of the file whose top level ctx runs (see
-// FileContext), "" outside a load.
-func FileOf(ctx context.Context) string {
-	f, _ := ctx.Value(fileKey{}).(string)
+// LoadingFile is the file whose top level ctx runs (see FileContext), ""
+// outside a load.
+func LoadingFile(ctx context.Context) string {
+	f, _ := ctx.Value(loadingFileKey{}).(string)
 	return f
 }
 
@@ -107,7 +110,8 @@ func NewRegistrations(state *State, dir string) *Registrations {
 		log = slog.Default()
 	}
 	return &Registrations{State: state, Dir: dir, Logger: log, rpcs: map[string]RPCFunc{},
-		signals: map[uint8]stagedSignal{}, consumers: map[string]consumerEntry{}, drained: make(chan struct{})}
+		signals: map[uint8]stagedSignal{}, spoolers: map[string]SpoolFunc{}, consumers: map[string]consumerEntry{},
+		drained: make(chan struct{})}
 }
 
 // RegisterRPC registers an RPC function of this generation.
@@ -271,6 +275,46 @@ func (e *Registrations) endBoundSignal(num uint8, stop chan struct{}) {
 	}
 }
 
+// RegisterSpooler makes fn the spooler function of file (the last one a
+// file registers counts; "" for run-time registrations). The host asks
+// the functions in file name order until one takes the job.
+func (e *Registrations) RegisterSpooler(file string, fn SpoolFunc) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.spoolers[file] = e.guardSpooler(fn)
+	if e.live {
+		e.publishSpoolersLocked()
+	}
+	return nil
+}
+
+// publishSpoolersLocked hands the generation's spooler functions to the
+// spooler, in file name order.
+func (e *Registrations) publishSpoolersLocked() {
+	if e.State.Spooler == nil {
+		return
+	}
+	files := slices.Sorted(maps.Keys(e.spoolers))
+	fns := make([]SpoolFunc, len(files))
+	for i, f := range files {
+		fns[i] = e.spoolers[f]
+	}
+	e.State.Spooler.SetFuncs(fns)
+}
+
+// guardSpooler holds the generation open while fn runs; a job that reaches
+// a closed generation is handed back (ErrGenerationClosed) to run with the
+// functions registered now.
+func (e *Registrations) guardSpooler(fn SpoolFunc) SpoolFunc {
+	return func(ctx context.Context, job map[string]Value) (int, error) {
+		if !e.Acquire() {
+			return 0, ErrGenerationClosed
+		}
+		defer e.Release()
+		return fn(ctx, job)
+	}
+}
+
 // AddTimer adds a timer (iterations 0 = forever) of this generation.
 func (e *Registrations) AddTimer(num uint8, every time.Duration, iterations int) error {
 	if every <= 0 {
@@ -400,6 +444,7 @@ func (e *Registrations) Commit(prev *Registrations) error {
 		e.ids = append(e.ids, id)
 	}
 	e.timers = nil
+	e.publishSpoolersLocked()
 	e.live = true
 	return nil
 }

@@ -35,12 +35,12 @@ var (
 
 	// Errors of Register and Call; the returned errors wrap them with the
 	// function name and the limit that was hit.
-	ErrRPCName        = errors.New("api: invalid rpc function name")
-	ErrNilFunc        = errors.New("api: nil function")
-	ErrTooManyRPC     = errors.New("api: too many rpc functions")
-	ErrNoSuchFunction = errors.New("api: no such rpc function")
-	ErrTooManyArgs    = errors.New("api: too many rpc arguments")
-	ErrRPCPanic       = errors.New("api: rpc function panicked")
+	ErrRPCName        = errors.New("api: invalid rpc function name") // empty, or longer than uWSGI allows
+	ErrNilFunc        = errors.New("api: nil function")              // Register was given no function
+	ErrTooManyRPC     = errors.New("api: too many rpc functions")    // the registry's limit
+	ErrNoSuchFunction = errors.New("api: no such rpc function")      // Call of a name never registered
+	ErrTooManyArgs    = errors.New("api: too many rpc arguments")    // more than uWSGI's 254
+	ErrRPCPanic       = errors.New("api: rpc function panicked")     // a Go function's panic, recovered
 )
 
 // RPCFunc is a function callable by RPC. uWSGI RPC is typeless, so the

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
 // Errors of the per-call scope.
@@ -175,15 +177,15 @@ func (s *Scope) ConnectionFD() (int, error) {
 	return s.connFD, nil
 }
 
-// Connect dials addr ("host:port" or a unix socket path) and returns a
-// handle for it.
+// Connect dials addr (a TCP "host:port" or a unix socket, told apart as
+// uwsgi.SplitAddr says) and returns a handle for it.
 func (s *Scope) Connect(ctx context.Context, addr string) (int, error) {
 	if s == nil {
 		return -1, ErrNoCall
 	}
-	network, address := "tcp", addr
-	if len(addr) > 0 && (addr[0] == '/' || addr[0] == '@' || addr[0] == '.') {
-		network = "unix"
+	network, address, err := uwsgi.SplitAddr(addr)
+	if err != nil {
+		return -1, fmt.Errorf("api: async_connect: %w", err)
 	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, network, address)

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"maps"
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/scripthost/scripthost/api/uwsgi"
 )
@@ -38,6 +40,9 @@ type State struct {
 	// Treat them as read-only once the host serves.
 	Options map[string]string
 	Logger  *slog.Logger
+	// Spooler runs the spool jobs; nil when the host has no spool
+	// directory. The host sets it before the scripts load.
+	Spooler *Spooler
 	// Alarm receives uwsgi.alarm(name, msg) from scripts; nil logs the
 	// alarm at error level.
 	Alarm func(name, msg string)
@@ -152,9 +157,16 @@ func (s *State) RaiseAlarm(name, msg string) {
 	s.Logger.Error("alarm", "alarm", name, "msg", msg)
 }
 
-// Close releases the node clients' pooled connections and closes the
-// caches' journals.
+// Close stops the spooler, releases the node clients' pooled
+// connections, closes the channel layer and the caches' journals.
 func (s *State) Close() error {
+	if s.Spooler != nil {
+		// Normally closed already, after its jobs finished (Spooler.Close
+		// is idempotent); this bounds the wait on error paths.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.Spooler.Close(ctx)
+		cancel()
+	}
 	s.nodesMu.Lock()
 	defer s.nodesMu.Unlock()
 	for _, c := range s.nodes {

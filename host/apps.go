@@ -407,10 +407,11 @@ func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outco
 		return Close
 	}
 	if up != nil && up.Socket() != nil {
-		if err != nil {
+		failed := socketFailed(err)
+		if failed {
 			s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vars.Get("PATH_INFO"), "err", err)
 		}
-		up.finish(err != nil)
+		up.finish(failed)
 		return Close
 	}
 	if err != nil {

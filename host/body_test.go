@@ -57,7 +57,7 @@ func (p fakeProgram) Apps() map[string]api.App { return p }
 func (p fakeProgram) Close() error             { return nil }
 
 // startAppServer serves one fake app (the file app.fake) with limits lim.
-func startAppServer(t *testing.T, lim host.Limits, app fakeApp, setup func(*host.Server)) *testServer {
+func startAppServer(t testing.TB, lim host.Limits, app fakeApp, setup func(*host.Server)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "app.fake"), nil, 0o644); err != nil {
@@ -68,7 +68,7 @@ func startAppServer(t *testing.T, lim host.Limits, app fakeApp, setup func(*host
 		if setup != nil {
 			setup(srv)
 		}
-		rl := &host.Reloader{Server: srv, State: srv.State, Dir: dir, Engines: []api.Engine{&fakeEngine{serve: app}}, Logger: quietLogger}
+		rl := &host.Reloader{Server: srv, Dir: dir, Engines: []api.Engine{&fakeEngine{serve: app}}, Logger: quietLogger}
 		if err := rl.Reload(context.Background(), false); err != nil {
 			t.Fatal(err)
 		}
@@ -320,7 +320,7 @@ func BenchmarkAppBody(b *testing.B) {
 				return err
 			})
 			ts := startServer(b, "tcp", host.Limits{}, func(srv *host.Server) {
-				rl := &host.Reloader{Server: srv, State: srv.State, Dir: dir, Engines: []api.Engine{&fakeEngine{serve: app}}, Logger: quietLogger}
+				rl := &host.Reloader{Server: srv, Dir: dir, Engines: []api.Engine{&fakeEngine{serve: app}}, Logger: quietLogger}
 				if err := rl.Reload(context.Background(), false); err != nil {
 					b.Fatal(err)
 				}

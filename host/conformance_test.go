@@ -28,6 +28,7 @@ const (
 	defaultServer serverKind = iota // DefaultLimits: payloads up to 65535
 	uwsgiBuffer                     // MaxPacket 4096, uWSGI's default --buffer-size
 	shortHeader                     // HeaderTimeout 200 ms instead of uWSGI's 4 s
+	withSpooler                     // a spool directory, as uWSGI's --spooler
 	wsEcho                          // a Lua-modifier app doing the captures' WebSocket echo
 )
 
@@ -42,7 +43,7 @@ func (k serverKind) limits() host.Limits {
 }
 
 func (k serverKind) String() string {
-	return [...]string{"default", "maxpacket4096", "headertimeout200ms", "wsecho"}[k]
+	return [...]string{"default", "maxpacket4096", "headertimeout200ms", "spooler", "wsecho"}[k]
 }
 
 // vectorCase is one replay. By default the response must equal
@@ -115,8 +116,8 @@ var vectorCases = []vectorCase{
 	{name: "signal_17_no_master", ours: ackOK,
 		why: "scripthost always delivers signals (it has no master-less mode): queued, ack 1"},
 
-	{name: "spooler_enqueue", ours: []byte{}, why: "no spooler (doc.go): modifier1 17 is dropped"},
-	{name: "spooler_no_spooler", ours: []byte{}, why: "no spooler (doc.go): modifier1 17 is dropped"},
+	{name: "spooler_enqueue", srv: withSpooler},
+	{name: "spooler_no_spooler"},
 
 	// The simple and dict cache commands do what uWSGI's plugin means to
 	// do (doc.go, cache.go); capture order, they share the key k1.
@@ -333,12 +334,20 @@ func TestConformance(t *testing.T) {
 			for _, k := range []serverKind{defaultServer, uwsgiBuffer, shortHeader} {
 				servers[k] = startServer(t, network, k.limits(), nil)
 			}
+			servers[withSpooler] = startServer(t, network, host.Limits{}, func(srv *host.Server) {
+				sp, err := api.NewSpooler(api.SpoolerConfig{Dirs: []string{t.TempDir()}, Logger: quietLogger})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { sp.Close(context.Background()) })
+				srv.State.Spooler = sp
+			})
 			servers[wsEcho] = startServer(t, network, host.Limits{}, func(srv *host.Server) {
 				dir := t.TempDir()
 				if err := os.WriteFile(filepath.Join(dir, "app.fake"), nil, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				rl := &host.Reloader{Server: srv, State: srv.State, Dir: dir, Logger: quietLogger,
+				rl := &host.Reloader{Server: srv, Dir: dir, Logger: quietLogger,
 					Engines: []api.Engine{&fakeEngine{serve: captureWebSocketApp}}}
 				if err := rl.Reload(context.Background(), false); err != nil {
 					t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scripthost/scripthost/api/uwsgi"
@@ -125,6 +126,9 @@ type conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	extended bool
+	// upgraded: the connection carries a WebSocket; only the socket
+	// reads and writes it.
+	upgraded atomic.Bool
 
 	// Scratch space reused across the connection's packets, and across
 	// the connections of an accept worker (see reset).
@@ -151,6 +155,7 @@ var (
 func (c *conn) reset(s *Server, nc net.Conn, listener string, ops bool) {
 	c.srv, c.nc, c.listener, c.ops = s, nc, listener, ops
 	c.br, c.bw, c.extended = nil, nil, false
+	c.upgraded.Store(false)
 	c.items, c.vars, c.value = c.items[:0], c.vars[:0], c.value[:0]
 	c.state = stateActive
 }

@@ -11,7 +11,7 @@
 //
 // Most uwsgi connections carry one request (nginx, uWSGI's clients), so
 // the cost of a connection is most of the cost of a request. On Linux, TCP
-// and unix listeners hand out connections (sockconn_linux.go) that use
+// and unix listeners hand out connections that use
 // plain non-blocking system calls until one would block, and only then
 // join Go's poller; elsewhere listeners are served through net.Listener.
 //
@@ -21,11 +21,17 @@
 // and that arrived with it are answered before the close; anything sent
 // later is not read. The one deliberate difference no valid uWSGI client
 // can observe: empty RPC array items are skipped also in last position.
-// Clients that negotiate the scripthost extension (see package uwsgi,
-// ext.go) keep their connection open across framed answers, and get error
+// Clients that negotiate the scripthost extension (uwsgi.ExtHello) keep their connection open across framed answers, and get error
 // frames with messages and close marks.
 //
+// A request that asks for a WebSocket upgrade, on a uwsgi listener or the
+// HTTP front, carries an api.Upgrader in its context; once its script
+// upgrades, the connection is a WebSocket until the call returns
+// (websocket.go): packet timeouts no longer apply to it, Shutdown closes
+// it with 1001 after the other requests drained, and its generation of
+// scripts stays loaded until it closes.
+//
 // Unsupported: cache dump (111/6), XML-RPC (173/3 answers uWSGI's 500),
-// spooler, and the UDP-only packets. HTTP-style modifiers are served only
+// and the UDP-only packets. HTTP-style modifiers are served only
 // once an engine claims them with Handle.
 package host

@@ -60,10 +60,11 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: &body}
 	err := s.runApp(ctx, rt.gen, app, resp, req, up, nil)
 	if up != nil && up.Socket() != nil {
-		if err != nil {
+		failed := socketFailed(err)
+		if failed {
 			s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vr.URL.Path, "err", err)
 		}
-		up.finish(err != nil)
+		up.finish(failed)
 		return
 	}
 	if err != nil {

@@ -27,22 +27,17 @@ import (
 //
 // The scripts share the state of Server (Server.State).
 type Reloader struct {
-	Server *Server
-	// State must be nil or Server.State: a reloader loads into its
-	// server's state, and Reload refuses to load when the two differ.
-	//
-	// Deprecated: the reloader uses Server.State; leave State nil.
-	State   *api.State
-	Dir     string
-	Engines []api.Engine
-	Routes  Routes
-	Logger  *slog.Logger
+	Server  *Server      // serves the generations, into whose State they load
+	Dir     string       // the scripts directory
+	Engines []api.Engine // each loads the files of its extension
+	Routes  Routes       // modifier mappings and mounts applied to each generation
+	Logger  *slog.Logger // default slog.Default()
 	// DrainTimeout bounds how long a replaced generation may take to
 	// finish its calls before its VMs are freed anyway (default 30 s).
 	DrainTimeout time.Duration
 	// LoadTimeout bounds the top level of each script file (the new
 	// generation's api.Registrations.LoadTimeout; 0: api.DefaultLoadTimeout). A
-	// file over it fails the reload, counted in State.Counters.LoadTimeouts.
+	// file over it fails the reload, counted in Server.State.Counters.LoadTimeouts.
 	LoadTimeout time.Duration
 
 	lock     chan struct{} // one reload at a time; see acquire
@@ -93,8 +88,6 @@ type ReloadStatus struct {
 var (
 	// ErrReloadFailed wraps the cause of a failed reload.
 	ErrReloadFailed = errors.New("host: reload failed")
-
-	errStateMismatch = errors.New("host: the reloader's State is not its server's")
 )
 
 func (r *Reloader) log() *slog.Logger {
@@ -123,9 +116,6 @@ func (r *Reloader) Reload(ctx context.Context, brutal bool) error {
 	defer r.release()
 	ctx = r.Server.Context(ctx) // the server's State is set from here on
 	state := r.Server.State
-	if r.State != nil && r.State != state {
-		return fmt.Errorf("%w: %w", ErrReloadFailed, errStateMismatch)
-	}
 	start := time.Now()
 	st := r.Status()
 	st.LastTry = start

@@ -35,7 +35,7 @@ func TestReloadLoadTimeout(t *testing.T) {
 	}}
 	var rl *host.Reloader
 	ts := startServer(t, "tcp", host.Limits{}, func(srv *host.Server) {
-		rl = &host.Reloader{Server: srv, State: srv.State, Dir: dir, Engines: []api.Engine{eng},
+		rl = &host.Reloader{Server: srv, Dir: dir, Engines: []api.Engine{eng},
 			Logger: quietLogger, LoadTimeout: 100 * time.Millisecond}
 		if err := rl.Reload(context.Background(), false); err != nil {
 			t.Fatal(err)
@@ -74,7 +74,7 @@ func TestReloadHungLoadDoesNotBlock(t *testing.T) {
 		return nil
 	}}
 	srv := &host.Server{State: newState(t), Logger: quietLogger}
-	rl := &host.Reloader{Server: srv, State: srv.State, Dir: dir, Engines: []api.Engine{eng}, Logger: quietLogger}
+	rl := &host.Reloader{Server: srv, Dir: dir, Engines: []api.Engine{eng}, Logger: quietLogger}
 	done := make(chan error, 1)
 	go func() { done <- rl.Reload(context.Background(), false) }()
 	<-loading
@@ -104,7 +104,7 @@ func TestStatusContainment(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &host.Server{State: st, Logger: quietLogger}
-	rl := &host.Reloader{Server: srv, State: st, Dir: t.TempDir(), Logger: quietLogger}
+	rl := &host.Reloader{Server: srv, Dir: t.TempDir(), Logger: quietLogger}
 	srv.HandleReloads(rl)
 	l := listen(t, "unix")
 	go srv.ServeOps(l)

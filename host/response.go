@@ -133,6 +133,9 @@ type clientConn struct{ c *conn }
 // body (WebSocket frames follow a request without one): the body the
 // host read ahead first, then the connection.
 func (cc *clientConn) Read(p []byte) (int, error) {
+	if cc.c.upgraded.Load() {
+		return 0, ErrHijacked
+	}
 	if cc.c.body.remaining() > 0 {
 		return cc.c.body.Read(p)
 	}
@@ -140,16 +143,34 @@ func (cc *clientConn) Read(p []byte) (int, error) {
 	return bodyReader{cc.c}.Read(p)
 }
 
-func (cc *clientConn) Write(p []byte) (int, error) { return cc.c.bw.Write(p) }
+// After a WebSocket upgrade the connection's bytes are frames: raw reads
+// and writes would tear them (and race with the socket's goroutines).
 
-func (cc *clientConn) Flush() error { return cc.c.bw.Flush() }
+func (cc *clientConn) Write(p []byte) (int, error) {
+	if cc.c.upgraded.Load() {
+		return 0, ErrHijacked
+	}
+	return cc.c.bw.Write(p)
+}
+
+func (cc *clientConn) Flush() error {
+	if cc.c.upgraded.Load() {
+		return ErrHijacked
+	}
+	return cc.c.bw.Flush()
+}
 
 func (cc *clientConn) Close() error {
-	cc.c.bw.Flush()
+	if !cc.c.upgraded.Load() {
+		cc.c.bw.Flush()
+	}
 	return cc.c.nc.Close()
 }
 
 func (cc *clientConn) Peek(n int) ([]byte, error) {
+	if cc.c.upgraded.Load() {
+		return nil, ErrHijacked
+	}
 	if cc.c.body.remaining() > 0 {
 		return cc.c.body.peek(n)
 	}

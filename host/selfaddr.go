@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/scripthost/scripthost/api/uwsgi"
 )
 
 // Telling this host's own addresses apart, so that uwsgi.rpc to them runs
@@ -24,7 +26,10 @@ func (s *Server) listensOn(node string) bool {
 		addrs = append(addrs, (*l).Addr())
 	}
 	s.mu.Unlock()
-	network, address := SplitAddr(node)
+	network, address, err := uwsgi.SplitAddr(node)
+	if err != nil {
+		return false
+	}
 	if network == "unix" {
 		for _, a := range addrs {
 			if ua, ok := a.(*net.UnixAddr); ok && sameSocketPath(ua.Name, address) {

@@ -157,6 +157,10 @@ type Server struct {
 	// BodyDir is where request bodies over Limits.BodyMemory are spilled
 	// (unlinked at once); empty means os.TempDir().
 	BodyDir string
+	// SpoolOpsOnly refuses spool jobs (modifier1 17) outside operations
+	// listeners; otherwise every uwsgi listener takes them, as uWSGI's
+	// sockets do.
+	SpoolOpsOnly bool
 
 	initOnce sync.Once
 	lim      Limits
@@ -212,6 +216,7 @@ func (s *Server) init() {
 			uwsgi.ModSignal:    HandlerFunc(s.serveSignal),
 			uwsgi.ModCache:     HandlerFunc(s.serveCache),
 			uwsgi.ModCloseMark: HandlerFunc(serveCloseMark),
+			uwsgi.ModSpooler:   HandlerFunc(s.serveSpool),
 		}
 		for m, h := range builtin {
 			if s.handlers[m] == nil {
@@ -397,11 +402,15 @@ func (s *Server) untrack(c *conn) {
 	s.connWG.Done()
 }
 
-// Listen opens a listener for addr: "host:port" for TCP, or a unix socket
-// path ("unix:/path", "/path", "./path"; "@name" for Linux abstract
-// sockets). A stale socket file left by a dead process is replaced.
+// Listen opens a listener for addr, a TCP "host:port" or a unix socket
+// ("unix:/path", "/path", "./path", "../path", "x.sock"; "@name" for Linux
+// abstract sockets), told apart by uwsgi.SplitAddr's rules. A stale socket
+// file left by a dead process is replaced.
 func Listen(addr string) (net.Listener, error) {
-	network, address := SplitAddr(addr)
+	network, address, err := uwsgi.SplitAddr(addr)
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
 	if network == "unix" && !strings.HasPrefix(address, "@") {
 		if c, err := net.Dial("unix", address); err == nil {
 			c.Close()
@@ -419,17 +428,6 @@ func Listen(addr string) (net.Listener, error) {
 	// server's own timeouts anyway.
 	lc := net.ListenConfig{KeepAlive: -1}
 	return lc.Listen(context.Background(), network, address)
-}
-
-// SplitAddr tells a unix socket address from a TCP one.
-func SplitAddr(addr string) (network, address string) {
-	switch {
-	case strings.HasPrefix(addr, "unix:"):
-		return "unix", strings.TrimPrefix(addr, "unix:")
-	case strings.HasPrefix(addr, "/"), strings.HasPrefix(addr, "./"), strings.HasPrefix(addr, "@"):
-		return "unix", addr
-	}
-	return "tcp", addr
 }
 
 // ListenAndServe listens on addr (see Listen) and serves it.

@@ -272,24 +272,41 @@ func TestListen(t *testing.T) {
 	tcp.Close()
 }
 
-func TestSplitAddr(t *testing.T) {
-	tests := []struct {
-		addr, network, address string
-	}{
-		{"127.0.0.1:3031", "tcp", "127.0.0.1:3031"},
-		{":3031", "tcp", ":3031"},
-		{"[::1]:3031", "tcp", "[::1]:3031"},
-		{"unix:/run/s.sock", "unix", "/run/s.sock"},
-		{"unix:rel.sock", "unix", "rel.sock"},
-		{"/run/s.sock", "unix", "/run/s.sock"},
-		{"./s.sock", "unix", "./s.sock"},
-		{"@abstract", "unix", "@abstract"},
+// Listen takes addresses by uwsgi.SplitAddr's rules, relative socket paths
+// included.
+func TestListenAddresses(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		network, address := host.SplitAddr(tt.addr)
-		if network != tt.network || address != tt.address {
-			t.Errorf("SplitAddr(%q) = %q, %q, want %q, %q", tt.addr, network, address, tt.network, tt.address)
+	if err := os.Mkdir(filepath.Join(dir, "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(filepath.Join(dir, "app"))
+	for _, tt := range []struct{ addr, file string }{
+		{"../run/x.sock", "run/x.sock"},
+		{"./y", "app/y"},
+		{"z.sock", "app/z.sock"},
+		{"unix:w", "app/w"},
+	} {
+		l, err := host.Listen(tt.addr)
+		if err != nil {
+			t.Errorf("Listen(%q) = %v", tt.addr, err)
+			continue
 		}
+		if got := l.Addr().Network(); got != "unix" {
+			t.Errorf("Listen(%q) network = %s, want unix", tt.addr, got)
+		}
+		if fi, err := os.Lstat(filepath.Join(dir, tt.file)); err != nil || fi.Mode().Type() != os.ModeSocket {
+			t.Errorf("Listen(%q): %s is not a socket (%v)", tt.addr, tt.file, err)
+		}
+		l.Close()
+	}
+	if l, err := host.Listen("localhost"); err == nil {
+		l.Close()
+		t.Error("Listen(localhost) succeeded, want an error for the missing port")
+	} else if !errors.Is(err, uwsgi.ErrAddr) {
+		t.Errorf("Listen(localhost) = %v, want uwsgi.ErrAddr", err)
 	}
 }
 
@@ -746,7 +763,7 @@ func TestHandlerPanic(t *testing.T) {
 func TestUnknownModifiersDropped(t *testing.T) {
 	ts := startServer(t, "tcp", host.Limits{}, nil)
 	vars, _ := uwsgi.Vars{}.Add("REQUEST_METHOD", "GET").Append(nil)
-	for _, m := range []uwsgi.Modifier{uwsgi.ModWSGI, uwsgi.ModLua, uwsgi.ModV8, uwsgi.ModGo, uwsgi.ModSpooler,
+	for _, m := range []uwsgi.Modifier{uwsgi.ModWSGI, uwsgi.ModLua, uwsgi.ModV8, uwsgi.ModGo,
 		uwsgi.ModEval, uwsgi.ModHTTPResponse, uwsgi.ModExample, uwsgi.ModResponse, 1, 254} {
 		t.Run(m.String(), func(t *testing.T) {
 			// First on a kept connection: the pong, then the close.

@@ -51,6 +51,29 @@ func (s *Server) serveSignal(_ context.Context, w *PacketWriter, r *Packet) Outc
 	return ack(w, r, err)
 }
 
+// serveSpool stores a spool job (modifier1 17: a vars block) with the
+// state's spooler: [255, 0, 1] once it is on disk, [255, 0, 0] without a
+// spooler or when it cannot be stored.
+func (s *Server) serveSpool(_ context.Context, w *PacketWriter, r *Packet) Outcome {
+	if s.SpoolOpsOnly && !s.opsOnly(w, r) {
+		return Close
+	}
+	sp := s.State.Spooler
+	if sp == nil {
+		s.log.Warn("spool job refused: no spooler (serve --spooler DIR)", "listener", r.Listener, "remote", r.RemoteAddr)
+		return ack(w, r, api.ErrNoSpooler)
+	}
+	if _, err := r.Vars(nil); err != nil {
+		s.log.Warn("spool job refused", "err", err, "remote", r.RemoteAddr)
+		return ack(w, r, err)
+	}
+	if _, err := sp.Enqueue(r.Payload, nil); err != nil {
+		s.log.Error("spool job not stored", "err", err, "remote", r.RemoteAddr)
+		return ack(w, r, err)
+	}
+	return ack(w, r, nil)
+}
+
 // ack writes a generic response: [255, 0, 1], or [255, 0, 0] (with the
 // error's message for extended clients).
 func ack(w *PacketWriter, r *Packet, err error) Outcome {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -156,6 +157,7 @@ func (srv *Server) packetUpgrader(c *conn, gen *Generation, vars uwsgi.Vars, res
 				return nil, nil, err
 			}
 			c.body.settle()
+			c.upgraded.Store(true)
 			if sc, ok := c.nc.(*sockConn); ok {
 				// Reads and writes run at once from now on: through Go's
 				// poller only.
@@ -198,6 +200,14 @@ func (u *upgrader) finish(failed bool) {
 	}
 	s.Close(code, "")
 	s.wait()
+}
+
+// socketFailed reports whether a call that upgraded failed: an error
+// that only says how its socket ended (the peer closed or left) is none.
+func socketFailed(err error) bool {
+	var ce *api.WebSocketCloseError
+	return err != nil && !errors.As(err, &ce) && !errors.Is(err, net.ErrClosed) &&
+		!errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET)
 }
 
 // handshakeWriter is the http.ResponseWriter websocket.Accept answers
@@ -283,6 +293,7 @@ type socket struct {
 	queue     []message // messages waiting to be written
 	queued    int       // their bytes
 	writing   bool      // a writer goroutine drains the queue
+	idle      sync.Cond // signalled when the writer ends (L is &mu)
 	closeCode int       // set once a close was decided
 	closeWhy  string
 	end       *api.WebSocketCloseError // how the socket ended, for Recv and Send
@@ -304,6 +315,7 @@ func (srv *Server) newSocket(c *websocket.Conn, nc net.Conn, gen *Generation, pa
 	c.SetReadLimit(srv.lim.WebSocketMaxMessage)
 	s := &socket{srv: srv, c: c, nc: nc, gen: gen, packet: packet,
 		recv: make(chan message, 1), readDone: make(chan struct{}), done: make(chan struct{})}
+	s.idle.L = &s.mu
 	if gen != nil {
 		gen.socketOpened()
 	}
@@ -512,17 +524,15 @@ func (s *socket) writeLoop() {
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 {
-			if s.closeCode == 0 || s.closing {
-				s.writing = false
+			if s.closeCode != 0 && !s.closing {
+				s.closing = true
+				code, why := s.closeCode, s.closeWhy
 				s.mu.Unlock()
-				return
+				s.closeHandshake(code, why)
+				s.mu.Lock()
 			}
-			s.closing = true
-			code, why := s.closeCode, s.closeWhy
-			s.mu.Unlock()
-			s.closeHandshake(code, why)
-			s.mu.Lock()
 			s.writing = false
+			s.idle.Broadcast()
 			s.mu.Unlock()
 			return
 		}
@@ -622,15 +632,11 @@ func (s *socket) wait() {
 	t.Stop()
 	s.nc.Close()
 	<-s.readDone
-	for {
-		s.mu.Lock()
-		w := s.writing
-		s.mu.Unlock()
-		if !w {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	s.mu.Lock()
+	for s.writing {
+		s.idle.Wait()
 	}
+	s.mu.Unlock()
 	s.pingMu.Lock()
 	s.stopPings = true
 	if s.pinger != nil {

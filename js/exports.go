@@ -62,6 +62,24 @@ func (v *vm) openUwsgi() {
 			obj.DefineDataProperty(alias, val, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
 		}
 	}
+	// uwsgi.spooler = fn registers fn, as in uWSGI's Python plugin; reading
+	// it gives the function this runtime registered last.
+	if reg, ok := goja.AssertFunction(obj.Get("register_spooler")); ok {
+		var last goja.Value = goja.Undefined()
+		getter := rt.ToValue(func(goja.FunctionCall) goja.Value { return last })
+		setter := rt.ToValue(func(call goja.FunctionCall) goja.Value {
+			if _, err := reg(goja.Undefined(), call.Argument(0)); err != nil {
+				var ex *goja.Exception
+				if errors.As(err, &ex) {
+					panic(ex.Value()) // rethrown as it was thrown
+				}
+				panic(rt.NewGoError(err))
+			}
+			last = call.Argument(0)
+			return goja.Undefined()
+		})
+		obj.DefineAccessorProperty("spooler", getter, setter, goja.FLAG_FALSE, goja.FLAG_TRUE)
+	}
 	v.freeze(obj, maxDepth) // its values are frozen already
 	rt.GlobalObject().DefineDataProperty("uwsgi", obj, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
 	v.uwsgi = obj

@@ -542,7 +542,7 @@ func (v *vm) newRequest(cur *request) *goja.Object {
 		case "HTTP_X_FORWARDED_PROTO":
 			forwardedProto = val
 		}
-		name := headerName(key[5:])
+		name := v.headerName(key)
 		dup := false
 		for i := range hs {
 			if hs[i].name == name {
@@ -607,6 +607,25 @@ func (v *vm) newRequest(cur *request) *goja.Object {
 }
 
 const serverSoftware = "scripthost/" + api.Version
+
+// headerName is the header name of an HTTP_ var, remembered for the
+// runtime's next requests (up to maxHeaderNames of them): most requests
+// carry the same few headers.
+func (v *vm) headerName(key []byte) string {
+	if name, ok := v.headerNames[string(key)]; ok {
+		return name
+	}
+	name := headerName(key[5:])
+	if len(v.headerNames) < maxHeaderNames {
+		if v.headerNames == nil {
+			v.headerNames = map[string]string{}
+		}
+		v.headerNames[string(key)] = name
+	}
+	return name
+}
+
+const maxHeaderNames = 128
 
 // headerName turns the rest of an HTTP_ var into a header name:
 // "X_FORWARDED_FOR" is "x-forwarded-for".

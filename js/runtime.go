@@ -68,10 +68,12 @@ type vm struct {
 	jsgi                                     *goja.Object // the frozen request.jsgi
 
 	// JSGI requests (jsgi.go).
-	req        *request // the request being served
-	envGetter  goja.Value
-	inputProto *goja.Object
-	versions   map[string]goja.Value
+	req       *request // the request being served
+	envGetter goja.Value
+	// headerNames maps HTTP_ vars to header names (see headerName).
+	headerNames map[string]string
+	inputProto  *goja.Object
+	versions    map[string]goja.Value
 }
 
 // jsFunc is a function of the runtime, with the this value it is called

@@ -123,7 +123,7 @@ uwsgi.register_rpc("tconcat", function() local t = {} for i = 1, 20 do t[i] = st
 uwsgi.register_rpc("caught", function() local ok = pcall(string.rep, "x", 2^40) return tostring(ok) end)
 uwsgi.register_rpc("err", function() error("plain error") end)
 uwsgi.register_rpc("errtable", function() error({code = 1}) end)
-uwsgi.register_rpc("apierr", function() return uwsgi.cache_get("k", "no such cache") end)
+uwsgi.register_rpc("apierr", function() return uwsgi.cache_keys("no such cache") end)
 return function(env) return 200, {}, "served" end
 `})
 	_, p := f.mustLoad(Options{PoolSize: 1, MaxStringSize: 1 << 20})
@@ -152,7 +152,7 @@ return function(env) return 200, {}, "served" end
 		{"tconcat", nil, ErrStringTooLarge, "table.concat", true},
 		{"err", nil, nil, "a.lua:14: plain error", false},
 		{"errtable", nil, nil, "table: ", false},
-		{"apierr", nil, api.ErrUnknownCache, "uwsgi.cache_get", false},
+		{"apierr", nil, api.ErrUnknownCache, "uwsgi.cache_keys", false},
 	}
 	loads := 1
 	for _, tt := range tests {

@@ -26,6 +26,24 @@ func (v *vm) openUwsgi() {
 			t.RawSetString(f.Name, L.NewFunction(v.apiFunc(f)))
 		}
 	}
+	// uwsgi.spooler = fn registers fn, as in uWSGI's Python plugin.
+	mt := L.NewTable()
+	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		k, val := L.Get(2), L.Get(3)
+		if k == lua.LString("spooler") {
+			L.Push(t.RawGetString("register_spooler"))
+			L.Push(val)
+			L.Call(1, 0)
+			return 0
+		}
+		if v.iso.frozen {
+			readOnly(L, t, k)
+		}
+		t.RawSet(k, val)
+		return 0
+	}))
+	mt.RawSetString("__metatable", lua.LFalse) // not for scripts to change
+	t.Metatable = mt
 	L.SetGlobal("uwsgi", t)
 	v.loaded.RawSetString("uwsgi", t)
 }

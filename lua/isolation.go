@@ -229,6 +229,12 @@ func (iso *isolation) view(L *lua.LState, real *lua.LTable) *lua.LTable {
 		readOnly(L, view, L.Get(2))
 		return 0
 	}))
+	// A library's own __newindex (uwsgi.spooler = fn) keeps working.
+	if rmt, ok := real.Metatable.(*lua.LTable); ok {
+		if ni, ok := rmt.RawGetString("__newindex").(*lua.LFunction); ok {
+			mt.RawSetString("__newindex", ni)
+		}
+	}
 	view.Metatable = mt
 	iso.libs[view] = real
 	iso.views = append(iso.views, view)

@@ -8,6 +8,11 @@
 #   redis-server                                           shared caches
 #   wrk                                                    HTTP benchmarks
 #   gcc, libc6-dev                                         `go test -race` needs cgo
+#   python3-websockets                                     a WebSocket client
+#
+# and npm's ws (a WebSocket client for Node.js, pinned below) into
+# $SCRIPTHOST_NODE_MODULES' parent (default ~/.cache/scripthost-peers),
+# with the npm already installed: Node.js itself is not installed here.
 #
 # Idempotent: when everything is installed it only says so. Otherwise it runs
 # `apt-get update` once and `apt-get install -y --no-install-recommends` for
@@ -31,7 +36,10 @@ packages=(
   wrk
   gcc
   libc6-dev
+  python3-websockets
 )
+ws_version=8.18.3
+node_modules="${SCRIPTHOST_NODE_MODULES:-$HOME/.cache/scripthost-peers/node_modules}"
 lock_wait="${APT_LOCK_WAIT:-600}"
 
 log() { printf 'install-peers: %s\n' "$*" >&2; }
@@ -48,6 +56,22 @@ is_installed() {
   status="$(dpkg -s "$1" 2>/dev/null)" || return 1
   grep -qx 'Status: install ok installed' <<<"$status"
 }
+
+# npm's ws, in a directory of the tests' own (no global install).
+install_ws() {
+  if [[ -f "$node_modules/ws/package.json" ]] &&
+    grep -q "\"version\": \"$ws_version\"" "$node_modules/ws/package.json"; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    log "npm not found: the ws client tests need Node.js and npm (then rerun this script)"
+    return 1
+  fi
+  log "installing npm's ws@$ws_version into $node_modules"
+  mkdir -p "$(dirname "$node_modules")"
+  npm install --no-audit --no-fund --prefix "$(dirname "$node_modules")" "ws@$ws_version" >&2
+}
+install_ws || log "npm's ws not installed: the WebSocket client tests will fail under SCRIPTHOST_PEERS"
 
 missing=()
 for p in "${packages[@]}"; do

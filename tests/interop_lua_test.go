@@ -62,6 +62,7 @@ func luaRequests(t *testing.T) []luaRequest {
 		{"rpc big 65536", rpc("big", "65536")},
 		{"rpc big 0 (no result)", rpc("big", "0")},
 		{"rpc unknown", rpc("nope")},
+		{"rpc unknown local cache", rpc("unknown_cache")},
 		{"GET /", get("/")},
 		{"GET /hello", get("/hello")},
 		{"GET /cache set", get("/cache?key=k1&value=v%201")},
@@ -87,20 +88,36 @@ func normalizeHTTP(b []byte) string {
 	return fmt.Sprintf("%s\n%s\n\n%q", lines[0], strings.Join(hdrs, "\n"), body)
 }
 
+// unknownCacheLua answers what the cache functions give for a local cache
+// the server does not have: uWSGI's Lua plugin returns nil from each.
+// cache_clear is left out: uWSGI's Lua binding reads its cache name from
+// the second argument and so clears the default cache instead.
+const unknownCacheLua = `
+local function show(v) if v == nil then return "nil" end return tostring(v) end
+uwsgi.register_rpc("unknown_cache", function()
+  return table.concat({show(uwsgi.cache_get("k", "nosuch")), show(uwsgi.cache_set("k", "v", 0, "nosuch")),
+    show(uwsgi.cache_update("k", "v", 0, "nosuch")), show(uwsgi.cache_exists("k", "nosuch")),
+    show(uwsgi.cache_del("k", "nosuch"))}, " ")
+end)
+`
+
 // TestLuaFilesMatchUWSGI serves uWSGI's reference rpc.lua and app.lua,
-// unmodified, from uWSGI's Lua plugin and from scripthost, sends both the
-// same packets and compares the answers: RPC results byte for byte, HTTP
-// responses up to the order of their headers.
+// unmodified, and a file of this test's own from uWSGI's Lua plugin and
+// from scripthost, sends both the same packets and compares the answers:
+// RPC results byte for byte, HTTP responses up to the order of their
+// headers.
 func TestLuaFilesMatchUWSGI(t *testing.T) {
 	files := map[string][]byte{
-		"rpc.lua": testdataFile(t, "uwsgi/rpc.lua"),
-		"app.lua": testdataFile(t, "uwsgi/app.lua"),
+		"rpc.lua":           testdataFile(t, "uwsgi/rpc.lua"),
+		"app.lua":           testdataFile(t, "uwsgi/app.lua"),
+		"unknown_cache.lua": []byte(unknownCacheLua),
 	}
 	u := startUWSGI(t, uwsgiOptions{
 		Plugins: []string{"lua51", "rpc"},
 		Master:  true,
 		Files:   files,
-		Args:    []string{"--lua-load", "rpc.lua", "--lua", "app.lua", "--cache2", "name=default,items=100"},
+		Args: []string{"--lua-load", "rpc.lua", "--lua-load", "unknown_cache.lua", "--lua", "app.lua",
+			"--cache2", "name=default,items=100"},
 	})
 	s := startScripthost(t, files, false)
 	for _, r := range luaRequests(t) {

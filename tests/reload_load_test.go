@@ -124,7 +124,7 @@ func newReloadRig(tb testing.TB) *reloadRig {
 	r.state = state
 	r.srv = host.NewServer(state)
 	r.srv.Logger = log
-	r.rl = &host.Reloader{Server: r.srv, State: state, Dir: r.dir, Logger: log,
+	r.rl = &host.Reloader{Server: r.srv, Dir: r.dir, Logger: log,
 		Engines: []api.Engine{lua.New(lua.Options{})}, DrainTimeout: 20 * time.Second}
 	r.writeVersion(1, false)
 	if err := r.reload(1); err != nil {
@@ -755,7 +755,7 @@ func TestReloadSignalsNotLost(t *testing.T) {
 	}
 	srv := host.NewServer(state)
 	srv.Logger = log
-	rl := &host.Reloader{Server: srv, State: state, Dir: dir, Logger: log,
+	rl := &host.Reloader{Server: srv, Dir: dir, Logger: log,
 		Engines: []api.Engine{lua.New(lua.Options{PoolSize: 1})}}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -833,7 +833,7 @@ func TestReloadWatchBusyDirectory(t *testing.T) {
 	}
 	defer state.Close()
 	srv := host.NewServer(state)
-	rl := &host.Reloader{Server: srv, State: state, Dir: dir, Logger: slog.New(slog.DiscardHandler),
+	rl := &host.Reloader{Server: srv, Dir: dir, Logger: slog.New(slog.DiscardHandler),
 		Engines: []api.Engine{lua.New(lua.Options{PoolSize: 1})}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -173,7 +173,7 @@ var languages = map[string]map[string]string{
 
 // Cases returns the case table with each case's Scripts filled in.
 func Cases() []Case {
-	cs := cases()
+	cs := append(cases(), spoolerCases()...)
 	for i := range cs {
 		cs[i].Scripts = map[string]string{}
 		for lang, scripts := range languages {

@@ -13,13 +13,11 @@
 // A Case is data: a name ("cache_get/miss"), the API functions it covers,
 // one script per engine, the expected result and optional Go-side hooks
 // that prepare the host state (Setup) and judge side effects (Check). The
-// language-neutral part of every case is in cases.go; the scripts live in
-// one file per language, a map literal from case name to source, plus a
-// prelude of rendering helpers prepended to every script of the language:
-// cases_lua.go (luaScripts, luaPrelude), cases_javascript.go (not cases_js.go: Go would read the _js suffix as a build constraint) and
-// cases_go.go. A new engine adds its file and one entry to each of the
-// languages and languagePrelude tables in apitest.go; Coverage and
-// Uncovered then report what its scripts cover.
+// scripts are kept per language, a map from case name to source, plus a
+// prelude of rendering helpers prepended to every script of the language.
+// A new engine adds its map and one entry to each of the package's
+// languages and languagePrelude tables; Coverage and Uncovered then report
+// what its scripts cover.
 //
 // Run fails when an API function is covered by no case that has a script
 // for the engine under test; a case without a script for it is skipped

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -27,8 +26,9 @@ const (
 // plus 254); it silently drops the rest, so the client refuses them.
 const maxRPCArgs = 254
 
-// Client errors. Failures reported by the server use the sentinels of
-// ext.go (ErrNoResult, ErrNotFound, ErrFailed, ...) and *RemoteError.
+// Client errors. Failures reported by the server use the sentinels of the
+// extension's error codes (ErrNoResult, ErrNotFound, ErrFailed, ...) and
+// *RemoteError.
 var (
 	// ErrProtocol: the server's reply is malformed or not the kind of
 	// reply the request expects.
@@ -40,7 +40,7 @@ var (
 	ErrClientClosed = errors.New("uwsgi: client closed")
 )
 
-// Server modes a Client remembers (see ext.go).
+// Server modes a Client remembers, learnt from the answer to ExtHello.
 const (
 	modeUnknown  int32 = iota // send the hello on new connections
 	modePlain                 // uWSGI or alike: no hello, one request per connection
@@ -49,7 +49,7 @@ const (
 
 // A Client calls one uwsgi server: RPC, ping, signal, cache, echo and
 // HTTP-style requests. It talks to scripthost servers and to uWSGI alike:
-// every new connection starts with the extension hello (ext.go) until the
+// every new connection starts with the extension hello (ExtHello) until the
 // server has shown that it does not speak the extension, and only
 // connections that accepted it are kept open and reused.
 //
@@ -75,6 +75,7 @@ type Client struct {
 
 	network, addr string
 	given         string // addr as passed to NewClient
+	addrErr       error  // SplitAddr's verdict on given
 	mode          atomic.Int32
 
 	mu     sync.Mutex
@@ -82,19 +83,13 @@ type Client struct {
 	closed bool
 }
 
-// NewClient returns a Client for addr: "host:port" for TCP, or a unix
-// socket as "unix:/path", "/path", "./path" or "@abstract" (Linux's
-// abstract namespace).
+// NewClient returns a Client for addr, a TCP "host:port" or a unix socket
+// ("unix:/path", "/path", "./path", "x.sock", "@abstract"), told apart as
+// SplitAddr says. An address SplitAddr rejects makes every call fail with
+// ErrConnect and its error.
 func NewClient(addr string) *Client {
-	given, network := addr, "tcp"
-	switch {
-	case strings.HasPrefix(addr, "unix:"):
-		network, addr = "unix", strings.TrimPrefix(addr, "unix:")
-	case strings.HasPrefix(addr, "/"), strings.HasPrefix(addr, "./"),
-		strings.HasPrefix(addr, "../"), strings.HasPrefix(addr, "@"):
-		network = "unix"
-	}
-	return &Client{network: network, addr: addr, given: given}
+	network, address, err := SplitAddr(addr)
+	return &Client{network: network, addr: address, given: addr, addrErr: err}
 }
 
 // Addr returns the server's address as given to NewClient.
@@ -168,6 +163,9 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 	if dial == nil {
 		var d net.Dialer
 		dial = d.DialContext
+	}
+	if c.addrErr != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConnect, c.addrErr)
 	}
 	nc, err := dial(dctx, c.network, c.addr)
 	if err != nil {

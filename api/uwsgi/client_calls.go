@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 )
 
 // Call calls the RPC function fn with up to 254 arguments and returns its
@@ -152,5 +153,38 @@ func (c *Client) Signal(ctx context.Context, num uint8) error {
 			return true, fmt.Errorf("%w: signal %d not delivered", ErrFailed, num)
 		}
 		return true, protocolError("reply %v to a signal", h)
+	})
+}
+
+// Spool sends a job to the server's spooler (modifier1 17): vars is the
+// job (uWSGI's keys spooler, priority and at choose where and when it
+// runs). An acknowledgement ([255, 0, 1]) means the job is stored; a
+// refusal ([255, 0, 0]: no spooler, a bad job, a full disk) matches
+// ErrFailed.
+func (c *Client) Spool(ctx context.Context, vars Vars) error {
+	block, err := vars.Append(nil)
+	if err != nil {
+		return err
+	}
+	if len(block) > math.MaxUint16 {
+		return fmt.Errorf("uwsgi: spool job of %d bytes: a packet holds at most %d", len(block), math.MaxUint16)
+	}
+	req := Header{Modifier1: ModSpooler, Size: uint16(len(block))}.Append(nil)
+	req = append(req, block...)
+	silent := fmt.Errorf("%w: spool: the server closed the connection without an acknowledgement: %w", ErrFailed, ErrNoResult)
+	return c.exchange(ctx, req, silent, func(cn *clientConn, h Header) (bool, error) {
+		if h.Modifier1 != ModResponse {
+			return false, protocolError("reply %v to a spool job", h)
+		}
+		if err := cn.discard(int(h.Size)); err != nil {
+			return false, err
+		}
+		switch h.Modifier2 {
+		case ResponseOK:
+			return true, nil
+		case ResponseFailed:
+			return true, fmt.Errorf("%w: spool job refused", ErrFailed)
+		}
+		return true, protocolError("reply %v to a spool job", h)
 	})
 }

@@ -422,6 +422,13 @@ func TestClientConnectErrors(t *testing.T) {
 	}
 }
 
+func TestClientBadAddress(t *testing.T) {
+	c := NewClient("localhost") // no port
+	if _, err := c.Call(testCtx(t), "hello"); !errors.Is(err, ErrConnect) || !errors.Is(err, ErrAddr) {
+		t.Errorf("Call to %q = %v, want ErrConnect and ErrAddr", c.Addr(), err)
+	}
+}
+
 // TestClientServerReplaced: a Client that knew its server as extended
 // notices a plain one at the same address, and the other way round after
 // a failed dial.

@@ -12,8 +12,7 @@ import (
 	"time"
 )
 
-// Raw code evaluation (modifier1 22): the protocol is defined in package
-// host (eval.go). In short: [22, size, lang] + the code, or, for a server
+// Raw code evaluation (modifier1 22), as scripthost's host serves it: [22, size, lang] + the code, or, for a server
 // that requires a key, + a vars block with code, ts and sig; the reply is
 // [22, size, 0] + a vars block with result and output (and truncated "1"
 // when the server cut them), or an error frame.

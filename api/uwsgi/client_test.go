@@ -707,6 +707,8 @@ func TestClientAddresses(t *testing.T) {
 		{"./x.sock", "unix", "./x.sock"},
 		{"@abstract", "unix", "@abstract"},
 		{"unix:@abstract", "unix", "@abstract"},
+		{"../run/x.sock", "unix", "../run/x.sock"},
+		{"x.sock", "unix", "x.sock"},
 	}
 	for _, tt := range tests {
 		c := NewClient(tt.addr)

@@ -31,10 +31,12 @@ type FormatError struct {
 	Err    error
 }
 
+// Error says what was malformed and where.
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("%v in %s at byte %d", e.Err, e.What, e.Offset)
 }
 
+// Unwrap returns the sentinel, such as ErrTruncated or ErrTooLarge.
 func (e *FormatError) Unwrap() error { return e.Err }
 
 func formatErr(what string, off int, err error) error {

@@ -78,6 +78,7 @@ var codeNames = map[Code]string{
 	CodeTooLarge: "too large",
 }
 
+// String returns the code's name, "not found" for CodeNotFound.
 func (c Code) String() string {
 	if s, ok := codeNames[c]; ok {
 		return s
@@ -104,6 +105,7 @@ type RemoteError struct {
 	Message string
 }
 
+// Error returns the server's message, or the code's name when it sent none.
 func (e *RemoteError) Error() string {
 	if e.Message == "" {
 		return "uwsgi: remote " + e.Code.String()

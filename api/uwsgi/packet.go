@@ -42,6 +42,8 @@ func (h Header) Bytes() [HeaderSize]byte {
 	return [HeaderSize]byte{byte(h.Modifier1), byte(h.Size), byte(h.Size >> 8), h.Modifier2}
 }
 
+// String formats the header as uWSGI's documentation writes packets:
+// [modifier1, size, modifier2].
 func (h Header) String() string {
 	return fmt.Sprintf("[%v, %d, %d]", h.Modifier1, h.Size, h.Modifier2)
 }

@@ -20,7 +20,8 @@ import (
 // clientStdin is where "cache ... set KEY -" reads the value (tests swap it).
 var clientStdin io.Reader = os.Stdin
 
-const clientAddrHelp = `ADDR is host:port or a unix socket: unix:/path, /path, ./path or @abstract.
+const clientAddrHelp = `ADDR is host:port or a unix socket: unix:/path, a path with a slash
+(/path, ./x, ../x.sock), x.sock or @abstract.
 `
 
 const rpcUsage = `Usage: scripthost rpc [--raw] [--timeout D] [--no-newline] ADDR FUNC [ARG...]
@@ -50,6 +51,20 @@ Examples:
   scripthost ping unix:/run/app.sock --timeout 1s
 
 Flags:
+`
+
+const spoolUsage = `Usage: scripthost spool [--timeout D] ADDR KEY=VALUE...
+
+Send a job to a server's spooler (modifier1 17), as a uWSGI node's spool
+packet: the pairs are the job's vars (uWSGI's keys: spooler picks the spool
+directory, priority a subdirectory, at the earliest Unix time to run). Exit
+status 0 when the server stored the job ([255, 0, 1]), 1 when it refused it
+(no spooler, a bad job, a full disk) or did not answer.
+
+` + clientAddrHelp + `
+Examples:
+  scripthost spool 127.0.0.1:3031 task=mail to=a@example.org
+  scripthost spool --timeout 2s /run/app.sock task=report at=1767225600
 `
 
 const signalUsage = `Usage: scripthost signal [--timeout D] ADDR NUM
@@ -271,6 +286,33 @@ func cmdSignal(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintf(stderr, "scripthost signal: signal %d on %s: %v\n", num, pos[0], err)
 	return 1
+}
+
+func cmdSpool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := clientFlags("spool", spoolUsage, stderr)
+	timeout := clientTimeout(fs)
+	pos, status, ok := clientParse(fs, args)
+	if !ok {
+		return status
+	}
+	if len(pos) < 2 {
+		return clientUsageError(stderr, "spool", "want ADDR KEY=VALUE...")
+	}
+	var vars uwsgi.Vars
+	for _, kv := range pos[1:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return clientUsageError(stderr, "spool", "invalid pair %q (want KEY=VALUE)", kv)
+		}
+		vars = vars.Add(k, v)
+	}
+	c, ctx, done := newCLIClient(ctx, pos[0], *timeout)
+	defer done()
+	if err := c.Spool(ctx, vars); err != nil {
+		fmt.Fprintf(stderr, "scripthost spool: %s: %v\n", pos[0], err)
+		return 1
+	}
+	return 0
 }
 
 // noSignalHandler reports whether err is a scripthost server saying that

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/scripthost/scripthost/api/uwsgi"
 	"github.com/scripthost/scripthost/host"
 )
 
@@ -67,7 +68,10 @@ func listenerKey(a net.Addr) string { return a.Network() + " " + a.String() }
 
 // listen returns the inherited listener for addr, or a new one.
 func (in *inherited) listen(addr string, unixMode os.FileMode) (net.Listener, error) {
-	network, address := host.SplitAddr(addr)
+	network, address, err := uwsgi.SplitAddr(addr)
+	if err != nil {
+		return nil, err
+	}
 	if network == "tcp" {
 		if ta, err := net.ResolveTCPAddr("tcp", address); err == nil {
 			if l, ok := in.byAddr[listenerKey(ta)]; ok {

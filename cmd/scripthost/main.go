@@ -27,6 +27,7 @@ import (
 	"syscall"
 
 	"github.com/scripthost/scripthost/api"
+	"github.com/scripthost/scripthost/cmd/scripthost/internal/bench"
 )
 
 // command is one subcommand; run returns the process exit status.
@@ -40,8 +41,9 @@ var commands = map[string]command{
 	"rpc":     {"call an RPC function on a uwsgi server", cmdRPC},
 	"ping":    {"ping a uwsgi server", cmdPing},
 	"signal":  {"raise a uwsgi signal on a server", cmdSignal},
+	"spool":   {"send a job to a server's spooler", cmdSpool},
 	"cache":   {"get, set, update, delete, test or clear cache items on a server", cmdCache},
-	"bench":   {"load-test a uwsgi server and report throughput and latency", cmdBench},
+	"bench":   {"load-test a uwsgi server and report throughput and latency", bench.Main},
 	"reload":  {"reload a server's scripts through its operations listener", cmdReload},
 	"eval":    {"run code on a server through its eval listener", cmdEval},
 	"status":  {"show a server's scripts generation and last reload", cmdStatus},

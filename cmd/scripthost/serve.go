@@ -57,6 +57,7 @@ type serveConfig struct {
 	wsMaxMessage  sizeFlag
 	wsSendQueue   sizeFlag
 	signalTimeout time.Duration
+	spooler       spoolerFlags
 	loadTimeout   time.Duration
 	memoryLimit   sizeFlag
 	pools         poolConfig
@@ -103,6 +104,13 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Var(&cfg.maxBody, "max-body", "largest request body accepted, SIZE; larger ones get 413 (0: no limit; uWSGI's limit-post)")
 	fs.StringVar(&cfg.bodyDir, "body-dir", "", "directory for request bodies over --body-memory (default: the system's temporary directory)")
 	fs.DurationVar(&cfg.signalTimeout, "signal-timeout", api.DefaultSignalTimeout, "time limit of each signal handler run")
+	fs.Var(&cfg.spooler.dirs, "spooler", "spool directory: jobs of uwsgi.spool and of spool packets (modifier1 17) are stored there durably and run by the scripts' spooler functions (repeatable; the first is the default)")
+	fs.IntVar(&cfg.spooler.workers, "spooler-workers", api.DefaultSpoolWorkers, "spool jobs run at once, over all spool directories")
+	fs.DurationVar(&cfg.spooler.frequency, "spooler-frequency", api.DefaultSpoolFrequency, "how often spool directories are scanned for jobs whose time came, and how long a job answered with SPOOL_RETRY waits")
+	fs.IntVar(&cfg.spooler.maxAttempts, "spooler-max-attempts", api.DefaultSpoolMaxAttempts, "failures (errors) of a spool job before it moves to the directory's failed/ folder")
+	fs.DurationVar(&cfg.spooler.backoff, "spooler-backoff", api.DefaultSpoolBackoff, "wait after a spool job's first failure, doubling with each")
+	fs.DurationVar(&cfg.spooler.timeout, "spooler-harakiri", time.Minute, "time limit of each spool job run (0: none)")
+	fs.BoolVar(&cfg.spooler.opsOnly, "spooler-ops-only", false, "take spool packets (modifier1 17) only on operations listeners")
 	fs.DurationVar(&cfg.loadTimeout, "load-timeout", api.DefaultLoadTimeout, "time limit of each script file's top level at load; a file over it fails the reload and the old scripts keep serving")
 	cfg.memoryLimit = sizeFlag(api.DefaultMemoryLimit())
 	fs.Var(&cfg.memoryLimit, "memory-limit", "memory budget of the scripts, SIZE (default: three quarters of the machine's or cgroup's memory; 0: none); near it, the call that allocated most is interrupted")
@@ -125,7 +133,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&cfg.supervise, "supervise", true, "serve from a child process that a small parent holding the sockets replaces when it dies; the caches survive in journals (false: serve from this process)")
 	fs.StringVar(&cfg.procs, "procs", "auto", "processors running Go code (GOMAXPROCS): a number, or auto for one while the server needs less than a core and the runtime's default (every core the container's CPU quota allows, kept up to date) once it is busy (a GOMAXPROCS environment variable overrides auto)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111) and the close mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nContainment: request bodies are read whole before an app runs (--body-timeout,\n--body-deadline, --body-memory, --max-body); calls and handlers have deadlines\n(--call-timeout, --signal-timeout, --load-timeout); the scripts share a memory\nbudget (--memory-limit) and bounded interpreter pools (--lua-pool, --js-pool,\n--go-pool, --pool-wait). A signal raised while pending is merged into it.\n\nWebSockets: a request that asks for an upgrade (through nginx uwsgi_pass, or\n--http) becomes a WebSocket when its script calls websocket_handshake; the\nhost answers pings, pings the peer (--websocket-ping, --websocket-pong-timeout),\nchecks UTF-8 and sizes (--websocket-max-message) and bounds what waits for a\nslow peer (--websocket-send-queue). The call lives as long as the socket\n(--websocket-timeout); shutdown closes sockets with 1001.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111), spool jobs (17, with --spooler) and the\nclose mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nContainment: request bodies are read whole before an app runs (--body-timeout,\n--body-deadline, --body-memory, --max-body); calls and handlers have deadlines\n(--call-timeout, --signal-timeout, --load-timeout); the scripts share a memory\nbudget (--memory-limit) and bounded interpreter pools (--lua-pool, --js-pool,\n--go-pool, --pool-wait). A signal raised while pending is merged into it.\n\nWebSockets: a request that asks for an upgrade (through nginx uwsgi_pass, or\n--http) becomes a WebSocket when its script calls websocket_handshake; the\nhost answers pings, pings the peer (--websocket-ping, --websocket-pong-timeout),\nchecks UTF-8 and sizes (--websocket-max-message) and bounds what waits for a\nslow peer (--websocket-send-queue). The call lives as long as the socket\n(--websocket-timeout); shutdown closes sockets with 1001.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs, cfg
@@ -313,6 +321,7 @@ func hostConfig(cfg *serveConfig, log *slog.Logger) (scripthost.Config, error) {
 	if hc.Limits.WebSocketPing == 0 {
 		hc.Limits.WebSocketPing = -1 // --websocket-ping 0: never
 	}
+	hc.Spooler, hc.SpoolOpsOnly = cfg.spooler.config(), cfg.spooler.opsOnly
 	var err error
 	if hc.Routes, err = parseRoutes(cfg); err != nil {
 		return hc, err
@@ -504,4 +513,23 @@ func evalConfig(cfg *serveConfig) (*host.EvalConfig, error) {
 		ec.Key = key
 	}
 	return ec, nil
+}
+
+// spoolerFlags are serve's --spooler flags.
+type spoolerFlags struct {
+	dirs               listFlag
+	workers            int
+	frequency, backoff time.Duration
+	timeout            time.Duration
+	maxAttempts        int
+	opsOnly            bool
+}
+
+// config is the spooler's configuration, nil without a directory.
+func (f spoolerFlags) config() *api.SpoolerConfig {
+	if len(f.dirs) == 0 {
+		return nil
+	}
+	return &api.SpoolerConfig{Dirs: f.dirs, Workers: f.workers, Frequency: f.frequency,
+		MaxAttempts: f.maxAttempts, Backoff: f.backoff, Timeout: f.timeout}
 }

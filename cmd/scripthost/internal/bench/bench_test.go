@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -164,11 +164,11 @@ func (f *fakeUWSGI) serve(c net.Conn) {
 	}
 }
 
-// benchJSON runs cmdBench with --json and decodes its line.
+// benchJSON runs Main with --json and decodes its line.
 func benchJSON(t *testing.T, args ...string) (map[string]any, int) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := cmdBench(context.Background(), append([]string{"--json"}, args...), &stdout, &stderr)
+	code := Main(context.Background(), append([]string{"--json"}, args...), &stdout, &stderr)
 	var res map[string]any
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("output is not one JSON line: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
@@ -311,7 +311,7 @@ func TestBenchDurationAndTable(t *testing.T) {
 	ext := startFake(t, "tcp", true)
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	code := cmdBench(context.Background(), []string{"-d", "300ms", "-c", "3", "--keepalive", "--expect", "Hello World", ext.addr}, &stdout, &stderr)
+	code := Main(context.Background(), []string{"-d", "300ms", "-c", "3", "--keepalive", "--expect", "Hello World", ext.addr}, &stdout, &stderr)
 	took := time.Since(start)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr: %s", code, stderr.String())
@@ -367,7 +367,7 @@ func TestBenchUsage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := cmdBench(context.Background(), tc.args, &stdout, &stderr)
+			code := Main(context.Background(), tc.args, &stdout, &stderr)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, stderr.String())
 			}
@@ -391,7 +391,7 @@ func TestBenchFlagsAfterAddr(t *testing.T) {
 }
 
 func TestBenchHistogram(t *testing.T) {
-	var h benchHist
+	var h histogram
 	r := rand.New(rand.NewPCG(1, 2))
 	var vals []int64
 	for range 100000 {
@@ -425,7 +425,7 @@ func TestBenchHistogram(t *testing.T) {
 
 // The request the bench sends for rpc mode is the codec's RPC packet.
 func TestBenchRequestBytes(t *testing.T) {
-	cfg := &benchConfig{mode: "rpc", fn: "add", args: "2,3"}
+	cfg := &config{mode: "rpc", fn: "add", args: "2,3"}
 	got, err := cfg.buildRequest()
 	if err != nil {
 		t.Fatal(err)
@@ -475,15 +475,15 @@ func TestBenchKeepaliveAllocs(t *testing.T) {
 			}
 		}
 	}()
-	cfg := &benchConfig{mode: "rpc", fn: "hello", keepalive: true, timeout: 5 * time.Second,
+	cfg := &config{mode: "rpc", fn: "hello", keepalive: true, timeout: 5 * time.Second,
 		expect: "Hello World", expectSet: true, expectLen: -1, maxBody: 1 << 20}
 	cfg.network, cfg.address = "tcp", l.Addr().String()
 	req, err := cfg.buildRequest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sh := &benchShared{cfg: cfg, req: req, hello: append(uwsgi.AppendHello(nil), req...)}
-	w := &benchWorker{sh: sh, br: bufio.NewReaderSize(nil, 64<<10), sampleCap: 1 << 16}
+	sh := &shared{cfg: cfg, req: req, hello: append(uwsgi.AppendHello(nil), req...)}
+	w := &worker{sh: sh, br: bufio.NewReaderSize(nil, 64<<10), sampleCap: 1 << 16}
 	defer w.closeConn()
 	if err := w.do(); err != nil { // connects and negotiates
 		t.Fatal(err)

@@ -1,11 +1,10 @@
-package main
-
-// scripthost bench: a load generator for uwsgi-protocol servers (scripthost,
-// uWSGI, anything speaking the wire format), in the spirit of
-// redis-benchmark. One goroutine per connection sends a request, reads and
-// checks the whole answer, and records the latency; buffers are reused so
-// that the client costs as little CPU as possible (it usually shares the
-// machine with the server it measures).
+// Package bench is the "scripthost bench" command: a load generator for
+// uwsgi-protocol servers (scripthost, uWSGI, anything speaking the wire
+// format), in the spirit of redis-benchmark. One goroutine per connection
+// sends a request, reads and checks the whole answer, and records the
+// latency; buffers are reused so that the client costs as little CPU as
+// possible (it usually shares the machine with the server it measures).
+package bench
 
 import (
 	"bufio"
@@ -42,7 +41,7 @@ status and body); failures are counted by kind: mismatch, no_response
 (closed before any byte), timeout, dial, io.
 
 ADDR is host:port (loopback only unless --allow-remote) or a unix socket:
-unix:/path, /path, ./path, @abstract.
+unix:/path, a path with a slash (/path, ./x, ../x.sock), x.sock, @abstract.
 
 Modes:
   rpc       RPC call (modifier1 173): --func, --args; --raw asks for the raw
@@ -83,7 +82,13 @@ const (
 	benchErrorPause  = time.Millisecond
 )
 
-type benchConfig struct {
+// headerFlag collects the repeatable --header flag.
+type headerFlag []string
+
+func (l *headerFlag) String() string     { return strings.Join(*l, ",") }
+func (l *headerFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+type config struct {
 	addr             string
 	network, address string
 
@@ -96,7 +101,7 @@ type benchConfig struct {
 	uri       string
 	body      string
 	host      string
-	headers   listFlag
+	headers   headerFlag
 
 	conns     int
 	dur       time.Duration
@@ -118,10 +123,10 @@ type benchConfig struct {
 	label       string
 }
 
-func benchFlags() (*flag.FlagSet, *benchConfig) {
-	cfg := &benchConfig{}
+func benchFlags() (*flag.FlagSet, *config) {
+	cfg := &config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.Usage = func() {} // errors print one line; --help is handled by cmdBench
+	fs.Usage = func() {} // errors print one line; --help is handled by Main
 	fs.StringVar(&cfg.mode, "mode", "rpc", "rpc, request or ping")
 	fs.StringVar(&cfg.fn, "func", "hello", "rpc: function name")
 	fs.StringVar(&cfg.args, "args", "", "rpc: arguments, comma separated (a,b,c)")
@@ -150,7 +155,10 @@ func benchFlags() (*flag.FlagSet, *benchConfig) {
 	return fs, cfg
 }
 
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Main runs "scripthost bench" with args (the words after "bench") and
+// returns the exit code: 0 when answers were checked and right, 1 when none
+// was (or any failed under --strict), 2 for a usage error.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, cfg := benchFlags()
 	fs.SetOutput(stderr)
 	// Flags may follow ADDR: parse, take one positional argument, repeat.
@@ -205,7 +213,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-func (cfg *benchConfig) validate() error {
+func (cfg *config) validate() error {
 	switch cfg.mode {
 	case "rpc", "request", "ping":
 	default:
@@ -231,9 +239,9 @@ func (cfg *benchConfig) validate() error {
 	case cfg.maxBody <= 0:
 		return errors.New("--max-body must be positive")
 	}
-	cfg.network, cfg.address = benchSplitAddr(cfg.addr)
-	if cfg.address == "" {
-		return fmt.Errorf("empty address %q", cfg.addr)
+	var err error
+	if cfg.network, cfg.address, err = uwsgi.SplitAddr(cfg.addr); err != nil {
+		return err
 	}
 	if cfg.network == "tcp" && !cfg.allowRemote {
 		h, _, err := net.SplitHostPort(cfg.address)
@@ -247,19 +255,6 @@ func (cfg *benchConfig) validate() error {
 	return nil
 }
 
-// benchSplitAddr tells a unix socket address from a TCP one, like the
-// server and client do.
-func benchSplitAddr(addr string) (network, address string) {
-	switch {
-	case strings.HasPrefix(addr, "unix:"):
-		return "unix", strings.TrimPrefix(addr, "unix:")
-	case strings.HasPrefix(addr, "/"), strings.HasPrefix(addr, "./"),
-		strings.HasPrefix(addr, "../"), strings.HasPrefix(addr, "@"):
-		return "unix", addr
-	}
-	return "tcp", addr
-}
-
 func benchIsLoopback(h string) bool {
 	if h == "" || strings.EqualFold(h, "localhost") {
 		return true // "" dials the local system
@@ -269,7 +264,7 @@ func benchIsLoopback(h string) bool {
 }
 
 // buildRequest encodes the one request every connection sends.
-func (cfg *benchConfig) buildRequest() ([]byte, error) {
+func (cfg *config) buildRequest() ([]byte, error) {
 	switch cfg.mode {
 	case "ping":
 		return uwsgi.AppendPacket(nil, uwsgi.ModPing, uwsgi.PingRequest, nil)
@@ -364,9 +359,9 @@ func benchIsReset(err error) bool {
 
 // ---------------------------------------------------------------- latency
 
-// benchHist is a log-linear latency histogram over nanoseconds: exact below
+// histogram is a log-linear latency histogram over nanoseconds: exact below
 // 128 ns, then 64 buckets per power of two (at most 1.6 % wide).
-type benchHist struct {
+type histogram struct {
 	counts [benchHistBuckets]uint32
 	n      int64
 	sum    int64
@@ -404,14 +399,14 @@ func benchHistValue(i int) int64 {
 	return low + (int64(1)<<e)/2
 }
 
-func (h *benchHist) add(v int64) {
+func (h *histogram) add(v int64) {
 	h.counts[benchHistIndex(v)]++
 	h.n++
 	h.sum += v
 	h.max = max(h.max, v)
 }
 
-func (h *benchHist) merge(o *benchHist) {
+func (h *histogram) merge(o *histogram) {
 	for i, c := range o.counts {
 		h.counts[i] += c
 	}
@@ -422,7 +417,7 @@ func (h *benchHist) merge(o *benchHist) {
 
 // quantile uses the nearest-rank method, reporting the bucket's middle
 // (never above the maximum seen).
-func (h *benchHist) quantile(p float64) int64 {
+func (h *histogram) quantile(p float64) int64 {
 	rank := benchRank(h.n, p)
 	var seen int64
 	for i, c := range h.counts {
@@ -449,8 +444,8 @@ const (
 	serverExtended       // scripthost: answered the hello
 )
 
-type benchShared struct {
-	cfg    *benchConfig
+type shared struct {
+	cfg    *config
 	req    []byte // the request
 	hello  []byte // the extension hello followed by the request
 	fill   []byte // --expect-fill as a byte slice
@@ -462,8 +457,8 @@ type benchShared struct {
 	closes atomic.Bool
 }
 
-type benchWorker struct {
-	sh   *benchShared
+type worker struct {
+	sh   *shared
 	conn net.Conn
 	br   *bufio.Reader
 	buf  []byte // answers, reused
@@ -476,29 +471,29 @@ type benchWorker struct {
 	ok, errs, reconnects, bodyBytes int64
 	kinds                           [numKinds]int64
 	firstErr                        error
-	hist                            benchHist
+	hist                            histogram
 	samples                         []int64
 	sampleCap                       int
 	overflow                        bool
 }
 
-func (w *benchWorker) reset() {
+func (w *worker) reset() {
 	w.ok, w.errs, w.reconnects, w.bodyBytes = 0, 0, 0, 0
 	w.kinds = [numKinds]int64{}
 	w.firstErr = nil
-	w.hist = benchHist{}
+	w.hist = histogram{}
 	w.samples = w.samples[:0]
 	w.overflow = false
 }
 
-func (w *benchWorker) closeConn() {
+func (w *worker) closeConn() {
 	if w.conn != nil {
 		w.conn.Close()
 		w.conn = nil
 	}
 }
 
-func (w *benchWorker) dial() error {
+func (w *worker) dial() error {
 	c, err := w.sh.dialer.Dial(w.sh.cfg.network, w.sh.cfg.address)
 	if err != nil {
 		return &benchDialError{err}
@@ -511,7 +506,7 @@ func (w *benchWorker) dial() error {
 
 // connect opens a connection; with --keepalive it negotiates the extension
 // the first time, and later sends the hello in front of the first request.
-func (w *benchWorker) connect() error {
+func (w *worker) connect() error {
 	if err := w.dial(); err != nil {
 		return err
 	}
@@ -546,7 +541,7 @@ func (w *benchWorker) connect() error {
 }
 
 // negotiate sends the hello alone and reports whether the server accepted it.
-func (w *benchWorker) negotiate() (bool, error) {
+func (w *worker) negotiate() (bool, error) {
 	w.conn.SetDeadline(time.Now().Add(w.sh.cfg.timeout))
 	hello := w.sh.hello[:len(w.sh.hello)-len(w.sh.req)]
 	if _, err := w.conn.Write(hello); err != nil {
@@ -556,7 +551,7 @@ func (w *benchWorker) negotiate() (bool, error) {
 }
 
 // readPong reads the answer to the hello: true for the extension's pong.
-func (w *benchWorker) readPong() (bool, error) {
+func (w *worker) readPong() (bool, error) {
 	h, err := w.readHeader(true)
 	if err != nil {
 		return false, err
@@ -573,7 +568,7 @@ func (w *benchWorker) readPong() (bool, error) {
 
 // do performs one request: on a kept connection that turns out closed (or
 // answers with a close mark) it goes again, once, on a new connection.
-func (w *benchWorker) do() error {
+func (w *worker) do() error {
 	for attempt := 0; ; attempt++ {
 		fresh := w.conn == nil
 		if fresh {
@@ -605,7 +600,7 @@ func (w *benchWorker) do() error {
 	}
 }
 
-func (w *benchWorker) roundTrip() error {
+func (w *worker) roundTrip() error {
 	cfg := w.sh.cfg
 	w.reusable = false
 	if err := w.conn.SetDeadline(time.Now().Add(cfg.timeout)); err != nil {
@@ -649,7 +644,7 @@ func (w *benchWorker) roundTrip() error {
 
 // readHeader reads a packet header. first: no byte of the answer has been
 // read yet, so an end of the connection here is errNoReply.
-func (w *benchWorker) readHeader(first bool) (uwsgi.Header, error) {
+func (w *worker) readHeader(first bool) (uwsgi.Header, error) {
 	b, err := w.br.Peek(uwsgi.HeaderSize)
 	if err != nil {
 		if first && len(b) == 0 && (err == io.EOF || benchIsReset(err)) {
@@ -666,7 +661,7 @@ func (w *benchWorker) readHeader(first bool) (uwsgi.Header, error) {
 }
 
 // readN reads n bytes into the worker's buffer.
-func (w *benchWorker) readN(n int64) ([]byte, error) {
+func (w *worker) readN(n int64) ([]byte, error) {
 	if n > w.sh.cfg.maxBody {
 		return nil, benchMismatchf("answer of %d bytes, more than --max-body %d", n, w.sh.cfg.maxBody)
 	}
@@ -685,7 +680,7 @@ func (w *benchWorker) readN(n int64) ([]byte, error) {
 
 // readToEOF reads everything until the server closes. first: no byte of
 // the answer has been read yet.
-func (w *benchWorker) readToEOF(first bool) ([]byte, error) {
+func (w *worker) readToEOF(first bool) ([]byte, error) {
 	if cap(w.buf) < 4<<10 {
 		w.buf = make([]byte, 4<<10)
 	}
@@ -716,7 +711,7 @@ func (w *benchWorker) readToEOF(first bool) ([]byte, error) {
 	}
 }
 
-func (w *benchWorker) readPing() error {
+func (w *worker) readPing() error {
 	h, err := w.readHeader(true)
 	if err != nil {
 		return err
@@ -737,7 +732,7 @@ func (w *benchWorker) readPing() error {
 
 // special handles the packets that may stand in for any framed answer: the
 // close mark of a kept connection and error frames.
-func (w *benchWorker) special(h uwsgi.Header) error {
+func (w *worker) special(h uwsgi.Header) error {
 	switch {
 	case h.Modifier1 == uwsgi.ModCloseMark && w.reused:
 		return errMarked
@@ -751,7 +746,7 @@ func (w *benchWorker) special(h uwsgi.Header) error {
 	return nil
 }
 
-func (w *benchWorker) readRPC() error {
+func (w *worker) readRPC() error {
 	h, err := w.readHeader(true)
 	if err != nil {
 		return err
@@ -788,7 +783,7 @@ func (w *benchWorker) readRPC() error {
 // readHTTP reads a raw HTTP/1.x response: by Content-Length on kept
 // connections, else until the server closes (and then checks that the
 // body is exactly Content-Length bytes when there is one).
-func (w *benchWorker) readHTTP() error {
+func (w *worker) readHTTP() error {
 	cfg := w.sh.cfg
 	line, err := w.br.ReadSlice('\n')
 	if err != nil {
@@ -857,7 +852,7 @@ func (w *benchWorker) readHTTP() error {
 	return w.check(body)
 }
 
-func (w *benchWorker) check(body []byte) error {
+func (w *worker) check(body []byte) error {
 	cfg := w.sh.cfg
 	w.bodyBytes += int64(len(body))
 	if cfg.expectSet && string(body) != cfg.expect {
@@ -880,7 +875,7 @@ func benchClip(b []byte, n int) string {
 	return string(b)
 }
 
-func (w *benchWorker) record(err error, dt time.Duration) {
+func (w *worker) record(err error, dt time.Duration) {
 	if err == nil {
 		w.ok++
 		w.hist.add(int64(dt))
@@ -900,7 +895,7 @@ func (w *benchWorker) record(err error, dt time.Duration) {
 
 // ---------------------------------------------------------------- run
 
-type benchResult struct {
+type report struct {
 	Label        string           `json:"label,omitempty"`
 	Mode         string           `json:"mode"`
 	Addr         string           `json:"addr"`
@@ -929,8 +924,8 @@ type benchResult struct {
 	Interrupted  bool             `json:"interrupted,omitempty"`
 }
 
-func runBench(ctx context.Context, cfg *benchConfig, req []byte) *benchResult {
-	sh := &benchShared{
+func runBench(ctx context.Context, cfg *config, req []byte) *report {
+	sh := &shared{
 		cfg:    cfg,
 		req:    req,
 		hello:  append(uwsgi.AppendHello(nil), req...),
@@ -939,14 +934,14 @@ func runBench(ctx context.Context, cfg *benchConfig, req []byte) *benchResult {
 	if cfg.expectFill != "" {
 		sh.fill = []byte(cfg.expectFill)
 	}
-	workers := make([]*benchWorker, cfg.conns)
+	workers := make([]*worker, cfg.conns)
 	perWorker := max(benchMaxSamples/cfg.conns, 64)
 	bufSize := 16 << 10 // large results bypass it; HTTP header lines must fit
 	if cfg.conns > 1000 {
 		bufSize = 4 << 10
 	}
 	for i := range workers {
-		w := &benchWorker{sh: sh, br: bufio.NewReaderSize(nil, bufSize), sampleCap: perWorker}
+		w := &worker{sh: sh, br: bufio.NewReaderSize(nil, bufSize), sampleCap: perWorker}
 		initial := 4096
 		if cfg.n > 0 {
 			initial = int(min(cfg.n/int64(cfg.conns)+1, int64(perWorker)))
@@ -1011,7 +1006,7 @@ func runBench(ctx context.Context, cfg *benchConfig, req []byte) *benchResult {
 	elapsed := time.Since(start)
 	cpu := benchCPUTime() - cpu0
 
-	res := &benchResult{
+	res := &report{
 		Label: cfg.label, Mode: cfg.mode, Addr: cfg.addr, Conns: cfg.conns,
 		Keepalive: cfg.keepalive, Extended: sh.server.Load() == serverExtended,
 		ErrorKinds:  map[string]int64{},
@@ -1019,7 +1014,7 @@ func runBench(ctx context.Context, cfg *benchConfig, req []byte) *benchResult {
 		Truncated:   cfg.n > 0 && hitDeadline.Load() && issued.Load() < cfg.n,
 		Interrupted: ctx.Err() != nil,
 	}
-	var hist benchHist
+	var hist histogram
 	var samples []int64
 	exact := true
 	for _, w := range workers {
@@ -1083,7 +1078,7 @@ func benchRound(x float64, digits int) float64 {
 }
 
 // describe names what was sent, for the table's title.
-func (cfg *benchConfig) describe() string {
+func (cfg *config) describe() string {
 	switch cfg.mode {
 	case "ping":
 		return "ping"
@@ -1097,7 +1092,7 @@ func (cfg *benchConfig) describe() string {
 	return fmt.Sprintf("request modifier1 %d %s %s", cfg.modifier1, cfg.method, cfg.uri)
 }
 
-func (r *benchResult) writeTable(w io.Writer, cfg *benchConfig) {
+func (r *report) writeTable(w io.Writer, cfg *config) {
 	conn := "new connection per request"
 	if cfg.keepalive {
 		switch {
