@@ -428,3 +428,39 @@ func TestConsumersBound(t *testing.T) {
 		t.Errorf("replacing a consumer at the bound: %v", err)
 	}
 }
+
+// A consumer call runs in a scope of its own with CallTimeout; a failure
+// reaches OnError with the message.
+func TestConsumersCallScope(t *testing.T) {
+	st, _ := NewState(StateConfig{Hostname: "h"})
+	defer st.Close()
+	st.Consumers.CallTimeout = 50 * time.Millisecond
+	failed := make(chan error, 1)
+	st.Consumers.OnError = func(_ context.Context, channel string, msg map[string]Value, err error) {
+		if channel == "slow" && msg["k"] == "v" {
+			failed <- err
+		}
+	}
+	r := NewRegistrations(st, "")
+	r.RegisterConsumer("slow", "", func(ctx context.Context, _ map[string]Value) error {
+		if ScopeOf(ctx) == nil {
+			return errors.New("no scope")
+		}
+		<-ctx.Done()
+		return context.Cause(ctx)
+	})
+	r.Commit(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { st.Consumers.Serve(ctx); close(served) }()
+	defer func() { cancel(); <-served }()
+	st.Channels.Send(ctx, "slow", map[string]Value{"k": "v"})
+	select {
+	case err := <-failed:
+		if !errors.Is(err, ErrHarakiri) {
+			t.Errorf("consumer failed with %v, want ErrHarakiri", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the consumer was not interrupted")
+	}
+}
