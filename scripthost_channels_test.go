@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scripthost/scripthost"
+	"github.com/scripthost/scripthost/api"
 	"github.com/scripthost/scripthost/api/uwsgi"
 	"github.com/scripthost/scripthost/host"
 )
@@ -212,4 +213,18 @@ end)`,
 	waitItem("seen", "/wait")
 	conn.Close()
 	waitItem("gone", "GET /wait http.disconnect")
+}
+
+func TestChannelConfig(t *testing.T) {
+	h := newHost(t, scripthost.Config{Channels: api.ChannelConfig{Capacity: 2, Expiry: time.Second}, ConsumerWorkers: 3})
+	l := h.State().Channels.(*api.MemoryLayer)
+	if c := l.Config(); c.Capacity != 2 || c.Expiry != time.Second || c.GroupExpiry != api.DefaultGroupExpiry {
+		t.Errorf("layer config %+v", c)
+	}
+	if w := h.State().Consumers.Workers; w != 3 {
+		t.Errorf("consumer workers %d, want 3", w)
+	}
+	if got := h.State().Options["channel-capacity"]; got != "2" {
+		t.Errorf("opt channel-capacity = %q", got)
+	}
 }
