@@ -139,8 +139,8 @@ func (s *State) RaiseAlarm(name, msg string) {
 	s.Logger.Error("alarm", "alarm", name, "msg", msg)
 }
 
-// Close stops the spooler, releases the node clients' pooled connections and closes the
-// caches' journals.
+// Close stops the spooler, releases the node clients' pooled connections
+// and closes the caches' journals.
 func (s *State) Close() error {
 	if s.Spooler != nil {
 		// Normally closed already, after its jobs finished (Spooler.Close
