@@ -71,6 +71,7 @@ const (
 const (
 	spoolPrefix   = "uwsgi_spoolfile_on_"
 	spoolTempPre  = ".tmp_"
+	spoolIncoming = ".incoming" // where job files are written before the rename
 	spoolFailed   = "failed"
 	spoolAttempts = ".attempts"
 )
@@ -131,6 +132,7 @@ type Spooler struct {
 	counter atomic.Uint64
 	wake    chan struct{}
 	jobs    chan string
+	commits chan pendingCommit
 	stop    chan struct{}
 	done    sync.WaitGroup
 	closing sync.Once
@@ -169,6 +171,7 @@ func NewSpooler(cfg SpoolerConfig) (*Spooler, error) {
 		log:     cfg.Logger,
 		wake:    make(chan struct{}, 1),
 		jobs:    make(chan string),
+		commits: make(chan pendingCommit),
 		stop:    make(chan struct{}),
 		running: map[string]bool{},
 	}
@@ -180,7 +183,7 @@ func NewSpooler(cfg SpoolerConfig) (*Spooler, error) {
 		if err != nil {
 			return nil, fmt.Errorf("api: spooler %s: %w", d, err)
 		}
-		for _, sub := range []string{abs, filepath.Join(abs, spoolFailed), filepath.Join(abs, spoolAttempts)} {
+		for _, sub := range []string{abs, filepath.Join(abs, spoolFailed), filepath.Join(abs, spoolAttempts), filepath.Join(abs, spoolIncoming)} {
 			if err := os.MkdirAll(sub, 0o755); err != nil {
 				return nil, fmt.Errorf("api: spooler: %w", err)
 			}
@@ -191,7 +194,8 @@ func NewSpooler(cfg SpoolerConfig) (*Spooler, error) {
 		s.dirs = append(s.dirs, abs)
 		s.cleanTemps(abs)
 	}
-	s.done.Add(1 + cfg.Workers)
+	s.done.Add(2 + cfg.Workers)
+	go s.commit()
 	go s.scan()
 	for range cfg.Workers {
 		go s.work()
@@ -333,7 +337,7 @@ func (s *Spooler) Enqueue(vars []byte, body []byte) (string, error) {
 			return "", fmt.Errorf("%w %q: use letters, digits, '-' and '_' (at most 64)", ErrBadSpoolPayload, priority)
 		}
 		dir = filepath.Join(dir, priority)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, spoolIncoming), 0o755); err != nil {
 			return "", fmt.Errorf("api: spooler: %w", err)
 		}
 	}
@@ -352,7 +356,7 @@ func (s *Spooler) Enqueue(vars []byte, body []byte) (string, error) {
 	name := fmt.Sprintf("%s%s_%d_%d_%d_%d_%d", spoolPrefix, s.cfg.Hostname, os.Getpid(), s.counter.Add(1),
 		rand.Int32(), now.Unix(), now.Nanosecond()/1000)
 	path := filepath.Join(dir, name)
-	if err := writeDurably(dir, name, spoolFile(vars, body), runAt); err != nil {
+	if err := s.store(dir, name, spoolFile(vars, body), runAt); err != nil {
 		return "", fmt.Errorf("api: spooler: %w", err)
 	}
 	s.spooled.Add(1)
@@ -380,28 +384,33 @@ func spoolFile(vars, body []byte) []byte {
 	return append(b, body...)
 }
 
-// writeDurably writes data to dir/name through a temporary file: synced,
-// renamed into place, the directory synced. A zero runAt leaves the
-// modification time at now.
-func writeDurably(dir, name string, data []byte, runAt time.Time) (err error) {
-	tmp := filepath.Join(dir, spoolTempPre+name)
+// store writes a job file durably: written to a temporary file and synced
+// (concurrent syncs share the file system's journal commits), then handed
+// to the committer, which renames it into place and syncs the directory
+// for every job waiting at that moment at once (a group commit). A zero
+// runAt leaves the modification time at now.
+func (s *Spooler) store(dir, name string, data []byte, runAt time.Time) (err error) {
+	// Written beside, not in, the spool directory (NewSpooler and Enqueue
+	// make it): creating files there would contend with the renames and
+	// syncs of the group commit.
+	tmp := filepath.Join(dir, spoolIncoming, spoolTempPre+name)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
 			os.Remove(tmp)
 		}
 	}()
-	if _, err = f.Write(data); err != nil {
-		return err
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err = f.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	if !runAt.IsZero() {
@@ -409,10 +418,73 @@ func writeDurably(dir, name string, data []byte, runAt time.Time) (err error) {
 			return err
 		}
 	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
+	done := make(chan error, 1)
+	select {
+	case s.commits <- pendingCommit{dir: dir, tmp: tmp, final: filepath.Join(dir, name), done: done}:
+	case <-s.stop:
+		return ErrSpoolerClosed
 	}
-	return syncDir(dir)
+	return <-done
+}
+
+// pendingCommit is a job file waiting for the committer.
+type pendingCommit struct {
+	dir, tmp, final string
+	done            chan error
+}
+
+// maxCommitBatch bounds the jobs of one group commit.
+const maxCommitBatch = 256
+
+// commit is the committer: it takes every job file waiting, renames them
+// into place and syncs their directories.
+func (s *Spooler) commit() {
+	defer s.done.Done()
+	for {
+		var batch []pendingCommit
+		select {
+		case c := <-s.commits:
+			batch = append(batch, c)
+		case <-s.stop:
+			return
+		}
+	more:
+		for len(batch) < maxCommitBatch {
+			select {
+			case c := <-s.commits:
+				batch = append(batch, c)
+			default:
+				break more
+			}
+		}
+		s.flush(batch)
+	}
+}
+
+func (s *Spooler) flush(batch []pendingCommit) {
+	errs := make([]error, len(batch))
+	dirs := map[string]bool{}
+	for i, c := range batch {
+		if errs[i] == nil {
+			if errs[i] = os.Rename(c.tmp, c.final); errs[i] == nil {
+				dirs[c.dir] = true
+			}
+		}
+	}
+	synced := map[string]error{}
+	for d := range dirs {
+		synced[d] = syncDir(d)
+	}
+	for i, c := range batch {
+		if errs[i] == nil {
+			errs[i] = synced[c.dir]
+		}
+		if errs[i] != nil {
+			os.Remove(c.tmp)
+			os.Remove(c.final)
+		}
+		c.done <- errs[i]
+	}
 }
 
 func syncDir(dir string) error {

@@ -284,7 +284,7 @@ func TestSpoolerSurvivesRestart(t *testing.T) {
 	if err := sp.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	half := filepath.Join(dir, spoolTempPre+"uwsgi_spoolfile_on_x")
+	half := filepath.Join(dir, spoolIncoming, spoolTempPre+"uwsgi_spoolfile_on_x")
 	if err := os.WriteFile(half, []byte{17, 9}, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -388,4 +388,25 @@ func TestSpoolerFollowsGenerations(t *testing.T) {
 	if st.Spooler.Stats().Retried != 0 {
 		t.Errorf("the closed generation's function ran: %+v", st.Spooler.Stats())
 	}
+}
+
+// BenchmarkSpoolerEnqueue stores jobs from 32 goroutines, with a spooler
+// function that answers SpoolOK at once.
+func BenchmarkSpoolerEnqueue(b *testing.B) {
+	sp, err := NewSpooler(SpoolerConfig{Dirs: []string{b.TempDir()}, Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close(context.Background())
+	sp.SetFuncs([]SpoolFunc{func(context.Context, map[string]Value) (int, error) { return SpoolOK, nil }})
+	vars, _ := uwsgi.Vars{}.Add("task", "bench").Append(nil)
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := sp.Enqueue(vars, nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -24,6 +24,10 @@
 // Clients that negotiate the scripthost extension (uwsgi.ExtHello) keep their connection open across framed answers, and get error
 // frames with messages and close marks.
 //
+// Spool jobs (modifier1 17) go to the state's spooler (api.Spooler):
+// [255, 0, 1] once stored durably, [255, 0, 0] without a spooler or when
+// the job cannot be stored.
+//
 // A request that asks for a WebSocket upgrade, on a uwsgi listener or the
 // HTTP front, carries an api.Upgrader in its context; once its script
 // upgrades, the connection is a WebSocket until the call returns

@@ -252,7 +252,7 @@ func TestSpoolerFullDisk(t *testing.T) {
 	if len(files) != acked {
 		t.Errorf("%d job files for %d acknowledged jobs", len(files), acked)
 	}
-	temps, _ := filepath.Glob(filepath.Join(spool, ".tmp_*"))
+	temps, _ := filepath.Glob(filepath.Join(spool, ".incoming", ".tmp_*"))
 	if len(temps) != 0 {
 		t.Errorf("half-written jobs left: %v", temps)
 	}

@@ -49,6 +49,9 @@ Modes:
   request   HTTP-style request (vars + body, --modifier1, default 6 = Lua
             WSAPI), answered with a raw HTTP response
   ping      ping (modifier1 100), answered [100, n, 1]
+  spool     spool job (modifier1 17): --args key=value pairs, comma
+            separated (default task=bench), answered [255, 0, 1] once the
+            job is stored durably; measures acknowledged jobs per second
 
 Connections: by default one new connection per request (what uWSGI does
 anyway). --keepalive reuses connections: each new one starts with the
@@ -127,9 +130,9 @@ func benchFlags() (*flag.FlagSet, *config) {
 	cfg := &config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.Usage = func() {} // errors print one line; --help is handled by Main
-	fs.StringVar(&cfg.mode, "mode", "rpc", "rpc, request or ping")
+	fs.StringVar(&cfg.mode, "mode", "rpc", "rpc, request, ping or spool")
 	fs.StringVar(&cfg.fn, "func", "hello", "rpc: function name")
-	fs.StringVar(&cfg.args, "args", "", "rpc: arguments, comma separated (a,b,c)")
+	fs.StringVar(&cfg.args, "args", "", "rpc: arguments, comma separated (a,b,c); spool: the job's key=value pairs (default task=bench)")
 	fs.BoolVar(&cfg.raw, "raw", false, "rpc: ask for the raw result (modifier2 1; the server closes after it)")
 	fs.IntVar(&cfg.modifier1, "modifier1", int(uwsgi.ModLua), "request: modifier1 (0 WSGI, 6 Lua WSAPI, ...)")
 	fs.StringVar(&cfg.method, "method", "GET", "request: HTTP method")
@@ -215,9 +218,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func (cfg *config) validate() error {
 	switch cfg.mode {
-	case "rpc", "request", "ping":
+	case "rpc", "request", "ping", "spool":
 	default:
-		return fmt.Errorf("unknown --mode %q (rpc, request or ping)", cfg.mode)
+		return fmt.Errorf("unknown --mode %q (rpc, request, ping or spool)", cfg.mode)
 	}
 	switch {
 	case cfg.conns < 1 || cfg.conns > benchMaxConns:
@@ -268,6 +271,24 @@ func (cfg *config) buildRequest() ([]byte, error) {
 	switch cfg.mode {
 	case "ping":
 		return uwsgi.AppendPacket(nil, uwsgi.ModPing, uwsgi.PingRequest, nil)
+	case "spool":
+		pairs := cfg.args
+		if pairs == "" {
+			pairs = "task=bench"
+		}
+		var vars uwsgi.Vars
+		for _, kv := range strings.Split(pairs, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, fmt.Errorf("--args %q: want key=value pairs", kv)
+			}
+			vars = vars.Add(k, v)
+		}
+		block, err := vars.Append(nil)
+		if err != nil {
+			return nil, err
+		}
+		return uwsgi.AppendPacket(nil, uwsgi.ModSpooler, 0, block)
 	case "rpc":
 		var args []string
 		if cfg.args != "" {
@@ -630,6 +651,8 @@ func (w *worker) roundTrip() error {
 	switch {
 	case cfg.mode == "ping":
 		return w.readPing()
+	case cfg.mode == "spool":
+		return w.readAck()
 	case cfg.mode == "rpc" && cfg.raw:
 		body, err := w.readToEOF(true)
 		if err != nil {
@@ -728,6 +751,22 @@ func (w *worker) readPing() error {
 	}
 	w.reusable = true
 	return w.check(msg)
+}
+
+// readAck reads a generic response and wants [255, 0, 1].
+func (w *worker) readAck() error {
+	h, err := w.readHeader(true)
+	if err != nil {
+		return err
+	}
+	if err := w.special(h); err != nil {
+		return err
+	}
+	if h.Modifier1 != uwsgi.ModResponse || h.Modifier2 != uwsgi.ResponseOK || h.Size != 0 {
+		return benchMismatchf("answer %v, want [255, 0, 1]", h)
+	}
+	w.reusable = true
+	return nil
 }
 
 // special handles the packets that may stand in for any framed answer: the
@@ -1082,6 +1121,8 @@ func (cfg *config) describe() string {
 	switch cfg.mode {
 	case "ping":
 		return "ping"
+	case "spool":
+		return "spool " + cfg.args
 	case "rpc":
 		s := "rpc " + cfg.fn + "(" + cfg.args + ")"
 		if cfg.raw {
