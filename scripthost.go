@@ -47,6 +47,12 @@ type Config struct {
 	// so the scripts can call them from their top level. A script that
 	// registers the same name replaces the Go function.
 	Functions map[string]api.RPCFunc
+	// Channels configures the in-process channel layer (capacity,
+	// expiry, group expiry, size bounds); zero fields take api's
+	// defaults. ConsumerWorkers bounds the consumer calls run at once
+	// (0: api.DefaultConsumerWorkers).
+	Channels        api.ChannelConfig
+	ConsumerWorkers int
 	// Engines choose and configure the script engines.
 	Engines Engines
 	// Limits bound what one client can make the server do; zero fields
@@ -172,11 +178,13 @@ func New(cfg Config) (*Host, error) {
 		memory = api.DefaultMemoryLimit()
 	}
 	state, err := api.NewState(api.StateConfig{Caches: cfg.Caches, Logger: log, MemoryLimit: max(memory, 0),
-		MaxLongCalls: cfg.Containment.MaxWebSockets, Options: scriptOptions(cfg), Outbound: cfg.Outbound})
+		MaxLongCalls: cfg.Containment.MaxWebSockets, Options: scriptOptions(cfg), Outbound: cfg.Outbound,
+		Channels: cfg.Channels})
 	if err != nil {
 		return nil, fmt.Errorf("scripthost: %w", err)
 	}
 	state.Signals.HandlerTimeout = cfg.Containment.SignalTimeout
+	state.Consumers.Workers = cfg.ConsumerWorkers
 	for _, name := range slices.Sorted(maps.Keys(cfg.Functions)) {
 		if err := state.RPC.Register(name, cfg.Functions[name]); err != nil {
 			state.Close()
@@ -292,6 +300,10 @@ func scriptOptions(cfg Config) map[string]string {
 	if e := cfg.Engines; e.Go != nil {
 		num("go-pool", int64(e.Go.PoolSize))
 	}
+	num("channel-capacity", int64(cfg.Channels.Capacity))
+	dur("channel-expiry", cfg.Channels.Expiry)
+	dur("group-expiry", cfg.Channels.GroupExpiry)
+	num("consumer-workers", int64(cfg.ConsumerWorkers))
 	str("body-dir", cfg.BodyDir)
 	str("warning", cfg.Warning)
 	maps.Copy(opts, cfg.Options)

@@ -38,7 +38,7 @@ func Funcs() []Func { return slices.Clone(funcs) }
 
 // funcs is the one table, joined from the areas' parts (each kept in the
 // file of its area) and sorted by name.
-var funcs = joinFuncs(coreFuncs, spoolerFuncs, outboundFuncs, websocketFuncs)
+var funcs = joinFuncs(coreFuncs, spoolerFuncs, outboundFuncs, websocketFuncs, channelFuncs)
 
 func joinFuncs(parts ...[]Func) []Func {
 	var all []Func

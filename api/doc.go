@@ -9,6 +9,9 @@
 //     semantics, TTLs and LRU eviction under item and byte bounds.
 //   - Signals, Timers and Locks: uWSGI signals 0..255 with asynchronous
 //     delivery, timers/rb-timers/cron raising them, numbered user locks.
+//   - ChannelLayer, MemoryLayer and Consumers: the channels and groups of
+//     Daphne's message standards (bounded queues with expiry), and the
+//     scripts' consumers of them, run by a bounded set of goroutines.
 //   - State: one value bundling all of the above for a host, plus pooled
 //     clients for remote nodes.
 //   - The binding layer: Funcs, the one table of script-visible functions
@@ -24,7 +27,8 @@
 //
 // Everything hangs off values the caller creates; there are no package-level
 // registries. Nothing here starts a goroutine on its own: the owner runs
-// Signals.Serve and Timers.Serve and calls Caches.Sweep on its schedule.
+// Signals.Serve, Timers.Serve and Consumers.Serve and calls Caches.Sweep
+// (and MemoryLayer.Sweep) on its schedule.
 //
 // scripthost is a single process, so the parts of uWSGI that exist to share
 // state between a master and its workers are not supported: signal targets

@@ -53,6 +53,8 @@ type Registrations struct {
 	signals    map[uint8]stagedSignal
 	timers     []stagedTimer
 	ids        []TimerID
+	// consumers are the channel consumers, by channel.
+	consumers map[string]consumerEntry
 	// spoolers are the spooler functions by the file that registered
 	// them ("": at run time).
 	spoolers map[string]SpoolFunc
@@ -114,7 +116,8 @@ func NewRegistrations(state *State, dir string) *Registrations {
 		log = slog.Default()
 	}
 	return &Registrations{State: state, Dir: dir, Logger: log, rpcs: map[string]RPCFunc{},
-		signals: map[uint8]stagedSignal{}, spoolers: map[string]SpoolFunc{}, drained: make(chan struct{})}
+		signals: map[uint8]stagedSignal{}, spoolers: map[string]SpoolFunc{}, consumers: map[string]consumerEntry{},
+		drained: make(chan struct{})}
 }
 
 // RegisterRPC registers an RPC function of this generation.
@@ -182,6 +185,69 @@ func (e *Registrations) endBoundRPC(name string, stop chan struct{}) {
 	if live && !e.isClosed() {
 		e.Logger.Warn(RPCEndedMsg, "rpc", name)
 	}
+}
+
+// RegisterConsumer registers the consumer of channel for this
+// generation; file names the script that registered it ("" when
+// unknown), which ties an http.request or websocket.* consumer to the
+// route of that file.
+func (e *Registrations) RegisterConsumer(channel, file string, fn ConsumerFunc) error {
+	if err := CheckChannelName(channel); err != nil {
+		return err
+	}
+	if fn == nil {
+		return ErrNilFunc
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, replaces := e.consumers[channel]; !replaces && len(e.consumers) >= MaxConsumers {
+		return fmt.Errorf("%w: %d channels have consumers", ErrTooManyConsumers, len(e.consumers))
+	}
+	ce := consumerEntry{fn: fn, file: file}
+	e.consumers[channel] = ce
+	if e.live {
+		e.State.Consumers.update(nil, map[string]consumerEntry{channel: e.guardConsumer(channel, ce)})
+	}
+	return nil
+}
+
+// ConsumerFile returns the file that registered this generation's
+// consumer of channel, and whether there is one.
+func (e *Registrations) ConsumerFile(channel string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.consumers[channel]
+	return c.file, ok
+}
+
+// ConsumerChannels returns the channels this generation registered
+// consumers for, sorted.
+func (e *Registrations) ConsumerChannels() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Sorted(maps.Keys(e.consumers))
+}
+
+// guardConsumer wraps a consumer so calls hold the generation open, and
+// a message arriving after it closed goes to the consumer registered for
+// channel now.
+func (e *Registrations) guardConsumer(channel string, ce consumerEntry) consumerEntry {
+	fn := ce.fn
+	ce.fn = func(ctx context.Context, msg map[string]Value) error {
+		if !e.Acquire() {
+			if ctx.Value(forwardedKey{}) != nil {
+				return ErrGenerationClosed
+			}
+			cur, _, ok := e.State.Consumers.Lookup(channel)
+			if !ok {
+				return ErrGenerationClosed
+			}
+			return cur(context.WithValue(ctx, forwardedKey{}, true), msg)
+		}
+		defer e.Release()
+		return fn(ctx, msg)
+	}
+	return ce
 }
 
 // RegisterSignal registers a signal handler of this generation.
@@ -400,13 +466,18 @@ func (e *Registrations) Commit(prev *Registrations) error {
 	for name, fn := range e.rpcs {
 		add[name] = e.guardRPC(name, fn)
 	}
-	var remove []string
+	var remove, removeConsumers []string
 	var oldSignals map[uint8]stagedSignal
 	if prev != nil {
 		prev.mu.Lock()
 		for name := range prev.rpcs {
 			if _, kept := e.rpcs[name]; !kept {
 				remove = append(remove, name)
+			}
+		}
+		for ch := range prev.consumers {
+			if _, kept := e.consumers[ch]; !kept {
+				removeConsumers = append(removeConsumers, ch)
 			}
 		}
 		oldSignals = maps.Clone(prev.signals)
@@ -421,6 +492,11 @@ func (e *Registrations) Commit(prev *Registrations) error {
 		}
 		return err
 	}
+	addConsumers := make(map[string]consumerEntry, len(e.consumers))
+	for ch, ce := range e.consumers {
+		addConsumers[ch] = e.guardConsumer(ch, ce)
+	}
+	e.State.Consumers.update(removeConsumers, addConsumers)
 	for num := range oldSignals {
 		if _, kept := e.signals[num]; !kept {
 			e.State.Signals.Unregister(num)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"os"
@@ -28,8 +29,13 @@ type State struct {
 	Memory *Memory
 	// Counters count containment events (pool waits, load timeouts, ...).
 	Counters *Counters
-	Version  string
-	Hostname string
+	// Channels is the channel layer (Daphne's message standards) and
+	// Consumers the scripts' consumers of its channels; the host runs
+	// Consumers.Serve.
+	Channels  ChannelLayer
+	Consumers *Consumers
+	Version   string
+	Hostname  string
 	// Options are the host's configuration as scripts see it (uwsgi.opt).
 	// Treat them as read-only once the host serves.
 	Options map[string]string
@@ -70,6 +76,10 @@ type StateConfig struct {
 	// Outbound configures the scripts' HTTP client.
 	Outbound OutboundConfig
 	Logger   *slog.Logger // nil means slog.Default()
+	// Channels configures the in-process channel layer made when
+	// ChannelLayer is nil.
+	Channels     ChannelConfig
+	ChannelLayer ChannelLayer
 }
 
 // NewState builds a State from cfg. It fails only on an invalid cache
@@ -114,19 +124,27 @@ func NewState(cfg StateConfig) (*State, error) {
 	signals.Counters = counters
 	timers := NewTimers(signals)
 	timers.Logger = logger
+	layer := cfg.ChannelLayer
+	if layer == nil {
+		layer = NewMemoryLayer(cfg.Channels)
+	}
+	consumers := NewConsumers(layer)
+	consumers.Logger = logger
 	return &State{
-		Outbound: outbound,
-		Timers:   timers,
-		Memory:   memory,
-		Counters: counters,
-		RPC:      NewRegistry(cfg.MaxRPC),
-		Caches:   caches,
-		Signals:  signals,
-		Locks:    NewLocks(cfg.Locks),
-		Version:  Version,
-		Hostname: host,
-		Options:  options,
-		Logger:   logger,
+		Outbound:  outbound,
+		Channels:  layer,
+		Consumers: consumers,
+		Timers:    timers,
+		Memory:    memory,
+		Counters:  counters,
+		RPC:       NewRegistry(cfg.MaxRPC),
+		Caches:    caches,
+		Signals:   signals,
+		Locks:     NewLocks(cfg.Locks),
+		Version:   Version,
+		Hostname:  host,
+		Options:   options,
+		Logger:    logger,
 
 		LongCalls: NewLongCalls(cfg.MaxLongCalls),
 	}, nil
@@ -160,8 +178,8 @@ func (s *State) RaiseAlarm(name, msg string) {
 	s.Logger.Error("alarm", "alarm", name, "msg", msg)
 }
 
-// Close stops the spooler, releases the node clients' pooled connections
-// and closes the caches' journals.
+// Close stops the spooler, releases the node clients' pooled
+// connections, closes the channel layer and the caches' journals.
 func (s *State) Close() error {
 	if s.Spooler != nil {
 		// Normally closed already, after its jobs finished (Spooler.Close
@@ -176,5 +194,5 @@ func (s *State) Close() error {
 		c.Close()
 	}
 	s.nodes = nil
-	return s.Caches.Close()
+	return errors.Join(s.Channels.Close(), s.Caches.Close())
 }

@@ -73,6 +73,10 @@ type Generation struct {
 	Files         []string           // the script files, relative to Dir
 	LoadedAt      time.Time          // when it was loaded
 
+	// socketFile is the file whose consumers take WebSockets (see
+	// addConsumerApps), "" when none.
+	socketFile string
+
 	wsMu   sync.Mutex
 	wsOpen int           // open WebSockets served by the generation
 	wsIdle chan struct{} // closed when wsOpen drops to 0, if waited for
@@ -134,6 +138,7 @@ func loadScripts(ctx context.Context, state *api.State, dir string, engines []ap
 				App: prog.Apps()[name], mod: eng.Modifier()})
 		}
 	}
+	addConsumerApps(gen, engines)
 	return gen, nil
 }
 
@@ -396,12 +401,17 @@ func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outco
 		ctx = api.WithUpgrader(ctx, up)
 	}
 	req := &api.Request{Modifier1: r.Modifier1, Modifier2: r.Modifier2, Vars: vars, Body: &r.c.body}
-	err = app.App.ServeRequest(ctx, resp, req)
+	err = s.runApp(ctx, rt.gen, app, resp, req, up, func() (<-chan struct{}, func()) { return watchClient(r.c) })
+	if errors.Is(err, errClientGone) {
+		s.log.Info("client left before the consumer answered", "app", app.Name, "path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr)
+		return Close
+	}
 	if up != nil && up.Socket() != nil {
-		if err != nil {
+		failed := socketFailed(err)
+		if failed {
 			s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vars.Get("PATH_INFO"), "err", err)
 		}
-		up.finish(err != nil)
+		up.finish(failed)
 		return Close
 	}
 	if err != nil {

@@ -26,6 +26,7 @@ type HTTPFront struct {
 func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s := f.Server
 	s.init()
+	s.startBackground() // consumers, signals and timers serve the front's scripts too
 	var body requestBody
 	defer body.release()
 	if !f.readBody(rw, r, &body) {
@@ -57,12 +58,13 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		ctx = api.WithUpgrader(ctx, up)
 	}
 	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: &body}
-	err := app.App.ServeRequest(ctx, resp, req)
+	err := s.runApp(ctx, rt.gen, app, resp, req, up, nil)
 	if up != nil && up.Socket() != nil {
-		if err != nil {
+		failed := socketFailed(err)
+		if failed {
 			s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vr.URL.Path, "err", err)
 		}
-		up.finish(err != nil)
+		up.finish(failed)
 		return
 	}
 	if err != nil {

@@ -278,6 +278,14 @@ func (s *Server) startBackground() {
 		s.mu.Unlock()
 		var wg sync.WaitGroup
 		wg.Add(3)
+		consumers := s.State.Consumers
+		consumers.OnError = s.consumerFailed
+		consumers.CallTimeout = s.lim.CallTimeout
+		wg.Go(func() {
+			if err := consumers.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("channel consumers stopped", "err", err)
+			}
+		})
 		wg.Go(func() {
 			if err := s.State.Memory.Serve(ctx); err != nil {
 				s.log.Error("memory watch stopped", "err", err)
@@ -309,6 +317,9 @@ func (s *Server) startBackground() {
 					return
 				case now := <-t.C:
 					s.State.Caches.Sweep(now)
+					if l, ok := s.State.Channels.(interface{ Sweep(time.Time) }); ok {
+						l.Sweep(now)
+					}
 				}
 			}
 		}()

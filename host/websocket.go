@@ -2,6 +2,7 @@ package host
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -88,6 +90,9 @@ type upgrader struct {
 	hijack   func() (net.Conn, *bufio.ReadWriter, error)
 	markSent func()
 	packet   bool
+	// restore, when set, gives the connection back what hijack took once
+	// the socket is done with it.
+	restore func()
 
 	mu   sync.Mutex
 	sock *socket
@@ -136,6 +141,9 @@ func (u *upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.
 	if err != nil {
 		if hw.conn != nil {
 			hw.conn.Close()
+			if u.restore != nil {
+				u.restore()
+			}
 		}
 		return nil, fmt.Errorf("host: websocket handshake: %w", err)
 	}
@@ -148,6 +156,7 @@ func (u *upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.
 		s.SetHarakiri(u.srv.lim.WebSocketTimeout)
 	}
 	u.sock = u.srv.newSocket(c, hw.conn, u.gen, u.packet)
+	u.req, u.hijack = nil, nil // not needed any more: an idle socket keeps less
 	return u.sock, nil
 }
 
@@ -170,11 +179,34 @@ func (srv *Server) packetUpgrader(c *conn, gen *Generation, vars uwsgi.Vars, res
 					return nil, nil, err
 				}
 			}
-			return c.nc, bufio.NewReadWriter(c.br, c.bw), nil
+			// For the socket's life the connection's pooled 4 KiB buffers
+			// go back to their pools: an idle socket keeps small ones (the
+			// bytes already read move with it). restore undoes this.
+			pending, _ := c.br.Peek(c.br.Buffered())
+			br := bufio.NewReaderSize(bytes.NewReader(bytes.Clone(pending)), max(wsBufSize, len(pending)))
+			br.Peek(len(pending))
+			bw := bufio.NewWriterSize(deadlineWriter{c}, wsBufSize)
+			c.br.Reset(nil)
+			readerPool.Put(c.br)
+			c.bw.Reset(nil)
+			writerPool.Put(c.bw)
+			c.br, c.bw = br, bw
+			return c.nc, bufio.NewReadWriter(br, bw), nil
+		},
+		restore: func() {
+			c.br = readerPool.Get().(*bufio.Reader)
+			c.br.Reset(c.nc)
+			c.bw = writerPool.Get().(*bufio.Writer)
+			c.bw.Reset(deadlineWriter{c})
 		},
 		markSent: func() { resp.sent, resp.hijacked = true, true },
 	}
 }
+
+// wsBufSize is the size of a socket's read and write buffers on a uwsgi
+// connection: frame headers and small messages; larger payloads are read
+// and written past them.
+const wsBufSize = 1024
 
 // frontUpgrader is the upgrader of a request of the HTTP front.
 func (srv *Server) frontUpgrader(rw http.ResponseWriter, r *http.Request, gen *Generation, resp *httpResponse) *upgrader {
@@ -205,6 +237,17 @@ func (u *upgrader) finish(failed bool) {
 	}
 	s.Close(code, "")
 	s.wait()
+	if u.restore != nil {
+		u.restore()
+	}
+}
+
+// socketFailed reports whether a call that upgraded failed: an error
+// that only says how its socket ended (the peer closed or left) is none.
+func socketFailed(err error) bool {
+	var ce *api.WebSocketCloseError
+	return err != nil && !errors.As(err, &ce) && !errors.Is(err, net.ErrClosed) &&
+		!errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET)
 }
 
 // handshakeWriter is the http.ResponseWriter websocket.Accept answers

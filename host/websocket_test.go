@@ -38,7 +38,10 @@ import (
 // Requests without an upgrade are answered "plain".
 func echoApp(ctx context.Context, w api.ResponseWriter, r *api.Request) error {
 	u, ok := api.UpgraderFrom(ctx)
-	if !ok || r.Vars.Get("PATH_INFO") == "/plain" {
+	if r.Vars.Get("PATH_INFO") == "/slow" {
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !ok || r.Vars.Get("PATH_INFO") == "/plain" || r.Vars.Get("PATH_INFO") == "/slow" {
 		w.WriteHeader("200 OK", []api.Header{{Name: "Content-Type", Value: "text/plain"}})
 		_, err := w.Write([]byte("plain"))
 		return err
@@ -64,6 +67,9 @@ func echoApp(ctx context.Context, w api.ResponseWriter, r *api.Request) error {
 		case bin:
 		case cmd == "fail":
 			return errors.New("the script failed on purpose")
+		case cmd == "return-close-error":
+			// What a script passes on when its socket ended: no failure.
+			return fmt.Errorf("recv: %w", &api.WebSocketCloseError{Code: api.CloseGoingAway})
 		case strings.HasPrefix(cmd, "close "):
 			code, _ := strconv.Atoi(strings.TrimPrefix(cmd, "close "))
 			ws.Close(code, "bye")
@@ -440,6 +446,7 @@ func echoCases() []wsCase {
 		wsCase{name: "unmasked client frame", send: []frame{{op: opText, payload: []byte("bare"), unmasked: true}}, close: api.CloseProtocolError},
 		wsCase{name: "script closes with a code", send: []frame{text("close 4001")}, close: 4001},
 		wsCase{name: "script fails", send: []frame{text("fail")}, close: api.CloseInternalError},
+		wsCase{name: "script returns a close error", send: []frame{text("return-close-error")}, close: api.CloseNormal},
 		wsCase{name: "raw writes refused", send: []frame{text("raw")}, want: []got{{opText, []byte("true")}}},
 		wsCase{name: "TryRecv", send: []frame{text("try"), text("second")}, want: []got{{opText, []byte("second false")}}},
 		wsCase{name: "Recv honours its context", send: []frame{text("recv-timeout")},
@@ -593,10 +600,11 @@ func TestWebSocketSlowReader(t *testing.T) {
 	ts, fronts := startWS(t, host.Limits{WebSocketSendQueue: 256 << 10}, echoApp)
 	for _, f := range fronts {
 		t.Run(f.name, func(t *testing.T) {
+			// (The client's receive buffer is left alone: shrinking it on
+			// an open connection makes the kernel drop data it already
+			// announced room for, and the retransmissions back off for
+			// seconds.)
 			c, br := wsDial(t, f, "/ws")
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.SetReadBuffer(4096)
-			}
 			mustWrite(t, c, text("flood 2000 65536").bytes())
 			time.Sleep(500 * time.Millisecond) // the server fills its queue meanwhile
 			var n int
@@ -873,5 +881,37 @@ func TestWebSocketOutlivesTimeouts(t *testing.T) {
 				t.Fatalf("close: %v, %v", g, err)
 			}
 		})
+	}
+}
+
+// TestWebSocketShutdownAfterDrain: sockets get their 1001 only once the
+// requests in flight have been answered.
+func TestWebSocketShutdownAfterDrain(t *testing.T) {
+	ts, fronts := startWS(t, host.Limits{}, echoApp)
+	_, br := wsDial(t, fronts[0], "/ws")
+	slow := ts.dial(t)
+	var vs uwsgi.Vars
+	vs = vs.Add("REQUEST_METHOD", "GET").Add("PATH_INFO", "/slow").Add("SERVER_PROTOCOL", "HTTP/1.1")
+	block, _ := vs.Append(nil)
+	pkt, _ := uwsgi.AppendPacket(nil, uwsgi.ModLua, 0, block)
+	mustWrite(t, slow, pkt)
+	time.Sleep(50 * time.Millisecond) // the slow request is running
+	answered := make(chan time.Time, 1)
+	go func() {
+		readUntilClose(slow)
+		answered <- time.Now()
+	}()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+		defer cancel()
+		ts.srv.Shutdown(ctx)
+	}()
+	g, err := readServerFrame(br)
+	closedAt := time.Now()
+	if err != nil || g.op != opClose || binary.BigEndian.Uint16(g.payload) != api.CloseGoingAway {
+		t.Fatalf("got %v, %v; want close 1001", g, err)
+	}
+	if at := <-answered; closedAt.Before(at) {
+		t.Errorf("the socket was closed %v before the request in flight was answered", at.Sub(closedAt))
 	}
 }

@@ -361,6 +361,7 @@ func runCase(t *testing.T, engine api.Engine, c Case, src string) {
 	var serving sync.WaitGroup
 	serving.Go(func() { state.Signals.Serve(serveCtx) })
 	serving.Go(func() { state.Timers.Serve(serveCtx) })
+	serving.Go(func() { state.Consumers.Serve(serveCtx) })
 	defer func() {
 		stopServing()
 		serving.Wait()

@@ -17,7 +17,7 @@ import (
 // cases is the language-neutral case table; the scripts are in
 // cases_<lang>.go under the same names.
 func cases() []Case {
-	return []Case{
+	return append([]Case{
 		// Cron and timers.
 		{Name: "add_cron/registers", Funcs: fns("add_cron"), Want: "true true true", Check: timers(3)},
 		{Name: "add_cron/out_of_range", Funcs: fns("add_cron"),
@@ -544,7 +544,7 @@ func cases() []Case {
 		// it holds, although the host lifts it for the socket's life.
 		{Name: "websocket_handshake/busy_loop", Funcs: fns("websocket_handshake", "set_user_harakiri"), Request: true,
 			WebSocket: &WebSocket{}, WantErr: api.ErrHarakiri, WantFrames: `upgrade("","","")`, Check: prompt},
-	}
+	}, channelCases()...)
 }
 
 // paced is n text messages "1".."n", each after the one before.

@@ -30,8 +30,9 @@
 // For each case the suite builds a fresh world: an api.State with two
 // caches, "default" (the default one) and "other", Hostname "testhost" and
 // Options {"socket": "127.0.0.1:0"}, a logger and an alarm sink that
-// record everything, and state.Signals.Serve and state.Timers.Serve running
-// in goroutines for the duration of the case. It writes the case's script
+// record everything, and state.Signals.Serve, state.Timers.Serve and
+// state.Consumers.Serve running in goroutines for the duration of the
+// case. It writes the case's script
 // as "case"+engine.Extensions()[0] into a fresh directory, builds an
 // api.Registrations over that directory and loads the one file with engine.Load.
 //

@@ -61,6 +61,8 @@ type serveConfig struct {
 	outbound      listFlag
 	outboundTime  time.Duration
 	outboundMax   sizeFlag
+	channels      api.ChannelConfig
+	consumers     int
 	loadTimeout   time.Duration
 	memoryLimit   sizeFlag
 	maxWebSockets int
@@ -118,6 +120,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&cfg.spooler.backoff, "spooler-backoff", api.DefaultSpoolBackoff, "wait after a spool job's first failure, doubling with each")
 	fs.DurationVar(&cfg.spooler.timeout, "spooler-harakiri", time.Minute, "time limit of each spool job run (0: none)")
 	fs.BoolVar(&cfg.spooler.opsOnly, "spooler-ops-only", false, "take spool packets (modifier1 17) only on operations listeners")
+	fs.IntVar(&cfg.channels.Capacity, "channel-capacity", api.DefaultChannelCapacity, "messages a channel holds before channel_send answers nil (channel full)")
+	fs.DurationVar(&cfg.channels.Expiry, "channel-expiry", api.DefaultChannelExpiry, "how long a channel message waits to be received before it is dropped")
+	fs.DurationVar(&cfg.channels.GroupExpiry, "group-expiry", api.DefaultGroupExpiry, "how long a channel stays in a group after group_add")
+	fs.IntVar(&cfg.consumers, "consumer-workers", api.DefaultConsumerWorkers, "consumer calls run at once, over all channels")
 	fs.DurationVar(&cfg.loadTimeout, "load-timeout", api.DefaultLoadTimeout, "time limit of each script file's top level at load; a file over it fails the reload and the old scripts keep serving")
 	cfg.memoryLimit = sizeFlag(api.DefaultMemoryLimit())
 	fs.Var(&cfg.memoryLimit, "memory-limit", "memory budget of the scripts, SIZE (default: three quarters of the machine's or cgroup's memory; 0: none); near it, the call that allocated most is interrupted")
@@ -335,6 +341,7 @@ func hostConfig(cfg *serveConfig, log *slog.Logger) (scripthost.Config, error) {
 	}
 	hc.Spooler, hc.SpoolOpsOnly = cfg.spooler.config(), cfg.spooler.opsOnly
 	hc.Outbound = api.OutboundConfig{Allow: cfg.outbound, Timeout: cfg.outboundTime, MaxResponse: int64(cfg.outboundMax)}
+	hc.Channels, hc.ConsumerWorkers = cfg.channels, cfg.consumers
 	var err error
 	if hc.Routes, err = parseRoutes(cfg); err != nil {
 		return hc, err
