@@ -38,6 +38,11 @@ function line(s) {
   li.textContent = s;
   log.appendChild(li);
 }
+// ?say=TEXT sends TEXT once connected (a link that greets the room).
+ws.onopen = () => {
+  const say = new URLSearchParams(location.search).get("say");
+  if (say) ws.send(say);
+};
 ws.onmessage = (e) => line(e.data);
 ws.onclose = (e) => line("(closed " + e.code + ")");
 document.getElementById("say").onsubmit = (e) => {
