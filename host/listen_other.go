@@ -12,3 +12,6 @@ import (
 func fastListener(net.Listener) (net.Listener, error) {
 	return nil, errors.New("no fast path for listeners on this system")
 }
+
+// toPoller has nothing to do here: connections are Go's own.
+func toPoller(net.Conn) error { return nil }

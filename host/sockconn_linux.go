@@ -315,6 +315,16 @@ func (c *sockConn) end() {
 
 // poller hands the descriptor to Go's poller, once; op is the call that
 // needs it.
+// toPoller moves a connection of the fast path to Go's poller, for uses
+// that read and write at once (WebSockets); other connections are there.
+func toPoller(nc net.Conn) error {
+	if sc, ok := nc.(*sockConn); ok {
+		_, err := sc.poller("websocket")
+		return err
+	}
+	return nil
+}
+
 func (c *sockConn) poller(op string) (syscall.RawConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

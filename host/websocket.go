@@ -172,12 +172,10 @@ func (srv *Server) packetUpgrader(c *conn, gen *Generation, vars uwsgi.Vars, res
 			}
 			c.body.settle()
 			c.upgraded.Store(true)
-			if sc, ok := c.nc.(*sockConn); ok {
-				// Reads and writes run at once from now on: through Go's
-				// poller only.
-				if _, err := sc.poller("websocket"); err != nil {
-					return nil, nil, err
-				}
+			// Reads and writes run at once from now on: through Go's
+			// poller only.
+			if err := toPoller(c.nc); err != nil {
+				return nil, nil, err
 			}
 			// For the socket's life the connection's pooled 4 KiB buffers
 			// go back to their pools: an idle socket keeps small ones (the
