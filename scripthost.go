@@ -47,6 +47,12 @@ type Config struct {
 	// so the scripts can call them from their top level. A script that
 	// registers the same name replaces the Go function.
 	Functions map[string]api.RPCFunc
+	// Channels configures the in-process channel layer (capacity,
+	// expiry, group expiry, size bounds); zero fields take api's
+	// defaults. ConsumerWorkers bounds the consumer calls run at once
+	// (0: api.DefaultConsumerWorkers).
+	Channels        api.ChannelConfig
+	ConsumerWorkers int
 	// Engines choose and configure the script engines.
 	Engines Engines
 	// Limits bound what one client can make the server do; zero fields
@@ -63,6 +69,9 @@ type Config struct {
 	BodyDir string
 	// Warning is the message ping replies carry (at most 80 bytes).
 	Warning string
+	// Outbound bounds the scripts' HTTP client (http_request, fetch,
+	// resty.http): allowed addresses, time limit, response size.
+	Outbound api.OutboundConfig
 	// Spooler, when not nil, runs spool jobs (uwsgi.spool and modifier1
 	// 17 packets) from its directories with the scripts' spooler
 	// functions. Its Logger defaults to Logger.
@@ -119,6 +128,11 @@ type Containment struct {
 	// SignalTimeout bounds each signal handler run (default
 	// api.DefaultSignalTimeout).
 	SignalTimeout time.Duration
+	// MaxWebSockets bounds the WebSockets open at once (each holds an
+	// interpreter out of its pool): past it websocket_handshake fails
+	// and the request gets 503. 0 means api.DefaultMaxLongCalls; a
+	// negative value means no bound.
+	MaxWebSockets int
 	// DrainTimeout bounds how long a replaced generation of scripts may
 	// finish its calls before it is freed anyway, and how long Close
 	// waits for the last one (default 30 s).
@@ -164,11 +178,13 @@ func New(cfg Config) (*Host, error) {
 		memory = api.DefaultMemoryLimit()
 	}
 	state, err := api.NewState(api.StateConfig{Caches: cfg.Caches, Logger: log, MemoryLimit: max(memory, 0),
-		Options: scriptOptions(cfg)})
+		MaxLongCalls: cfg.Containment.MaxWebSockets, Options: scriptOptions(cfg), Outbound: cfg.Outbound,
+		Channels: cfg.Channels})
 	if err != nil {
 		return nil, fmt.Errorf("scripthost: %w", err)
 	}
 	state.Signals.HandlerTimeout = cfg.Containment.SignalTimeout
+	state.Consumers.Workers = cfg.ConsumerWorkers
 	for _, name := range slices.Sorted(maps.Keys(cfg.Functions)) {
 		if err := state.RPC.Register(name, cfg.Functions[name]); err != nil {
 			state.Close()
@@ -268,6 +284,10 @@ func scriptOptions(cfg Config) map[string]string {
 		opts["memory-limit"] = "0"
 	}
 	dur("pool-wait", c.PoolWait)
+	num("max-websockets", int64(max(c.MaxWebSockets, 0))) // negative: none, serve's 0
+	if c.MaxWebSockets < 0 {
+		opts["max-websockets"] = "0"
+	}
 	dur("load-timeout", c.LoadTimeout)
 	dur("signal-timeout", c.SignalTimeout)
 	dur("shutdown-timeout", c.DrainTimeout)
@@ -280,6 +300,10 @@ func scriptOptions(cfg Config) map[string]string {
 	if e := cfg.Engines; e.Go != nil {
 		num("go-pool", int64(e.Go.PoolSize))
 	}
+	num("channel-capacity", int64(cfg.Channels.Capacity))
+	dur("channel-expiry", cfg.Channels.Expiry)
+	dur("group-expiry", cfg.Channels.GroupExpiry)
+	num("consumer-workers", int64(cfg.ConsumerWorkers))
 	str("body-dir", cfg.BodyDir)
 	str("warning", cfg.Warning)
 	maps.Copy(opts, cfg.Options)

@@ -38,7 +38,7 @@ func Funcs() []Func { return slices.Clone(funcs) }
 
 // funcs is the one table, joined from the areas' parts (each kept in the
 // file of its area) and sorted by name.
-var funcs = joinFuncs(coreFuncs, spoolerFuncs)
+var funcs = joinFuncs(coreFuncs, spoolerFuncs, outboundFuncs, websocketFuncs, channelFuncs)
 
 func joinFuncs(parts ...[]Func) []Func {
 	var all []Func
@@ -109,6 +109,15 @@ func noCache(err error, none Value) (Value, error) {
 		return none, nil
 	}
 	return nil, err
+}
+
+// goneOf returns the channel that closes when fn's interpreter is gone,
+// for a function made during a call (a BoundCallable), else nil.
+func goneOf(fn Callable) <-chan struct{} {
+	if b, isBound := fn.(BoundCallable); isBound {
+		return b.Gone()
+	}
+	return nil
 }
 
 // ok is what uWSGI's bindings return for success: true.
@@ -223,6 +232,9 @@ var coreFuncs = []Func{
 			if err != nil {
 				return nil, err
 			}
+			// A long call's limit counts only the time it runs.
+			resume := ScopeOf(ctx).pauseLimit()
+			defer resume(false)
 			t := time.NewTimer(d)
 			defer t.Stop()
 			select {
@@ -437,7 +449,9 @@ var coreFuncs = []Func{
 			if err != nil {
 				return nil, err
 			}
-			return ok, env.RegisterRPC(name, RPCFromCallable(fn))
+			// A function made during a call lives in one interpreter: the
+			// registration ends with it.
+			return ok, env.RegisterBoundRPC(name, RPCFromCallable(fn), goneOf(fn))
 		}},
 	{Name: "register_signal", Registers: true, Params: "signum, target, func", Doc: "run func when signum is raised (target: \"\", worker, workers, mule, spooler, ...: all mean this process)",
 		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
@@ -459,12 +473,7 @@ var coreFuncs = []Func{
 				_, err := fn.Call(ctx, []Value{int64(n)})
 				return err
 			}
-			// A function made during a call lives in one interpreter: the
-			// registration ends with it.
-			if b, isBound := fn.(BoundCallable); isBound {
-				return ok, env.RegisterBoundSignal(num, target, h, b.Gone())
-			}
-			return ok, env.RegisterSignal(num, target, h)
+			return ok, env.RegisterBoundSignal(num, target, h, goneOf(fn))
 		}},
 	{Name: "rpc", Params: "node, name, args...", Doc: "call an RPC function on node (host:port, or nil/\"\" for this host); nil when it gives no result",
 		Call: func(ctx context.Context, env *Registrations, a Args) (Value, error) {

@@ -41,12 +41,20 @@ type Registrations struct {
 	// a file under FileContext.
 	LoadTimeout time.Duration
 
-	mu      sync.Mutex
-	live    bool
-	rpcs    map[string]RPCFunc // as registered by scripts (not wrapped)
-	signals map[uint8]stagedSignal
-	timers  []stagedTimer
-	ids     []TimerID
+	mu   sync.Mutex
+	live bool
+	rpcs map[string]RPCFunc // as registered by scripts (not wrapped)
+	// rpcStops holds the stop channel of each RPC function bound to an
+	// interpreter (see RegisterBoundRPC).
+	rpcStops map[string]chan struct{}
+	// superseded: a later generation committed, so every name in the
+	// RPC registry is its business now.
+	superseded bool
+	signals    map[uint8]stagedSignal
+	timers     []stagedTimer
+	ids        []TimerID
+	// consumers are the channel consumers, by channel.
+	consumers map[string]consumerEntry
 	// spoolers are the spooler functions by the file that registered
 	// them ("": at run time).
 	spoolers map[string]SpoolFunc
@@ -108,11 +116,28 @@ func NewRegistrations(state *State, dir string) *Registrations {
 		log = slog.Default()
 	}
 	return &Registrations{State: state, Dir: dir, Logger: log, rpcs: map[string]RPCFunc{},
-		signals: map[uint8]stagedSignal{}, spoolers: map[string]SpoolFunc{}, drained: make(chan struct{})}
+		signals: map[uint8]stagedSignal{}, spoolers: map[string]SpoolFunc{}, consumers: map[string]consumerEntry{},
+		drained: make(chan struct{})}
 }
 
 // RegisterRPC registers an RPC function of this generation.
 func (e *Registrations) RegisterRPC(name string, fn RPCFunc) error {
+	return e.registerRPC(name, fn, nil)
+}
+
+// RegisterBoundRPC registers an RPC function of this generation that can
+// run only while gone is open, as RegisterBoundSignal does a signal
+// handler: when gone closes, the registration ends unless another one
+// replaced it meanwhile, the name is unknown from then on (uwsgi.call
+// answers nil), and RPCEndedMsg is logged once. A nil gone registers for
+// good, as RegisterRPC does.
+func (e *Registrations) RegisterBoundRPC(name string, fn RPCFunc, gone <-chan struct{}) error {
+	return bindRegistration(gone, "register rpc "+name,
+		func(stop chan struct{}) error { return e.registerRPC(name, fn, stop) },
+		func(stop chan struct{}) { e.endBoundRPC(name, stop) })
+}
+
+func (e *Registrations) registerRPC(name string, fn RPCFunc, stop chan struct{}) error {
 	if len(name) == 0 || len(name) > MaxRPCName {
 		return errors.Join(ErrRPCName, errors.New("api: RPC names are 1 to 255 bytes"))
 	}
@@ -122,10 +147,107 @@ func (e *Registrations) RegisterRPC(name string, fn RPCFunc) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.rpcs[name] = fn
+	if old := e.rpcStops[name]; old != nil {
+		close(old)
+	}
+	if stop != nil {
+		if e.rpcStops == nil {
+			e.rpcStops = make(map[string]chan struct{})
+		}
+		e.rpcStops[name] = stop
+	} else {
+		delete(e.rpcStops, name)
+	}
 	if e.live {
 		return e.State.RPC.Register(name, e.guardRPC(name, fn))
 	}
 	return nil
+}
+
+// endBoundRPC ends the registration of name made with stop, if it is
+// still in place, since the interpreter of its function is gone.
+func (e *Registrations) endBoundRPC(name string, stop chan struct{}) {
+	e.mu.Lock()
+	if e.rpcStops[name] != stop {
+		e.mu.Unlock()
+		return // replaced meanwhile
+	}
+	delete(e.rpcs, name)
+	delete(e.rpcStops, name)
+	// Holding e.mu: a successor's Commit marks e superseded under it
+	// before it registers its own functions, so this never removes one
+	// of theirs.
+	live := e.live && !e.superseded
+	if live {
+		e.State.RPC.Unregister(name)
+	}
+	e.mu.Unlock()
+	if live && !e.isClosed() {
+		e.Logger.Warn(RPCEndedMsg, "rpc", name)
+	}
+}
+
+// RegisterConsumer registers the consumer of channel for this
+// generation; file names the script that registered it ("" when
+// unknown), which ties an http.request or websocket.* consumer to the
+// route of that file.
+func (e *Registrations) RegisterConsumer(channel, file string, fn ConsumerFunc) error {
+	if err := CheckChannelName(channel); err != nil {
+		return err
+	}
+	if fn == nil {
+		return ErrNilFunc
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, replaces := e.consumers[channel]; !replaces && len(e.consumers) >= MaxConsumers {
+		return fmt.Errorf("%w: %d channels have consumers", ErrTooManyConsumers, len(e.consumers))
+	}
+	ce := consumerEntry{fn: fn, file: file}
+	e.consumers[channel] = ce
+	if e.live {
+		e.State.Consumers.update(nil, map[string]consumerEntry{channel: e.guardConsumer(channel, ce)})
+	}
+	return nil
+}
+
+// ConsumerFile returns the file that registered this generation's
+// consumer of channel, and whether there is one.
+func (e *Registrations) ConsumerFile(channel string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.consumers[channel]
+	return c.file, ok
+}
+
+// ConsumerChannels returns the channels this generation registered
+// consumers for, sorted.
+func (e *Registrations) ConsumerChannels() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Sorted(maps.Keys(e.consumers))
+}
+
+// guardConsumer wraps a consumer so calls hold the generation open, and
+// a message arriving after it closed goes to the consumer registered for
+// channel now.
+func (e *Registrations) guardConsumer(channel string, ce consumerEntry) consumerEntry {
+	fn := ce.fn
+	ce.fn = func(ctx context.Context, msg map[string]Value) error {
+		if !e.Acquire() {
+			if ctx.Value(forwardedKey{}) != nil {
+				return ErrGenerationClosed
+			}
+			cur, _, ok := e.State.Consumers.Lookup(channel)
+			if !ok {
+				return ErrGenerationClosed
+			}
+			return cur(context.WithValue(ctx, forwardedKey{}, true), msg)
+		}
+		defer e.Release()
+		return fn(ctx, msg)
+	}
+	return ce
 }
 
 // RegisterSignal registers a signal handler of this generation.
@@ -138,24 +260,36 @@ func (e *Registrations) RegisterSignal(num uint8, target string, h SignalHandler
 // interpreter (a BoundCallable). When gone closes, the registration ends,
 // unless another one replaced it meanwhile: the signal has no handler any
 // more, SignalRegistered reports false, and SignalEndedMsg is logged once
-// (not when the generation itself is closing).
+// (not when the generation itself is closing). A nil gone registers for
+// good, as RegisterSignal does.
 func (e *Registrations) RegisterBoundSignal(num uint8, target string, h SignalHandler, gone <-chan struct{}) error {
+	return bindRegistration(gone, fmt.Sprintf("register signal %d", num),
+		func(stop chan struct{}) error { return e.registerSignal(num, target, h, stop) },
+		func(stop chan struct{}) { e.endBoundSignal(num, stop) })
+}
+
+// bindRegistration registers a function that lives in one interpreter
+// until gone (its BoundCallable.Gone) closes: register makes the
+// registration with a stop channel, which the registration replacing it
+// later closes; end undoes it if gone closes first. With a nil gone,
+// register gets a nil stop and the registration lasts.
+func bindRegistration(gone <-chan struct{}, what string, register func(stop chan struct{}) error, end func(stop chan struct{})) error {
 	if gone == nil {
-		return e.registerSignal(num, target, h, nil)
+		return register(nil)
 	}
 	select {
 	case <-gone:
-		return fmt.Errorf("api: register signal %d: %w", num, ErrFuncGone)
+		return fmt.Errorf("api: %s: %w", what, ErrFuncGone)
 	default:
 	}
 	stop := make(chan struct{})
-	if err := e.registerSignal(num, target, h, stop); err != nil {
+	if err := register(stop); err != nil {
 		return err
 	}
 	go func() {
 		select {
 		case <-gone:
-			e.endBoundSignal(num, stop)
+			end(stop)
 		case <-stop:
 		}
 	}()
@@ -201,10 +335,7 @@ func (e *Registrations) endBoundSignal(num uint8, stop chan struct{}) {
 	if !e.State.Signals.unregisterEntry(num, s.entry) && s.entry != nil {
 		return
 	}
-	e.gate.RLock()
-	closing := e.closed
-	e.gate.RUnlock()
-	if !closing {
+	if !e.isClosed() {
 		e.Logger.Warn(SignalEndedMsg, "signal", num, "target", s.target)
 	}
 }
@@ -247,6 +378,12 @@ func (e *Registrations) guardSpooler(fn SpoolFunc) SpoolFunc {
 		defer e.Release()
 		return fn(ctx, job)
 	}
+}
+
+func (e *Registrations) isClosed() bool {
+	e.gate.RLock()
+	defer e.gate.RUnlock()
+	return e.closed
 }
 
 // AddTimer adds a timer (iterations 0 = forever) of this generation.
@@ -329,7 +466,7 @@ func (e *Registrations) Commit(prev *Registrations) error {
 	for name, fn := range e.rpcs {
 		add[name] = e.guardRPC(name, fn)
 	}
-	var remove []string
+	var remove, removeConsumers []string
 	var oldSignals map[uint8]stagedSignal
 	if prev != nil {
 		prev.mu.Lock()
@@ -338,12 +475,28 @@ func (e *Registrations) Commit(prev *Registrations) error {
 				remove = append(remove, name)
 			}
 		}
+		for ch := range prev.consumers {
+			if _, kept := e.consumers[ch]; !kept {
+				removeConsumers = append(removeConsumers, ch)
+			}
+		}
 		oldSignals = maps.Clone(prev.signals)
+		prev.superseded = true
 		prev.mu.Unlock()
 	}
 	if err := e.State.RPC.Update(remove, add); err != nil {
+		if prev != nil {
+			prev.mu.Lock()
+			prev.superseded = false
+			prev.mu.Unlock()
+		}
 		return err
 	}
+	addConsumers := make(map[string]consumerEntry, len(e.consumers))
+	for ch, ce := range e.consumers {
+		addConsumers[ch] = e.guardConsumer(ch, ce)
+	}
+	e.State.Consumers.update(removeConsumers, addConsumers)
 	for num := range oldSignals {
 		if _, kept := e.signals[num]; !kept {
 			e.State.Signals.Unregister(num)

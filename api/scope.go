@@ -45,6 +45,7 @@ type Conn interface {
 type Scope struct {
 	conn     Conn
 	base     time.Duration // the call's own time limit, 0 = none
+	limit    time.Duration // the full limit: base, or set_user_harakiri's
 	cancel   context.CancelCauseFunc
 	mu       sync.Mutex
 	timer    *time.Timer
@@ -55,6 +56,13 @@ type Scope struct {
 	waits    []wait
 	readyFD  int
 	deadline time.Time
+	// A long call (see LongCalls) releases its place when it ends; its
+	// limit is paused while it waits (paused: the time left then).
+	long     bool
+	endLong  func()
+	paused   bool
+	leftOver time.Duration
+	life     *time.Timer // SetLifetime's
 
 	mem     *Memory // the budget the call is counted in, if any
 	charged atomic.Int64
@@ -81,7 +89,7 @@ type scopeKey struct{}
 // handles the call opened. conn may be nil (RPCs, signal handlers).
 func NewScope(parent context.Context, conn Conn, timeout time.Duration) (context.Context, *Scope, func()) {
 	ctx, cancel := context.WithCancelCause(parent)
-	s := &Scope{conn: conn, base: timeout, cancel: cancel, nextFD: 3, readyFD: -1}
+	s := &Scope{conn: conn, base: timeout, limit: timeout, cancel: cancel, nextFD: 3, readyFD: -1}
 	if timeout > 0 {
 		s.setTimer(timeout)
 	}
@@ -98,9 +106,17 @@ func NewScope(parent context.Context, conn Conn, timeout time.Duration) (context
 		if s.timer != nil {
 			s.timer.Stop()
 		}
+		if s.life != nil {
+			s.life.Stop()
+		}
 		hs := s.handles
 		s.handles = nil
+		endLong := s.endLong
+		s.endLong = nil
 		s.mu.Unlock()
+		if endLong != nil {
+			endLong()
+		}
 		for _, h := range hs {
 			h.conn.Close()
 		}
@@ -128,16 +144,118 @@ func (s *Scope) setTimer(d time.Duration) {
 func (s *Scope) SetHarakiri(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case d > 0:
+	if d <= 0 {
+		d = s.base
+	}
+	s.limit = d
+	s.paused = false
+	s.restartLocked(d)
+}
+
+// ErrLifetime is the cause of a call interrupted by SetLifetime's
+// bound; it wraps ErrHarakiri.
+var ErrLifetime = fmt.Errorf("%w: its lifetime ended", ErrHarakiri)
+
+// SetLifetime bounds the whole call to d from now (0: no bound), apart
+// from its time limit, which SetHarakiri sets and a long call pauses
+// while it waits (see LongCalls): the host bounds so how long a
+// WebSocket may live at most.
+func (s *Scope) SetLifetime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.life != nil {
+		s.life.Stop()
+		s.life = nil
+	}
+	if d > 0 {
+		s.life = time.AfterFunc(d, func() { s.cancel(ErrLifetime) })
+	}
+}
+
+// fullLimit is the call's time limit: its own, or set_user_harakiri's.
+func (s *Scope) fullLimit() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limit
+}
+
+// restartLocked gives the call d from now (0: no limit); s.mu is held.
+func (s *Scope) restartLocked(d time.Duration) {
+	if d > 0 {
 		s.setTimer(d)
-	case s.base > 0:
-		s.setTimer(s.base)
-	default:
-		if s.timer != nil {
-			s.timer.Stop()
+		return
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.deadline = time.Time{}
+}
+
+// startLong makes the call long (see LongCalls): end runs when the call
+// ends. It reports false, and does nothing, when the call is long already.
+func (s *Scope) startLong(end func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.long {
+		return false
+	}
+	s.long, s.endLong = true, end
+	return true
+}
+
+// isLong reports whether the call made a WebSocket handshake.
+func (s *Scope) isLong() bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.long
+}
+
+// pauseLimit stops a long call's time limit while it waits for its peer;
+// the returned function starts it again: in full when fresh (a message
+// arrived), else with the time that was left. A call that is not long
+// keeps its limit running.
+func (s *Scope) pauseLimit() (resume func(fresh bool)) {
+	if s == nil {
+		return func(bool) {}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.long || s.paused {
+		return func(bool) {}
+	}
+	s.paused = true
+	s.leftOver = 0
+	if !s.deadline.IsZero() {
+		s.leftOver = max(time.Until(s.deadline), time.Millisecond)
+		s.timer.Stop()
+	}
+	return func(fresh bool) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.paused { // set_user_harakiri ran meanwhile (another goroutine of the script)
+			return
 		}
-		s.deadline = time.Time{}
+		s.paused = false
+		if fresh || s.leftOver == 0 {
+			s.restartLocked(s.limit)
+		} else {
+			s.restartLocked(s.leftOver)
+		}
+	}
+}
+
+// refreshLimit gives a long call its full limit again (a message came).
+func (s *Scope) refreshLimit() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.long && !s.paused {
+		s.restartLocked(s.limit)
 	}
 }
 

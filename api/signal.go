@@ -148,14 +148,20 @@ func (s *Signals) unregisterEntry(num uint8, e *signalEntry) bool {
 // interpreter was replaced or closed: the function cannot be called any
 // more.
 //
-// A signal handler registered with such a function (uwsgi.register_signal
-// during a call) is registered as long as its interpreter lives: when Gone
-// closes, the registration ends, signal_registered answers false, and
-// SignalEndedMsg is logged once.
+// A signal handler or RPC function registered with such a function
+// (uwsgi.register_signal or register_rpc during a call) is registered as
+// long as its interpreter lives: when Gone closes, the registration ends
+// (signal_registered answers false, the RPC name is unknown), and
+// SignalEndedMsg or RPCEndedMsg is logged once.
 type BoundCallable interface {
 	Callable
 	Gone() <-chan struct{}
 }
+
+// RPCEndedMsg is logged, with the function's name, when an RPC function's
+// registration ends because the interpreter of its function is gone (see
+// BoundCallable).
+const RPCEndedMsg = "rpc function unregistered: the interpreter that made it is gone"
 
 // SignalEndedMsg is logged, with the signal number, when a signal
 // handler's registration ends because the interpreter of its function is

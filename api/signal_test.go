@@ -470,25 +470,29 @@ func registerSignal(t *testing.T, env *Registrations, num uint8, fn Callable) er
 	return nil
 }
 
-func TestBoundSignalHandler(t *testing.T) {
+// boundWorld is a committed generation over a State of its own, and ended,
+// which counts the log records msg (naming attr want) logged since the
+// last count.
+func boundWorld(t *testing.T, msg, attr, want string) (st *State, env *Registrations, ended func() int) {
+	t.Helper()
 	logger, records := newRecordLogger()
 	st, err := NewState(StateConfig{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	env := NewRegistrations(st, t.TempDir())
+	t.Cleanup(func() { st.Close() })
+	env = NewRegistrations(st, t.TempDir())
 	if err := env.Commit(nil); err != nil {
 		t.Fatal(err)
 	}
-	ended := func() int {
+	ended = func() int {
 		n := 0
 		for {
 			select {
 			case r := <-records:
-				if r.Message == SignalEndedMsg {
-					if got := recordAttr(r, "signal").String(); got != "5" {
-						t.Errorf("%q logged for signal %s, want 5", SignalEndedMsg, got)
+				if r.Message == msg {
+					if got := recordAttr(r, attr).String(); got != want {
+						t.Errorf("%q logged for %s %s, want %s", msg, attr, got, want)
 					}
 					n++
 				}
@@ -497,6 +501,11 @@ func TestBoundSignalHandler(t *testing.T) {
 			}
 		}
 	}
+	return st, env, ended
+}
+
+func TestBoundSignalHandler(t *testing.T) {
+	st, env, ended := boundWorld(t, SignalEndedMsg, "signal", "5")
 
 	// The registration ends with the interpreter, reported once.
 	f := &boundFunc{gone: make(chan struct{})}
@@ -555,5 +564,76 @@ func TestBoundSignalHandler(t *testing.T) {
 	}
 	if err := st.Signals.RaiseSync(context.Background(), 7); err != nil || !ran.Load() {
 		t.Errorf("RaiseSync(7) = %v, ran %v; want the next generation's handler", err, ran.Load())
+	}
+}
+
+// TestBoundRPC: an RPC function bound to an interpreter ends as a bound
+// signal handler does, by the same mechanism.
+func TestBoundRPC(t *testing.T) {
+	st, env, ended := boundWorld(t, RPCEndedMsg, "rpc", "dyn")
+	registered := func(e *Registrations) bool {
+		_, mine := e.LookupRPC("dyn")
+		_, shared := st.RPC.Lookup("dyn")
+		return mine && shared
+	}
+
+	// The registration ends with the interpreter, reported once.
+	gone := make(chan struct{})
+	if err := env.RegisterBoundRPC("dyn", constFunc("a"), gone); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.RPC.Call(context.Background(), "dyn"); string(got) != "a" || err != nil {
+		t.Fatalf("Call(dyn) = %q, %v; want a", got, err)
+	}
+	close(gone)
+	waitForCount(t, "dyn unregistered", func() bool {
+		_, mine := env.LookupRPC("dyn")
+		_, shared := st.RPC.Lookup("dyn")
+		return !mine && !shared
+	})
+	if n := ended(); n != 1 {
+		t.Errorf("%d lines %q, want 1", n, RPCEndedMsg)
+	}
+	if got := env.RPCNames(); len(got) != 0 {
+		t.Errorf("the generation still lists RPC functions %v", got)
+	}
+
+	// Replaced before its interpreter ended: the replacement stays.
+	gone = make(chan struct{})
+	if err := env.RegisterBoundRPC("dyn", constFunc("b"), gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.RegisterRPC("dyn", constFunc("c")); err != nil {
+		t.Fatal(err)
+	}
+	close(gone)
+	if n := ended(); n != 0 || !registered(env) {
+		t.Errorf("a replaced bound function's end: %d lines, registered %v; want 0 lines and the replacement registered", n, registered(env))
+	}
+
+	// Bound to an interpreter already gone: refused.
+	if err := env.RegisterBoundRPC("other", constFunc("x"), gone); !errors.Is(err, ErrFuncGone) {
+		t.Errorf("registering a function whose interpreter is gone: %v, want ErrFuncGone", err)
+	}
+
+	// The next generation took the name over while this one drains: the
+	// end of this one's function leaves the next one's alone.
+	gone = make(chan struct{})
+	if err := env.RegisterBoundRPC("dyn", constFunc("d"), gone); err != nil {
+		t.Fatal(err)
+	}
+	next := NewRegistrations(st, env.Dir)
+	if err := next.RegisterRPC("dyn", constFunc("next")); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Commit(env); err != nil {
+		t.Fatal(err)
+	}
+	close(gone)
+	if n := ended(); n != 0 || !registered(next) {
+		t.Errorf("the end of a replaced generation's bound function: %d lines, registered %v; want 0 lines, registered", n, registered(next))
+	}
+	if got, err := st.RPC.Call(context.Background(), "dyn"); string(got) != "next" || err != nil {
+		t.Errorf("Call(dyn) = %q, %v; want the next generation's", got, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,25 +219,31 @@ func TestSpoolerRetryWaits(t *testing.T) {
 }
 
 func TestSpoolerAtAndPriority(t *testing.T) {
-	sp := newTestSpooler(t)
+	// One worker, so that the jobs run in the order they are handed out.
+	sp, err := NewSpooler(SpoolerConfig{Dirs: []string{t.TempDir()}, Workers: 1, Frequency: 40 * time.Millisecond,
+		Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close(context.Background())
 	rec := &recorder{}
-	// Enqueued before any function exists, so that they run in one scan.
+	// Due together, a second from now, so that one scan hands them out.
+	at := strconv.FormatInt(time.Now().Unix()+1, 10)
+	sp.SetFuncs([]SpoolFunc{rec.fn})
 	enqueue(t, sp, "", "task", "later", "at", "9999999999.5")
-	enqueue(t, sp, "", "task", "plain")
-	enqueue(t, sp, "", "task", "p2", "priority", "2")
-	enqueue(t, sp, "", "task", "p1", "priority", "1")
-	sp.cfg.Workers = 1
+	enqueue(t, sp, "", "task", "plain", "at", at)
+	enqueue(t, sp, "", "task", "p2", "priority", "2", "at", at)
+	enqueue(t, sp, "", "task", "p1", "priority", "1", "at", at)
 	jobs, err := sp.Jobs("")
 	if err != nil || len(jobs) != 4 {
 		t.Fatalf("Jobs = %v, %v", jobs, err)
 	}
-	sp.SetFuncs([]SpoolFunc{rec.fn})
 	waitFor(t, "three jobs done", func() bool { return sp.Stats().Done == 3 })
 	got := rec.tasks()
 	if !slices.Contains(got, "p1") || slices.Contains(got, "later") {
 		t.Errorf("ran %v: want every job but the one due in the future", got)
 	}
-	if i, j := slices.Index(got, "p1"), slices.Index(got, "plain"); i > j {
+	if !slices.Equal(got, []string{"p1", "p2", "plain"}) {
 		t.Errorf("ran %v: priority jobs come first", got)
 	}
 	if _, err := sp.Enqueue(mustVars(t, "priority", "../x"), nil); !errors.Is(err, ErrBadSpoolPayload) {

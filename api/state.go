@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"os"
@@ -28,18 +29,28 @@ type State struct {
 	Memory *Memory
 	// Counters count containment events (pool waits, load timeouts, ...).
 	Counters *Counters
-	Version  string
-	Hostname string
+	// Channels is the channel layer (Daphne's message standards) and
+	// Consumers the scripts' consumers of its channels; the host runs
+	// Consumers.Serve.
+	Channels  ChannelLayer
+	Consumers *Consumers
+	Version   string
+	Hostname  string
 	// Options are the host's configuration as scripts see it (uwsgi.opt).
 	// Treat them as read-only once the host serves.
 	Options map[string]string
 	Logger  *slog.Logger
+	// Outbound is the scripts' HTTP client (http_request).
+	Outbound *Outbound
 	// Spooler runs the spool jobs; nil when the host has no spool
 	// directory. The host sets it before the scripts load.
 	Spooler *Spooler
 	// Alarm receives uwsgi.alarm(name, msg) from scripts; nil logs the
 	// alarm at error level.
 	Alarm func(name, msg string)
+	// LongCalls bounds the calls that hold their interpreter for long
+	// (WebSockets).
+	LongCalls *LongCalls
 
 	nodesMu sync.Mutex
 	nodes   map[string]*uwsgi.Client
@@ -55,11 +66,20 @@ type StateConfig struct {
 	// MemoryLimit is the scripts' memory budget in bytes (NewMemory's
 	// limit; <= 0: none).
 	MemoryLimit int64
+	// MaxLongCalls bounds the WebSockets open at once (NewLongCalls's
+	// max: 0 is DefaultMaxLongCalls, negative no bound).
+	MaxLongCalls int
 	// Hostname overrides os.Hostname, for tests and for hosts that
 	// advertise a name other than the machine's.
 	Hostname string
 	Options  map[string]string // copied
-	Logger   *slog.Logger      // nil means slog.Default()
+	// Outbound configures the scripts' HTTP client.
+	Outbound OutboundConfig
+	Logger   *slog.Logger // nil means slog.Default()
+	// Channels configures the in-process channel layer made when
+	// ChannelLayer is nil.
+	Channels     ChannelConfig
+	ChannelLayer ChannelLayer
 }
 
 // NewState builds a State from cfg. It fails only on an invalid cache
@@ -91,6 +111,11 @@ func NewState(cfg StateConfig) (*State, error) {
 	if options == nil {
 		options = map[string]string{}
 	}
+	outbound, err := NewOutbound(cfg.Outbound)
+	if err != nil {
+		caches.Close()
+		return nil, err
+	}
 	memory := NewMemory(cfg.MemoryLimit)
 	memory.Logger = logger
 	signals := NewSignals(cfg.SignalQueue)
@@ -99,24 +124,38 @@ func NewState(cfg StateConfig) (*State, error) {
 	signals.Counters = counters
 	timers := NewTimers(signals)
 	timers.Logger = logger
+	layer := cfg.ChannelLayer
+	if layer == nil {
+		layer = NewMemoryLayer(cfg.Channels)
+	}
+	consumers := NewConsumers(layer)
+	consumers.Logger = logger
 	return &State{
-		Timers:   timers,
-		Memory:   memory,
-		Counters: counters,
-		RPC:      NewRegistry(cfg.MaxRPC),
-		Caches:   caches,
-		Signals:  signals,
-		Locks:    NewLocks(cfg.Locks),
-		Version:  Version,
-		Hostname: host,
-		Options:  options,
-		Logger:   logger,
+		Outbound:  outbound,
+		Channels:  layer,
+		Consumers: consumers,
+		Timers:    timers,
+		Memory:    memory,
+		Counters:  counters,
+		RPC:       NewRegistry(cfg.MaxRPC),
+		Caches:    caches,
+		Signals:   signals,
+		Locks:     NewLocks(cfg.Locks),
+		Version:   Version,
+		Hostname:  host,
+		Options:   options,
+		Logger:    logger,
+
+		LongCalls: NewLongCalls(cfg.MaxLongCalls),
 	}, nil
 }
 
 // Node returns the client for a remote uwsgi node ("host:port" or a unix
 // socket path), shared by every caller so its connections are pooled.
 func (s *State) Node(addr string) *uwsgi.Client {
+	if s.Outbound != nil {
+		s.Outbound.Close()
+	}
 	s.nodesMu.Lock()
 	defer s.nodesMu.Unlock()
 	if s.nodes == nil {
@@ -139,8 +178,8 @@ func (s *State) RaiseAlarm(name, msg string) {
 	s.Logger.Error("alarm", "alarm", name, "msg", msg)
 }
 
-// Close stops the spooler, releases the node clients' pooled connections
-// and closes the caches' journals.
+// Close stops the spooler, releases the node clients' pooled
+// connections, closes the channel layer and the caches' journals.
 func (s *State) Close() error {
 	if s.Spooler != nil {
 		// Normally closed already, after its jobs finished (Spooler.Close
@@ -155,5 +194,5 @@ func (s *State) Close() error {
 		c.Close()
 	}
 	s.nodes = nil
-	return s.Caches.Close()
+	return errors.Join(s.Channels.Close(), s.Caches.Close())
 }

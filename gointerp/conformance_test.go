@@ -12,3 +12,7 @@ import (
 func TestConformance(t *testing.T) {
 	apitest.Run(t, func() api.Engine { return gointerp.New(gointerp.Options{}) })
 }
+
+func TestWebSocketContainment(t *testing.T) {
+	apitest.RunContainment(t, func(n int) api.Engine { return gointerp.New(gointerp.Options{PoolSize: n}) })
+}

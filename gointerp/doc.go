@@ -88,7 +88,7 @@
 // A function converted during a call lives in that one interpreter:
 // calling it borrows that very interpreter (waiting while it serves other
 // calls) and fails with ErrVMGone once it was discarded; a signal handler
-// made so is unregistered then (one line is logged; see
+// or RPC function made so is unregistered then (one line is logged; see
 // api.BoundCallable). A call that calls back into its own file
 // (uwsgi.Call of an RPC of the same file) runs in the interpreter it
 // holds, on the same stack, so a pool of one cannot deadlock; the context

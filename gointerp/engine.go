@@ -115,7 +115,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Registrations, files []api.F
 	p.life, p.stop = context.WithCancel(context.WithoutCancel(ctx))
 	for _, f := range sorted {
 		sc := &script{p: p, name: f.Name, app: strings.TrimSuffix(f.Name, ".go"), src: f.Source}
-		sc.pool = newPool(e.opts.PoolSize, e.opts.PoolWait)
+		sc.pool = newPool(e.opts.PoolSize, e.opts.PoolWait, env.Counters())
 		if err := sc.analyze(); err != nil {
 			p.Close()
 			return nil, err

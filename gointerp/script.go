@@ -118,7 +118,7 @@ func (sc *script) with(ctx context.Context, want *vm, fn func(v *vm) error) erro
 	if err != nil {
 		return err
 	}
-	discard, err := v.do(hold(ctx, v), func() error { return fn(v) })
+	discard, err := v.do(hold(sc.pool.Lend(ctx, v), v), func() error { return fn(v) })
 	if discard {
 		v.close()
 		sc.pool.Discard(v)
@@ -151,12 +151,10 @@ func (sc *script) acquire(ctx context.Context, want *vm) (*vm, error) {
 	return v, nil
 }
 
-// busy reports a call that waited too long for an interpreter: counted,
-// logged, and failed with an error wrapping ErrPoolBusy and err.
+// busy reports a call that waited too long for an interpreter (the pool
+// counted it): logged, and failed with an error wrapping ErrPoolBusy and
+// err.
 func (sc *script) busy(err error) error {
-	if st := sc.p.env.State; st != nil && st.Counters != nil {
-		st.Counters.PoolTimeouts.Add(1)
-	}
 	sc.p.log.Warn("gointerp: every interpreter of the file is busy; call refused", "file", sc.name,
 		"pool_size", sc.p.eng.opts.PoolSize, "waited", sc.p.eng.opts.PoolWait)
 	return fmt.Errorf("gointerp: %s: %w (%d interpreters): %w", sc.name, ErrPoolBusy, sc.p.eng.opts.PoolSize, err)

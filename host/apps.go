@@ -55,23 +55,27 @@ func ParseMount(s string) (string, string, error) {
 
 // AppInfo is one app of a generation.
 type AppInfo struct {
-	Name   string
-	Engine string
-	File   string
-	App    api.App
+	Name   string  // the file's name without its extension: "hello" for hello.lua
+	Engine string  // the engine's Name
+	File   string  // the script file, relative to the scripts directory
+	App    api.App // serves its requests
 	mod    uwsgi.Modifier
 }
 
 // Generation is everything loaded from the scripts directory at once: the
 // engines' programs, their apps and what they registered.
 type Generation struct {
-	ID            int64
-	Dir           string
-	Registrations *api.Registrations
-	Programs      []api.Program
-	Apps          []AppInfo
-	Files         []string
-	LoadedAt      time.Time
+	ID            int64              // counts generations from 1 in this process
+	Dir           string             // the scripts directory it was loaded from
+	Registrations *api.Registrations // what its scripts registered
+	Programs      []api.Program      // one per engine that had files
+	Apps          []AppInfo          // engine by engine, by name within one
+	Files         []string           // the script files, relative to Dir
+	LoadedAt      time.Time          // when it was loaded
+
+	// socketFile is the file whose consumers take WebSockets (see
+	// addConsumerApps), "" when none.
+	socketFile string
 
 	wsMu   sync.Mutex
 	wsOpen int           // open WebSockets served by the generation
@@ -134,6 +138,7 @@ func loadScripts(ctx context.Context, state *api.State, dir string, engines []ap
 				App: prog.Apps()[name], mod: eng.Modifier()})
 		}
 	}
+	addConsumerApps(gen, engines)
 	return gen, nil
 }
 
@@ -396,7 +401,11 @@ func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outco
 		ctx = api.WithUpgrader(ctx, up)
 	}
 	req := &api.Request{Modifier1: r.Modifier1, Modifier2: r.Modifier2, Vars: vars, Body: &r.c.body}
-	err = app.App.ServeRequest(ctx, resp, req)
+	err = s.runApp(ctx, rt.gen, app, resp, req, up, func() (<-chan struct{}, func()) { return watchClient(r.c) })
+	if errors.Is(err, errClientGone) {
+		s.log.Info("client left before the consumer answered", "app", app.Name, "path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr)
+		return Close
+	}
 	if up != nil && up.Socket() != nil {
 		failed := socketFailed(err)
 		if failed {
@@ -409,6 +418,11 @@ func (s *Server) serveApp(ctx context.Context, w *PacketWriter, r *Packet) Outco
 		if s.clientLeft(err, resp.err, nil) {
 			s.log.Info("client left before the response was complete", "app", app.Name,
 				"path", vars.Get("PATH_INFO"), "remote", r.RemoteAddr, "err", err)
+			return Close
+		}
+		if errors.Is(err, api.ErrTooManyWebSockets) && !resp.HeaderSent() {
+			s.log.Warn("websocket refused: too many open", "app", app.Name, "max", s.State.LongCalls.Max(), "remote", r.RemoteAddr)
+			writeAppError(w, proto, 503, "Service Unavailable")
 			return Close
 		}
 		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vars.Get("PATH_INFO"), "err", err)

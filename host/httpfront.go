@@ -26,6 +26,7 @@ type HTTPFront struct {
 func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s := f.Server
 	s.init()
+	s.startBackground() // consumers, signals and timers serve the front's scripts too
 	var body requestBody
 	defer body.release()
 	if !f.readBody(rw, r, &body) {
@@ -57,7 +58,7 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		ctx = api.WithUpgrader(ctx, up)
 	}
 	req := &api.Request{Modifier1: f.Modifier1, Vars: vars, Body: &body}
-	err := app.App.ServeRequest(ctx, resp, req)
+	err := s.runApp(ctx, rt.gen, app, resp, req, up, nil)
 	if up != nil && up.Socket() != nil {
 		failed := socketFailed(err)
 		if failed {
@@ -70,6 +71,11 @@ func (f *HTTPFront) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if s.clientLeft(err, resp.err, r.Context()) {
 			s.log.Info("client left before the response was complete", "app", app.Name,
 				"path", vr.URL.Path, "remote", r.RemoteAddr, "err", err)
+			return
+		}
+		if errors.Is(err, api.ErrTooManyWebSockets) && !resp.sent {
+			s.log.Warn("websocket refused: too many open", "app", app.Name, "max", s.State.LongCalls.Max(), "remote", r.RemoteAddr)
+			http.Error(rw, "Service Unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		s.log.Error("app failed", "app", app.Name, "engine", app.Engine, "path", vr.URL.Path, "err", err)

@@ -71,13 +71,13 @@ func (r *Reloader) setPrinted(p string) {
 
 // ReloadStatus says which generation serves and how the last reload went.
 type ReloadStatus struct {
-	Generation int64     // serving generation (0: none)
-	LoadedAt   time.Time // when it was loaded
-	Files      []string
-	Apps       []string // "name (engine)"
-	RPC        []string
-	Signals    []uint8
-	Timers     int
+	Generation int64         // serving generation (0: none)
+	LoadedAt   time.Time     // when it was loaded
+	Files      []string      // its script files
+	Apps       []string      // "name (engine)"
+	RPC        []string      // the RPC functions its scripts registered
+	Signals    []uint8       // the signals they registered handlers for
+	Timers     int           // their timers and cron entries
 	Reloads    int           // generations swapped in, the first load included
 	Failures   int           // reloads that failed
 	LastError  string        // why the last reload failed ("" when it worked)

@@ -71,8 +71,10 @@ type Limits struct {
 	// before it is dropped.
 	WebSocketPing        time.Duration
 	WebSocketPongTimeout time.Duration
-	// WebSocketTimeout replaces CallTimeout for a request's call once it
-	// upgraded: a socket lives as long as its call.
+	// WebSocketTimeout bounds the life of a request's call once it
+	// upgraded (a socket lives as long as its call); CallTimeout still
+	// bounds the time its script runs, not counting its waits for
+	// messages (see api.LongCalls).
 	WebSocketTimeout time.Duration
 }
 
@@ -280,6 +282,14 @@ func (s *Server) startBackground() {
 		s.mu.Unlock()
 		var wg sync.WaitGroup
 		wg.Add(3)
+		consumers := s.State.Consumers
+		consumers.OnError = s.consumerFailed
+		consumers.CallTimeout = s.lim.CallTimeout
+		wg.Go(func() {
+			if err := consumers.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("channel consumers stopped", "err", err)
+			}
+		})
 		wg.Go(func() {
 			if err := s.State.Memory.Serve(ctx); err != nil {
 				s.log.Error("memory watch stopped", "err", err)
@@ -311,6 +321,9 @@ func (s *Server) startBackground() {
 					return
 				case now := <-t.C:
 					s.State.Caches.Sweep(now)
+					if l, ok := s.State.Channels.(interface{ Sweep(time.Time) }); ok {
+						l.Sweep(now)
+					}
 				}
 			}
 		}()

@@ -107,8 +107,10 @@ func (u *upgrader) Socket() api.WebSocket {
 	return u.sock
 }
 
-// Upgrade answers the handshake. The call's time limit becomes
-// Limits.WebSocketTimeout from now: a socket lives as long as its call.
+// Upgrade answers the handshake. The call lives at most
+// Limits.WebSocketTimeout from now (api.Scope.SetLifetime), and a socket
+// lives as long as its call; a script's call keeps a time limit, which
+// websocket_recv pauses (see api.LongCalls).
 func (u *upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.WebSocket, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -157,6 +159,10 @@ func (u *upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.
 	}
 	u.markSent()
 	if s := api.ScopeOf(ctx); s != nil {
+		// The socket lives at most so long; a Go app that upgrades has
+		// no other limit, while websocket_handshake gives a script back
+		// its time limit (see api.LongCalls).
+		s.SetLifetime(u.srv.lim.WebSocketTimeout)
 		s.SetHarakiri(u.srv.lim.WebSocketTimeout)
 	}
 	u.sock = u.srv.newSocket(c, hw.conn, u.gen, u.packet)

@@ -12,3 +12,7 @@ import (
 func TestAPI(t *testing.T) {
 	apitest.Run(t, func() api.Engine { return js.New(js.Options{}) })
 }
+
+func TestWebSocketContainment(t *testing.T) {
+	apitest.RunContainment(t, func(n int) api.Engine { return js.New(js.Options{PoolSize: n}) })
+}

@@ -23,15 +23,15 @@ import (
 //	number                       int64 when integral and |n| <= 2^53, else float64
 //	bigint                       int64 (out of range: an error)
 //	string                       string (UTF-8; lone surrogates become U+FFFD)
-//	Uint8Array, ArrayBuffer      []byte (copied); []byte becomes a string
+//	Uint8Array, ArrayBuffer      []byte (copied); []byte becomes a Uint8Array
 //	Array                        []Value
 //	other objects                map[string]Value of their own enumerable string keys
 //	function                     Callable (see callableOf)
 //
 // Symbols and promises do not convert. Strings coming from the API are
 // decoded as UTF-8: bytes that are not UTF-8 become U+FFFD, so binary
-// data is only safe through Uint8Array (input.readBytes) or as RPC
-// results.
+// data is only safe through Uint8Array (input.readBytes, binary
+// WebSocket messages, bytes from Go functions) or as RPC results.
 
 const (
 	// maxDepth bounds the nesting of converted arrays and objects;
@@ -196,6 +196,16 @@ func (v *vm) callableOf(obj *goja.Object, fn goja.Callable) api.Callable {
 	return &pinnedFunc{v: v, f: jsFunc{obj: obj, fn: fn, this: goja.Undefined()}}
 }
 
+// uint8Array returns b as a Uint8Array over it (b must not be used
+// elsewhere after).
+func (v *vm) uint8Array(b []byte) (goja.Value, error) {
+	u8, err := v.rt.New(v.uint8Ctor, v.rt.ToValue(v.rt.NewArrayBuffer(b)))
+	if err != nil {
+		return nil, err
+	}
+	return u8, nil
+}
+
 // toJS converts an api.Value to a JavaScript value of v.
 func (v *vm) toJS(val api.Value, depth int) (goja.Value, error) {
 	rt := v.rt
@@ -213,7 +223,7 @@ func (v *vm) toJS(val api.Value, depth int) (goja.Value, error) {
 	case string:
 		return rt.ToValue(x), nil
 	case []byte:
-		return rt.ToValue(string(x)), nil
+		return v.uint8Array(x)
 	case []api.Value:
 		if depth >= maxDepth {
 			return nil, fmt.Errorf("list nesting deeper than %d", maxDepth)

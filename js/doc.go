@@ -35,8 +35,8 @@
 // function a uWSGI worker registers exists in that worker only. Calling
 // it borrows that very runtime, waiting while it serves other calls; once
 // that runtime is discarded (see Limits) or its program closed, the call
-// fails with ErrRuntimeGone, and a signal handler pinned to it is
-// unregistered (one line is logged; see api.BoundCallable). Two calls that
+// fails with ErrRuntimeGone, and a signal handler or RPC function pinned
+// to it is unregistered (one line is logged; see api.BoundCallable). Two calls that
 // each hold a runtime and wait for the other's end only by their
 // deadlines; register at load what must run anywhere. Functions made by
 // Eval cannot be registered.
@@ -161,9 +161,10 @@
 // or ArrayBuffer is sent as its bytes. A function may return a promise
 // (be async): the call runs the event loop (promise jobs and timers)
 // until it settles.
-// Bytes from the API reach scripts as strings decoded as UTF-8: bytes
-// that are not UTF-8 become U+FFFD, so binary data is safe only as a
-// Uint8Array (input.readBytes, RPC results, API arguments).
+// Strings from the API reach scripts decoded as UTF-8: bytes that are
+// not UTF-8 become U+FFFD, so binary data is safe only as a Uint8Array
+// (input.readBytes, RPC results, API arguments, and what the API gives as
+// bytes: binary WebSocket messages of uwsgi.websocket_recv).
 //
 // # JSGI
 //

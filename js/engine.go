@@ -149,7 +149,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Registrations, files []api.F
 		apps: map[string]api.App{},
 		pool: newPool(),
 	}
-	p.pool.MaxWait = e.opts.PoolWait
+	p.pool.MaxWait, p.pool.Counters = e.opts.PoolWait, env.Counters()
 	for _, f := range sorted {
 		prg, err := compileModule(f.Name, f.Source)
 		if err != nil {
@@ -311,18 +311,21 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 	if p.closed.Load() {
 		return nil, ctx, nil, ErrClosed
 	}
-	v, _, err := p.pool.Get(ctx, want)
-	if errors.Is(err, vmpool.ErrBusy) {
-		if c := p.env.Counters(); c != nil {
-			c.PoolTimeouts.Add(1)
-		}
+	v, build, err := p.pool.Get(ctx, want)
+	if errors.Is(err, vmpool.ErrBusy) { // counted by the pool
 		p.log.Warn("js: no runtime came free in time; call refused", "pool_size", p.eng.opts.PoolSize, "wait", p.eng.opts.PoolWait)
 		return nil, ctx, nil, fmt.Errorf("%w: %w", ErrPoolBusy, err)
 	}
 	if err != nil {
 		return nil, ctx, nil, err
 	}
-	if v.rt == nil { // a slot whose replacement could not be built
+	switch {
+	case build: // the place of a detached runtime
+		if v, err = p.rebuild(); err != nil {
+			p.pool.Failed()
+			return nil, ctx, nil, err
+		}
+	case v.rt == nil: // a slot whose replacement could not be built
 		nv, err := p.rebuild()
 		if err != nil {
 			p.pool.Put(v)
@@ -330,7 +333,7 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 		}
 		v = nv
 	}
-	return v, context.WithValue(ctx, heldKey{p}, v), func() { p.release(v) }, nil
+	return v, context.WithValue(p.pool.Lend(ctx, v), heldKey{p}, v), func() { p.release(v) }, nil
 }
 
 // rebuild builds a replacement runtime under the generation's lifetime.
@@ -347,8 +350,7 @@ func (p *program) release(v *vm) {
 	}
 	cause := v.broken
 	v.close()
-	p.pool.Discard(v)
-	if p.closed.Load() {
+	if !p.pool.Discard(v) || p.closed.Load() { // a detached runtime whose place was refilled, or closing
 		return
 	}
 	nv, err := p.rebuild()

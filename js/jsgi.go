@@ -725,7 +725,7 @@ func (v *vm) openRequests() {
 		if b == nil {
 			return goja.Null()
 		}
-		u8, err := rt.New(v.uint8Ctor, rt.ToValue(rt.NewArrayBuffer(b)))
+		u8, err := v.uint8Array(b)
 		if err != nil {
 			panic(err)
 		}

@@ -144,6 +144,7 @@ func (v *vm) setup() {
 	v.openConsole()
 	v.openTimers()
 	v.openUwsgi()
+	v.openFetch()
 	v.jsgi = v.jsgiObject()
 	v.openRequests()
 }

@@ -17,7 +17,7 @@ func TestSandbox(t *testing.T) {
 	for _, tt := range []struct{ code, want string }{
 		{"typeof process", "undefined"},
 		{"typeof Buffer", "undefined"},
-		{"typeof fetch", "undefined"},
+		{"typeof fetch + typeof Response + typeof Headers", "functionfunctionfunction"}, // over uwsgi.http_request
 		{"typeof XMLHttpRequest", "undefined"},
 		{"typeof global", "undefined"},
 		{"typeof module", "undefined"}, // Eval is a script, not a module

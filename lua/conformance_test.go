@@ -12,3 +12,7 @@ import (
 func TestConformance(t *testing.T) {
 	apitest.Run(t, func() api.Engine { return lua.New(lua.Options{}) })
 }
+
+func TestWebSocketContainment(t *testing.T) {
+	apitest.RunContainment(t, func(n int) api.Engine { return lua.New(lua.Options{PoolSize: n}) })
+}

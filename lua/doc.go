@@ -38,10 +38,10 @@
 // closure made during a call, a function never passed to the API at load)
 // lives in that one state: calling it borrows that very state, waiting
 // while it serves other calls, and fails with ErrStateGone once the state
-// has been replaced. A signal handler of that kind is registered as long
-// as its state lives: when the state is replaced or closed, the
-// registration ends (uwsgi.signal_registered answers false; one line is
-// logged; see api.BoundCallable). A module first required during a call
+// has been replaced. A signal handler or RPC function of that kind is
+// registered as long as its state lives: when the state is replaced or
+// closed, the registration ends (uwsgi.signal_registered answers false,
+// uwsgi.call of the name nil; one line is logged; see api.BoundCallable). A module first required during a call
 // runs as part of that call, so its registrations are of the second kind.
 // Two calls that each hold a state and wait for the other's can only end
 // by their deadlines; register at load what must run anywhere.

@@ -145,7 +145,7 @@ func (e *Engine) Load(ctx context.Context, env *api.Registrations, files []api.F
 		log:  e.logger(env),
 		mods: newModules(e.comp, env.Dir),
 		apps: map[string]api.App{},
-		pool: newPool(e.opts.PoolWait),
+		pool: newPool(e.opts.PoolWait, env.Counters()),
 	}
 	for _, f := range sorted {
 		proto, err := e.comp.compile(f.Source, f.Name)
@@ -247,14 +247,20 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 	if ctx.Err() != nil { // no state to waste on a call that cannot run
 		return nil, ctx, nil, context.Cause(ctx)
 	}
-	v, _, err := p.pool.Get(ctx, want)
+	v, build, err := p.pool.Get(ctx, want)
 	if errors.Is(err, vmpool.ErrBusy) {
 		return nil, ctx, nil, p.busy(err)
 	}
 	if err != nil {
 		return nil, ctx, nil, err
 	}
-	if v.L == nil { // a slot whose replacement could not be built
+	switch {
+	case build: // the place of a detached state
+		if v, err = p.rebuild(); err != nil {
+			p.pool.Failed()
+			return nil, ctx, nil, err
+		}
+	case v.L == nil: // a slot whose replacement could not be built
 		nv, err := p.rebuild()
 		if err != nil {
 			p.pool.Put(v)
@@ -262,15 +268,12 @@ func (p *program) acquire(ctx context.Context, want *vm) (*vm, context.Context, 
 		}
 		v = nv
 	}
-	return v, hold(ctx, p, v), func() { p.release(v) }, nil
+	return v, hold(p.pool.Lend(ctx, v), p, v), func() { p.release(v) }, nil
 }
 
-// busy counts and logs a call that found no free state within the pool's
-// wait.
+// busy logs a call that found no free state within the pool's wait (the
+// pool counted it).
 func (p *program) busy(err error) error {
-	if c := p.env.Counters(); c != nil {
-		c.PoolTimeouts.Add(1)
-	}
 	p.log.Warn("lua: no free state for a call", "pool_size", p.eng.opts.PoolSize, "waited", p.eng.opts.PoolWait)
 	return fmt.Errorf("%w: %w", ErrPoolBusy, err)
 }
@@ -290,6 +293,10 @@ func (p *program) release(v *vm) {
 	}
 	cause := v.broken
 	v.close()
+	if !p.pool.Discard(v) { // a detached state whose place was refilled
+		p.log.Info("lua: state discarded", "cause", cause)
+		return
+	}
 	nv, err := p.rebuild()
 	if err != nil {
 		p.log.Error("lua: cannot replace a discarded state; retrying at the next call", "err", err)
@@ -297,7 +304,6 @@ func (p *program) release(v *vm) {
 	} else {
 		p.log.Info("lua: state replaced", "cause", cause)
 	}
-	p.pool.Discard(v)
 	p.pool.Put(nv)
 }
 

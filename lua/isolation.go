@@ -50,7 +50,7 @@ var isolatedLibs = []string{"string", "table", "math", "os", "coroutine", "debug
 
 // isolatedModules are modules of package.loaded, not globals, that are
 // read-only after load too.
-var isolatedModules = []string{"cjson.safe"}
+var isolatedModules = []string{"cjson.safe", "resty.http"}
 
 // openIsolation wraps the base functions that must see through _G and
 // the library views; the state is frozen after its files are loaded.

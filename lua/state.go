@@ -96,6 +96,7 @@ func newState(e *Engine, env *api.Registrations, p *program, mods *modules, out 
 	err := v.L.GPCall(func(L *lua.LState) int {
 		v.openLibs()
 		v.openUwsgi()
+		v.openRestyHTTP(L)
 		return 0
 	}, lua.LNil)
 	if err != nil {

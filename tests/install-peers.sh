@@ -9,6 +9,7 @@
 #   wrk                                                    HTTP benchmarks
 #   gcc, libc6-dev                                         `go test -race` needs cgo
 #   python3-websockets                                     a WebSocket client
+#   chromium                                               a real browser (the chat page)
 #
 # and npm's ws (a WebSocket client for Node.js, pinned below) into
 # $SCRIPTHOST_NODE_MODULES' parent (default ~/.cache/scripthost-peers),
@@ -37,6 +38,7 @@ packages=(
   gcc
   libc6-dev
   python3-websockets
+  chromium
 )
 ws_version=8.18.3
 node_modules="${SCRIPTHOST_NODE_MODULES:-$HOME/.cache/scripthost-peers/node_modules}"

@@ -52,9 +52,10 @@ const (
 // peerPackages maps the binaries the harness runs to the Debian packages
 // that ship them (installed by tests/install-peers.sh).
 var peerPackages = map[string]string{
-	"uwsgi": "uwsgi-core (plus uwsgi-plugin-lua5.1 and uwsgi-plugin-python3)",
-	"nginx": "nginx",
-	"wrk":   "wrk",
+	"uwsgi":    "uwsgi-core (plus uwsgi-plugin-lua5.1 and uwsgi-plugin-python3)",
+	"nginx":    "nginx",
+	"wrk":      "wrk",
+	"chromium": "chromium",
 }
 
 // freeAddr returns a loopback TCP address ("127.0.0.1:PORT") that was free a

@@ -62,6 +62,11 @@ type Case struct {
 	// Disconnects marks Request cases whose script closes the client
 	// connection: ServeRequest may then fail writing the response.
 	Disconnects bool
+	// WebSocket makes the request of a Request case ask for a WebSocket
+	// upgrade (an Upgrader in its context); WantFrames is then the
+	// Upgrader's Transcript once the call returned.
+	WebSocket  *WebSocket
+	WantFrames string
 	// Note is logged when the case fails: a known defect the case exposes
 	// and where it is.
 	Note string
@@ -92,6 +97,8 @@ type Fixture struct {
 	Returned time.Time
 	// Data carries values from a case's Setup to its Check.
 	Data map[string]any
+	// Upgrader is the fake host side of a WebSocket case's request.
+	Upgrader *Upgrader
 
 	mu     sync.Mutex
 	alarms []Alarm
@@ -173,7 +180,7 @@ var languages = map[string]map[string]string{
 
 // Cases returns the case table with each case's Scripts filled in.
 func Cases() []Case {
-	cs := append(cases(), spoolerCases()...)
+	cs := slices.Concat(cases(), spoolerCases(), outboundCases())
 	for i := range cs {
 		cs[i].Scripts = map[string]string{}
 		for lang, scripts := range languages {
@@ -264,7 +271,7 @@ func Run(t *testing.T, newEngine func() api.Engine) {
 var placeholderRE = regexp.MustCompile(`\{\{([A-Za-z0-9_]*)\}\}`)
 
 // placeholders lists the placeholders the suite knows.
-var placeholders = []string{"ECHO_ADDR", "ECHO_UNIX", "NODE_ADDR", "DEAD_ADDR", "PID", "VERSION"}
+var placeholders = []string{"ECHO_ADDR", "ECHO_UNIX", "NODE_ADDR", "DEAD_ADDR", "HTTP_URL", "PID", "VERSION"}
 
 // usedPlaceholders returns the placeholder names in the texts.
 func usedPlaceholders(texts ...string) []string {
@@ -291,6 +298,8 @@ func (f *Fixture) resolve(names []string) {
 		case "NODE_ADDR":
 			f.Node = StartNode(f.T)
 			f.Vars[name] = f.Node.Addr
+		case "HTTP_URL":
+			f.Vars[name] = startHTTP(f.T)
 		case "DEAD_ADDR":
 			f.Vars[name] = deadAddr(f.T)
 		case "PID":
@@ -352,6 +361,7 @@ func runCase(t *testing.T, engine api.Engine, c Case, src string) {
 	var serving sync.WaitGroup
 	serving.Go(func() { state.Signals.Serve(serveCtx) })
 	serving.Go(func() { state.Timers.Serve(serveCtx) })
+	serving.Go(func() { state.Consumers.Serve(serveCtx) })
 	defer func() {
 		stopServing()
 		serving.Wait()
@@ -414,6 +424,11 @@ func runCase(t *testing.T, engine api.Engine, c Case, src string) {
 	}
 	if c.WantErr == nil && (c.Request || f.Err == nil) && f.Got != want {
 		t.Errorf("got  %q\nwant %q", f.Got, want)
+	}
+	if f.Upgrader != nil {
+		if got, want := f.Upgrader.Transcript(), f.expand(c.WantFrames); got != want {
+			t.Errorf("websocket transcript\ngot  %s\nwant %s", got, want)
+		}
 	}
 	if c.Check != nil {
 		c.Check(f)

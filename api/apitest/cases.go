@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // cases is the language-neutral case table; the scripts are in
 // cases_<lang>.go under the same names.
 func cases() []Case {
-	return []Case{
+	return append([]Case{
 		// Cron and timers.
 		{Name: "add_cron/registers", Funcs: fns("add_cron"), Want: "true true true", Check: timers(3)},
 		{Name: "add_cron/out_of_range", Funcs: fns("add_cron"),
@@ -209,6 +210,34 @@ func cases() []Case {
 				}
 			}},
 		{Name: "register_rpc/replace", Funcs: fns("register_rpc", "call"), Want: `"2"`},
+		// A function registered during a call lives in the VM that made it,
+		// as a signal handler made then does (register_signal/during_call):
+		// calls wait for that VM, and the registration ends when it is
+		// replaced.
+		{Name: "register_rpc/during_call", Funcs: fns("register_rpc", "call"), Want: `true "dyn 1"`,
+			Check: func(f *Fixture) {
+				if got, err := f.Call("dyn", "2"); got != "dyn 2" || err != nil {
+					f.T.Errorf("dyn(2) after the call that registered it = %q, %v; want \"dyn 2\"", got, err)
+				}
+				noRecord(f, rpcEndedMsg)
+			}},
+		{Name: "register_rpc/vm_replaced", Funcs: fns("register_rpc", "call", "set_user_harakiri"),
+			WantErr: api.ErrHarakiri, Check: func(f *Fixture) {
+				f.Eventually("dyn unregistered with the VM that made it", func() bool {
+					_, mine := f.Registrations.LookupRPC("dyn")
+					_, shared := f.State.RPC.Lookup("dyn")
+					return !mine && !shared
+				})
+				if got, err := f.Call("u"); got != "nil" || err != nil {
+					f.T.Errorf("call(dyn) from a script after its VM was replaced = %q, %v; want nil", got, err)
+				}
+				if n := f.Log.Count(rpcEndedMsg); n != 1 {
+					f.T.Errorf("%d log records %q, want 1", n, rpcEndedMsg)
+				}
+				if r, _ := f.Log.Find(rpcEndedMsg); r.Attrs["rpc"] != "dyn" {
+					f.T.Errorf("log record %q names %q, want dyn", rpcEndedMsg, r.Attrs["rpc"])
+				}
+			}},
 		{Name: "register_rpc/results", Funcs: fns("register_rpc", "call"), Want: `"0.5" "3" "" nil`},
 		{Name: "register_rpc/load_errors", Funcs: fns("register_rpc", "register_signal", "add_timer"), Concurrent: 4,
 			Want: "bad argument #2 to uwsgi.register_rpc;failed;bad argument #1 to uwsgi.register_signal;failed;" +
@@ -467,6 +496,91 @@ func cases() []Case {
 				"while is_connected's Doc says \"true if the file descriptor is an open connection\""},
 		{Name: "close/connection", Funcs: fns("close", "connection_fd"), Request: true, Disconnects: true,
 			Want: "bye", Check: cacheIs("after", "yes")},
+
+		// WebSockets: the request's context carries a fake Upgrader.
+		{Name: "websocket_handshake/echo", Funcs: fns("websocket_handshake", "websocket_recv", "websocket_send"), Request: true,
+			WebSocket:  &WebSocket{Messages: []Message{Text("hello"), Text("world")}, Close: true},
+			Want:       resp(`nil "hello" "world";failed`),
+			WantFrames: `upgrade("","","") text:"echo: hello" text:"echo: world"`, Check: longCallsOpen(0)},
+		{Name: "websocket_handshake/arguments", Funcs: fns("websocket_handshake", "call"), Request: true,
+			WebSocket: &WebSocket{}, Setup: registerOpenLongCalls,
+			Want: resp(`"0" nil nil nil "1"`),
+			WantFrames: `upgrade("dGhlIHNhbXBsZSBub25jZQ==","http://example.com","chat") upgrade("","","") ` +
+				`upgrade("","","echo")`, Check: longCallsOpen(0)},
+		{Name: "websocket_handshake/no_upgrade", Request: true,
+			Funcs: fns("websocket_handshake", "websocket_recv", "websocket_recv_nb", "websocket_send", "websocket_send_binary"),
+			Want:  resp("failed;failed;failed;failed;failed")},
+		{Name: "websocket_handshake/no_request", Funcs: fns("websocket_handshake", "websocket_recv"), Want: "failed;failed"},
+		{Name: "websocket_handshake/too_many", Funcs: fns("websocket_handshake"), Request: true,
+			WebSocket: &WebSocket{}, Setup: fillLongCalls, Want: resp("failed"), Check: longCallsOpen(1)},
+		{Name: "websocket_handshake/too_many_uncaught", Funcs: fns("websocket_handshake"), Request: true,
+			WebSocket: &WebSocket{}, Setup: fillLongCalls, WantErr: api.ErrTooManyWebSockets, Check: longCallsOpen(1)},
+		{Name: "websocket_recv/binary", Funcs: fns("websocket_recv", "websocket_send_binary", "websocket_send"), Request: true,
+			WebSocket:  &WebSocket{Messages: []Message{Text("t"), Binary("b\x00\xff")}},
+			Want:       resp("74 6200ff"),
+			WantFrames: `upgrade("","","") binary:"b\x00\xff" text:"t"`},
+		{Name: "websocket_recv_nb/with_and_without", Funcs: fns("websocket_recv_nb", "async_sleep"), Request: true,
+			WebSocket:  &WebSocket{Messages: []Message{Text("a"), {Data: "b", After: 150 * time.Millisecond}}},
+			Want:       resp(`"a" "" "b" ""`),
+			WantFrames: `upgrade("","","")`},
+		{Name: "websocket_recv/closed", Request: true,
+			Funcs:      fns("websocket_recv", "websocket_recv_nb", "websocket_send", "websocket_send_binary"),
+			WebSocket:  &WebSocket{Messages: []Message{Text("a")}, Close: true},
+			Want:       resp(`"a" failed;failed;failed;failed`),
+			WantFrames: `upgrade("","","")`},
+		{Name: "websocket_send/bad_arguments", Request: true,
+			Funcs:     fns("websocket_send", "websocket_send_binary", "websocket_handshake"),
+			WebSocket: &WebSocket{},
+			Want: resp("bad argument #1 to uwsgi.websocket_send;bad argument #1 to uwsgi.websocket_send;" +
+				"bad argument #1 to uwsgi.websocket_send_binary;bad argument #1 to uwsgi.websocket_handshake;" +
+				"bad argument #2 to uwsgi.websocket_handshake;bad argument #3 to uwsgi.websocket_handshake nil"),
+			WantFrames: `upgrade("","","") text:"42"`},
+		// Time blocked in websocket_recv does not count against the limit.
+		{Name: "websocket_recv/time_limit", Funcs: fns("websocket_recv", "set_user_harakiri"), Request: true,
+			WebSocket:  &WebSocket{Messages: paced(4, 150*time.Millisecond), Close: true},
+			Want:       resp(`"survived" 4`),
+			WantFrames: `upgrade("","","")`},
+		// Time spent running after the handshake does: the limit set before
+		// it holds, although the host lifts it for the socket's life.
+		{Name: "websocket_handshake/busy_loop", Funcs: fns("websocket_handshake", "set_user_harakiri"), Request: true,
+			WebSocket: &WebSocket{}, WantErr: api.ErrHarakiri, WantFrames: `upgrade("","","")`, Check: prompt},
+	}, channelCases()...)
+}
+
+// paced is n text messages "1".."n", each after the one before.
+func paced(n int, every time.Duration) []Message {
+	ms := make([]Message, n)
+	for i := range ms {
+		ms[i] = Message{Data: strconv.Itoa(i + 1), After: every}
+	}
+	return ms
+}
+
+// fillLongCalls leaves the host room for no WebSocket.
+func fillLongCalls(f *Fixture) {
+	f.State.LongCalls = api.NewLongCalls(1)
+	if err := f.State.LongCalls.Take(); err != nil {
+		f.T.Fatal(err)
+	}
+}
+
+// registerOpenLongCalls registers the RPC function "open_long_calls": how
+// many WebSockets the host has open.
+func registerOpenLongCalls(f *Fixture) {
+	err := f.State.RPC.Register("open_long_calls", func(context.Context, [][]byte) ([]byte, error) {
+		return []byte(strconv.Itoa(f.State.LongCalls.Open())), nil
+	})
+	if err != nil {
+		f.T.Fatal(err)
+	}
+}
+
+// longCallsOpen checks the WebSockets open once the call returned.
+func longCallsOpen(n int) func(*Fixture) {
+	return func(f *Fixture) {
+		if got := f.State.LongCalls.Open(); got != n {
+			f.T.Errorf("%d long calls open after the call, want %d", got, n)
+		}
 	}
 }
 
@@ -475,6 +589,9 @@ func fns(names ...string) []string { return names }
 // signalEndedMsg is what the host logs when a signal handler's
 // registration ends with the VM that made the handler.
 const signalEndedMsg = api.SignalEndedMsg
+
+// rpcEndedMsg is its counterpart for RPC functions.
+const rpcEndedMsg = api.RPCEndedMsg
 
 // noRecord checks that nothing logged msg.
 func noRecord(f *Fixture, msg string) {

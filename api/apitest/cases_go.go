@@ -856,6 +856,23 @@ func init() {
 			fails("connection refused")(uwsgi.Signal(1, "{{DEAD_ADDR}}"))}, ";")
 	})
 }`,
+	"register_rpc/during_call": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		r, _ := uwsgi.RegisterRpc("dyn", func(a string) string { return "dyn " + a })
+		return shows(r, val(uwsgi.Call("dyn", "1")))
+	})
+}`,
+	"register_rpc/vm_replaced": `
+func init() {
+	uwsgi.RegisterRpc("u", func() string { return show(val(uwsgi.Call("dyn"))) })
+	uwsgi.RegisterRpc("t", func() string {
+		uwsgi.RegisterRpc("dyn", func() string { return "ran" })
+		uwsgi.SetUserHarakiri(0.05)
+		for {
+		} // interrupted: the interpreter is replaced
+	})
+}`,
 	"register_signal/during_call": `
 func init() {
 	uwsgi.RegisterRpc("t", func() string {
@@ -1236,5 +1253,117 @@ func Handler(w http.ResponseWriter, r *http.Request) {
 	uwsgi.Close(val(uwsgi.ConnectionFd()))
 	uwsgi.CacheUpdate("after", "yes")
 	reply(w, "not sent")
+}`,
+	// WebSockets.
+	"websocket_handshake/echo": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	out := []string{show(val(uwsgi.WebsocketHandshake()))}
+	for {
+		msg, err := uwsgi.WebsocketRecv()
+		if err != nil {
+			reply(w, strings.Join(out, " ")+";"+fails("unable to receive websocket message")(msg, err))
+			return
+		}
+		out = append(out, show(msg))
+		uwsgi.WebsocketSend("echo: " + msg.(string))
+	}
+}`,
+	"websocket_handshake/arguments": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	before := val(uwsgi.Call("open_long_calls"))
+	a := val(uwsgi.WebsocketHandshake("dGhlIHNhbXBsZSBub25jZQ==", "http://example.com", "chat"))
+	b := val(uwsgi.WebsocketHandshake())
+	c := val(uwsgi.WebsocketHandshake(nil, nil, "echo"))
+	reply(w, shows(before, a, b, c, val(uwsgi.Call("open_long_calls"))))
+}`,
+	"websocket_handshake/no_upgrade": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	first := "call websocket_handshake first"
+	reply(w, strings.Join([]string{fails("did not ask for a websocket upgrade")(uwsgi.WebsocketHandshake()),
+		fails(first)(uwsgi.WebsocketRecv()), fails(first)(uwsgi.WebsocketRecvNb()),
+		fails(first)(uwsgi.WebsocketSend("x")), fails(first)(uwsgi.WebsocketSendBinary("x"))}, ";"))
+}`,
+	"websocket_handshake/no_request": `
+func init() {
+	uwsgi.RegisterRpc("t", func() string {
+		return fails("did not ask for a websocket upgrade")(uwsgi.WebsocketHandshake()) + ";" +
+			fails("call websocket_handshake first")(uwsgi.WebsocketRecv())
+	})
+}`,
+	"websocket_handshake/too_many": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	reply(w, fails("too many websockets")(uwsgi.WebsocketHandshake()))
+}`,
+	"websocket_handshake/too_many_uncaught": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	if _, err := uwsgi.WebsocketHandshake(); err != nil {
+		panic(err)
+	}
+	reply(w, "upgraded")
+}`,
+	"websocket_recv/binary": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	uwsgi.WebsocketHandshake()
+	text, _ := uwsgi.WebsocketRecv()
+	bin, _ := uwsgi.WebsocketRecv()
+	if _, ok := text.(string); !ok {
+		reply(w, fmt.Sprintf("text is %T", text))
+		return
+	}
+	if _, ok := bin.([]byte); !ok {
+		reply(w, fmt.Sprintf("binary is %T", bin))
+		return
+	}
+	uwsgi.WebsocketSendBinary(bin)
+	uwsgi.WebsocketSend(text)
+	reply(w, fmt.Sprintf("%x %x", text, bin))
+}`,
+	"websocket_recv_nb/with_and_without": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	uwsgi.WebsocketHandshake()
+	a := val(uwsgi.WebsocketRecvNb())
+	b := val(uwsgi.WebsocketRecvNb())
+	uwsgi.AsyncSleep(0.5)
+	c := val(uwsgi.WebsocketRecvNb())
+	reply(w, shows(a, b, c, val(uwsgi.WebsocketRecvNb())))
+}`,
+	"websocket_recv/closed": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	uwsgi.WebsocketHandshake()
+	a := val(uwsgi.WebsocketRecv())
+	reply(w, show(a)+" "+strings.Join([]string{
+		fails("unable to receive websocket message")(uwsgi.WebsocketRecv()),
+		fails("unable to receive websocket message")(uwsgi.WebsocketRecvNb()),
+		fails("unable to send websocket message")(uwsgi.WebsocketSend("x")),
+		fails("unable to send websocket binary message")(uwsgi.WebsocketSendBinary("x"))}, ";"))
+}`,
+	"websocket_send/bad_arguments": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	uwsgi.WebsocketHandshake()
+	m := map[string]any{}
+	reply(w, strings.Join([]string{argerr(uwsgi.WebsocketSend()), argerr(uwsgi.WebsocketSend(m)),
+		argerr(uwsgi.WebsocketSendBinary(true)), argerr(uwsgi.WebsocketHandshake(m)),
+		argerr(uwsgi.WebsocketHandshake(nil, m)), argerr(uwsgi.WebsocketHandshake(nil, nil, m))}, ";")+
+		" "+show(val(uwsgi.WebsocketSend(42))))
+}`,
+	"websocket_recv/time_limit": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	uwsgi.WebsocketHandshake()
+	uwsgi.SetUserHarakiri(0.25)
+	n := 0
+	for {
+		if _, err := uwsgi.WebsocketRecv(); err != nil {
+			break
+		}
+		n++
+	}
+	reply(w, shows("survived", n))
+}`,
+	"websocket_handshake/busy_loop": `
+func Handler(w http.ResponseWriter, r *http.Request) {
+	uwsgi.SetUserHarakiri(0.2)
+	uwsgi.WebsocketHandshake()
+	for {
+	}
 }`,
 }

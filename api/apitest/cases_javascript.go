@@ -504,6 +504,18 @@ uwsgi.register_rpc("t", () => show(uwsgi.signal(17, "{{NODE_ADDR}}")));`,
 	"signal/bad_arguments": `
 uwsgi.register_rpc("t", () => [argerr(uwsgi.signal), argerr(uwsgi.signal, 256), argerr(uwsgi.signal, 1, {}),
   fails("connection refused", uwsgi.signal, 1, "{{DEAD_ADDR}}")].join(";"));`,
+	"register_rpc/during_call": `
+uwsgi.register_rpc("t", () => {
+  const r = uwsgi.register_rpc("dyn", (a) => "dyn " + a);
+  return shows(r, uwsgi.call("dyn", "1"));
+});`,
+	"register_rpc/vm_replaced": `
+uwsgi.register_rpc("u", () => show(uwsgi.call("dyn")));
+uwsgi.register_rpc("t", () => {
+  uwsgi.register_rpc("dyn", () => "ran");
+  uwsgi.set_user_harakiri(0.05);
+  for (;;) {} // interrupted: the runtime is replaced
+});`,
 	"register_signal/during_call": `
 uwsgi.register_rpc("t", () => {
   const r = uwsgi.register_signal(22, "", (sig) => { uwsgi.cache_update("sig22", String(sig) + " " + type(sig)); });
@@ -782,5 +794,108 @@ module.exports = function (req) {
   uwsgi.close(uwsgi.connection_fd());
   uwsgi.cache_update("after", "yes");
   return reply("not sent");
+};`,
+	// WebSockets.
+	"websocket_handshake/echo": `
+module.exports = function (req) {
+  const out = [show(uwsgi.websocket_handshake())];
+  for (;;) {
+    let msg;
+    try {
+      msg = uwsgi.websocket_recv();
+    } catch (e) {
+      return reply(out.join(" ") + ";" + fails("unable to receive websocket message", () => { throw e; }));
+    }
+    out.push(show(msg));
+    uwsgi.websocket_send("echo: " + msg);
+  }
+};`,
+	"websocket_handshake/arguments": `
+module.exports = function (req) {
+  const before = uwsgi.call("open_long_calls");
+  const a = uwsgi.websocket_handshake("dGhlIHNhbXBsZSBub25jZQ==", "http://example.com", "chat");
+  const b = uwsgi.websocket_handshake();
+  const c = uwsgi.websocket_handshake(null, null, "echo");
+  return reply(shows(before, a, b, c, uwsgi.call("open_long_calls")));
+};`,
+	"websocket_handshake/no_upgrade": `
+module.exports = function (req) {
+  return reply([fails("did not ask for a websocket upgrade", uwsgi.websocket_handshake),
+    fails("call websocket_handshake first", uwsgi.websocket_recv),
+    fails("call websocket_handshake first", uwsgi.websocket_recv_nb),
+    fails("call websocket_handshake first", uwsgi.websocket_send, "x"),
+    fails("call websocket_handshake first", uwsgi.websocket_send_binary, "x")].join(";"));
+};`,
+	"websocket_handshake/no_request": `
+uwsgi.register_rpc("t", () => fails("did not ask for a websocket upgrade", uwsgi.websocket_handshake) + ";" +
+  fails("call websocket_handshake first", uwsgi.websocket_recv));`,
+	"websocket_handshake/too_many": `
+module.exports = function (req) {
+  return reply(fails("too many websockets", uwsgi.websocket_handshake));
+};`,
+	"websocket_handshake/too_many_uncaught": `
+module.exports = function (req) {
+  uwsgi.websocket_handshake();
+  return reply("upgraded");
+};`,
+	"websocket_recv/binary": `
+function hex(m) {
+  const bytes = typeof m === "string" ? Array.from(m, (c) => c.charCodeAt(0)) : Array.from(m);
+  return bytes.map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+module.exports = function (req) {
+  uwsgi.websocket_handshake();
+  const text = uwsgi.websocket_recv();
+  const bin = uwsgi.websocket_recv();
+  if (typeof text !== "string" || !(bin instanceof Uint8Array)) {
+    return reply("text is " + typeof text + ", binary is " + Object.prototype.toString.call(bin));
+  }
+  uwsgi.websocket_send_binary(bin);
+  uwsgi.websocket_send(text);
+  return reply(hex(text) + " " + hex(bin));
+};`,
+	"websocket_recv_nb/with_and_without": `
+module.exports = function (req) {
+  uwsgi.websocket_handshake();
+  const a = uwsgi.websocket_recv_nb();
+  const b = uwsgi.websocket_recv_nb();
+  uwsgi.async_sleep(0.5);
+  const c = uwsgi.websocket_recv_nb();
+  return reply(shows(a, b, c, uwsgi.websocket_recv_nb()));
+};`,
+	"websocket_recv/closed": `
+module.exports = function (req) {
+  uwsgi.websocket_handshake();
+  const a = uwsgi.websocket_recv();
+  return reply(show(a) + " " + [
+    fails("unable to receive websocket message", uwsgi.websocket_recv),
+    fails("unable to receive websocket message", uwsgi.websocket_recv_nb),
+    fails("unable to send websocket message", uwsgi.websocket_send, "x"),
+    fails("unable to send websocket binary message", uwsgi.websocket_send_binary, "x")].join(";"));
+};`,
+	"websocket_send/bad_arguments": `
+module.exports = function (req) {
+  uwsgi.websocket_handshake();
+  return reply([argerr(uwsgi.websocket_send), argerr(uwsgi.websocket_send, {}),
+    argerr(uwsgi.websocket_send_binary, true), argerr(uwsgi.websocket_handshake, {}),
+    argerr(uwsgi.websocket_handshake, null, {}), argerr(uwsgi.websocket_handshake, null, null, {})].join(";") +
+    " " + show(uwsgi.websocket_send(42)));
+};`,
+	"websocket_recv/time_limit": `
+module.exports = function (req) {
+  uwsgi.websocket_handshake();
+  uwsgi.set_user_harakiri(0.25);
+  let n = 0;
+  for (;;) {
+    try { uwsgi.websocket_recv(); } catch (e) { break; }
+    n++;
+  }
+  return reply(shows("survived", n));
+};`,
+	"websocket_handshake/busy_loop": `
+module.exports = function (req) {
+  uwsgi.set_user_harakiri(0.2);
+  uwsgi.websocket_handshake();
+  for (;;) {}
 };`,
 }

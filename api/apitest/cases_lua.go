@@ -579,6 +579,18 @@ uwsgi.register_rpc("t", function()
   return table.concat({argerr(uwsgi.signal), argerr(uwsgi.signal, 256), argerr(uwsgi.signal, 1, {}),
     fails("connection refused", uwsgi.signal, 1, "{{DEAD_ADDR}}")}, ";")
 end)`,
+	"register_rpc/during_call": `
+uwsgi.register_rpc("t", function()
+  local r = uwsgi.register_rpc("dyn", function(a) return "dyn " .. a end)
+  return shows(r, uwsgi.call("dyn", "1"))
+end)`,
+	"register_rpc/vm_replaced": `
+uwsgi.register_rpc("u", function() return show(uwsgi.call("dyn")) end)
+uwsgi.register_rpc("t", function()
+  uwsgi.register_rpc("dyn", function() return "ran" end)
+  uwsgi.set_user_harakiri(0.05)
+  while true do end -- interrupted: the VM is replaced
+end)`,
 	"register_signal/during_call": `
 uwsgi.register_rpc("t", function()
   local r = uwsgi.register_signal(22, "", function(sig) uwsgi.cache_update("sig22", tostring(sig) .. " " .. type(sig)) end)
@@ -877,5 +889,101 @@ return function(env)
   uwsgi.close(uwsgi.connection_fd())
   uwsgi.cache_update("after", "yes")
   return reply("not sent")
+end`,
+	// WebSockets.
+	"websocket_handshake/echo": `
+return function(env)
+  local out = {show(uwsgi.websocket_handshake())}
+  while true do
+    local ok, msg = pcall(uwsgi.websocket_recv)
+    if not ok then
+      return reply(table.concat(out, " ") .. ";" .. fails("unable to receive websocket message", error, msg))
+    end
+    out[#out + 1] = show(msg)
+    uwsgi.websocket_send("echo: " .. msg)
+  end
+end`,
+	"websocket_handshake/arguments": `
+return function(env)
+  local before = uwsgi.call("open_long_calls")
+  local a = uwsgi.websocket_handshake("dGhlIHNhbXBsZSBub25jZQ==", "http://example.com", "chat")
+  local b = uwsgi.websocket_handshake()
+  local c = uwsgi.websocket_handshake(nil, nil, "echo")
+  return reply(shows(before, a, b, c, uwsgi.call("open_long_calls")))
+end`,
+	"websocket_handshake/no_upgrade": `
+return function(env)
+  return reply(table.concat({fails("did not ask for a websocket upgrade", uwsgi.websocket_handshake),
+    fails("call websocket_handshake first", uwsgi.websocket_recv),
+    fails("call websocket_handshake first", uwsgi.websocket_recv_nb),
+    fails("call websocket_handshake first", uwsgi.websocket_send, "x"),
+    fails("call websocket_handshake first", uwsgi.websocket_send_binary, "x")}, ";"))
+end`,
+	"websocket_handshake/no_request": `
+uwsgi.register_rpc("t", function()
+  return fails("did not ask for a websocket upgrade", uwsgi.websocket_handshake) .. ";" ..
+    fails("call websocket_handshake first", uwsgi.websocket_recv)
+end)`,
+	"websocket_handshake/too_many": `
+return function(env)
+  return reply(fails("too many websockets", uwsgi.websocket_handshake))
+end`,
+	"websocket_handshake/too_many_uncaught": `
+return function(env)
+  uwsgi.websocket_handshake()
+  return reply("upgraded")
+end`,
+	"websocket_recv/binary": `
+local function hex(s)
+  return (string.gsub(s, ".", function(c) return string.format("%02x", string.byte(c)) end))
+end
+return function(env)
+  uwsgi.websocket_handshake()
+  local text = uwsgi.websocket_recv()
+  local bin = uwsgi.websocket_recv()
+  uwsgi.websocket_send_binary(bin)
+  uwsgi.websocket_send(text)
+  return reply(hex(text) .. " " .. hex(bin))
+end`,
+	"websocket_recv_nb/with_and_without": `
+return function(env)
+  uwsgi.websocket_handshake()
+  local a = uwsgi.websocket_recv_nb()
+  local b = uwsgi.websocket_recv_nb()
+  uwsgi.async_sleep(0.5)
+  local c = uwsgi.websocket_recv_nb()
+  return reply(shows(a, b, c, uwsgi.websocket_recv_nb()))
+end`,
+	"websocket_recv/closed": `
+return function(env)
+  uwsgi.websocket_handshake()
+  local a = uwsgi.websocket_recv()
+  return reply(show(a) .. " " .. table.concat({
+    fails("unable to receive websocket message", uwsgi.websocket_recv),
+    fails("unable to receive websocket message", uwsgi.websocket_recv_nb),
+    fails("unable to send websocket message", uwsgi.websocket_send, "x"),
+    fails("unable to send websocket binary message", uwsgi.websocket_send_binary, "x")}, ";"))
+end`,
+	"websocket_send/bad_arguments": `
+return function(env)
+  uwsgi.websocket_handshake()
+  return reply(table.concat({argerr(uwsgi.websocket_send), argerr(uwsgi.websocket_send, {}),
+    argerr(uwsgi.websocket_send_binary, true), argerr(uwsgi.websocket_handshake, {}),
+    argerr(uwsgi.websocket_handshake, nil, {}), argerr(uwsgi.websocket_handshake, nil, nil, {})}, ";") ..
+    " " .. show(uwsgi.websocket_send(42)))
+end`,
+	"websocket_recv/time_limit": `
+return function(env)
+  uwsgi.websocket_handshake()
+  uwsgi.set_user_harakiri(0.25)
+  local n = 0
+  while pcall(uwsgi.websocket_recv) do n = n + 1 end
+  return reply(shows("survived", n))
+end`,
+	"websocket_handshake/busy_loop": `
+return function(env)
+  uwsgi.set_user_harakiri(0.2)
+  uwsgi.websocket_handshake()
+  while true do end
 end`,
 }

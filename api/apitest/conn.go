@@ -215,6 +215,10 @@ func (f *Fixture) serve(app api.App, c Case) (string, error) {
 	w := NewResponseWriter(conn, "HTTP/1.1")
 	req := &api.Request{Modifier1: f.Engine.Modifier(), Vars: RequestVars(), Body: strings.NewReader("")}
 	ctx, _, done := api.NewScope(f.Ctx, conn, callTimeout)
+	if c.WebSocket != nil {
+		f.Upgrader = NewUpgrader(*c.WebSocket)
+		ctx = api.WithUpgrader(ctx, f.Upgrader)
+	}
 	start := time.Now()
 	err = app.ServeRequest(ctx, w, req)
 	f.Returned = time.Now()

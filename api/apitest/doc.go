@@ -30,8 +30,9 @@
 // For each case the suite builds a fresh world: an api.State with two
 // caches, "default" (the default one) and "other", Hostname "testhost" and
 // Options {"socket": "127.0.0.1:0"}, a logger and an alarm sink that
-// record everything, and state.Signals.Serve and state.Timers.Serve running
-// in goroutines for the duration of the case. It writes the case's script
+// record everything, and state.Signals.Serve, state.Timers.Serve and
+// state.Consumers.Serve running in goroutines for the duration of the
+// case. It writes the case's script
 // as "case"+engine.Extensions()[0] into a fresh directory, builds an
 // api.Registrations over that directory and loads the one file with engine.Load.
 //
@@ -67,6 +68,20 @@
 // ("HTTP/1.1 200 OK\r\n" + headers + "\r\n" + body). WantErr, when set,
 // must match ServeRequest's error instead.
 //
+// A Request case with WebSocket set serves a request that asked for an
+// upgrade: its context carries an Upgrader in memory (NewUpgrader) whose
+// socket's peer sends the case's messages, each After the one before,
+// and closes (1000) after them when Close is set. The Upgrader records
+// the handshakes and the messages the script sends; WantFrames is that
+// transcript, as in
+//
+//	upgrade("","","") text:"echo: hello" binary:"b\x00\xff"
+//
+// Like the host, the Upgrader bounds the call's life and lifts its time
+// limit at the first handshake. RunContainment, which every engine runs
+// from its tests with its pool size as a parameter, checks that a
+// WebSocket call leaves its interpreter's pool room for the other calls.
+//
 // Results are strings, built by the script with the rendering every
 // language's scripts use, so that Want is the same for all engines:
 //
@@ -96,6 +111,7 @@
 //	               ping and closes every connection after one reply, as
 //	               uWSGI 2.0 does
 //	{{DEAD_ADDR}}  a 127.0.0.1 address nothing listens on
+//	{{HTTP_URL}}   a local HTTP server: /hello, and /echo (201, the method, body and Authorization header)
 //	{{PID}}        os.Getpid()
 //	{{VERSION}}    api.Version
 //

@@ -8,6 +8,12 @@
 // come, first served, a waiter for a particular interpreter before the
 // others. A pool is either filled by its owner (Put, Max 0) or grows on
 // demand up to Max: Get then tells a caller to build one.
+//
+// A call that will hold its interpreter for long (a WebSocket) detaches
+// it (Detach, or api.DetachCall through the context Lend made): the
+// interpreter leaves the pool's count, so that the pool makes another for
+// the other calls, and when it comes back it takes a free place or is
+// closed.
 package vmpool
 
 import (
@@ -17,6 +23,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 // ErrBusy is what Get returns when no interpreter came free within
@@ -28,6 +36,9 @@ type Pool[V comparable] struct {
 	// MaxWait bounds how long Get waits for an interpreter (0: as long as
 	// its context allows). Set it before the pool is used.
 	MaxWait time.Duration
+	// Counters, when set, counts in PoolTimeouts every Get that failed
+	// with ErrBusy. Set it before the pool is used.
+	Counters *api.Counters
 
 	max       int
 	gone      func(V) bool
@@ -38,8 +49,11 @@ type Pool[V comparable] struct {
 	mu      sync.Mutex
 	idle    []V
 	n       int // interpreters alive or being built (growing pools)
+	owed    int // places of detached interpreters not yet refilled (filled pools)
 	waiters []*waiter[V]
 	closed  bool
+	// detached are the borrowed interpreters that left the count.
+	detached map[V]struct{}
 }
 
 // waiter is a call waiting for an interpreter.
@@ -92,8 +106,7 @@ func (pl *Pool[V]) Get(ctx context.Context, want V) (v V, build bool, err error)
 			pl.mu.Unlock()
 			return v, false, nil
 		}
-		if pl.n < pl.max {
-			pl.n++
+		if pl.takeRoomLocked() {
 			pl.mu.Unlock()
 			return zero, true, nil
 		}
@@ -119,7 +132,7 @@ func (pl *Pool[V]) Get(ctx context.Context, want V) (v V, build bool, err error)
 		if i := slices.Index(pl.waiters, w); i >= 0 {
 			pl.waiters = slices.Delete(pl.waiters, i, i+1)
 			pl.mu.Unlock()
-			return zero, false, context.Cause(ctx)
+			return zero, false, pl.gaveUp(ctx)
 		}
 		pl.mu.Unlock()
 		// Served meanwhile: pass on what it was given.
@@ -129,8 +142,17 @@ func (pl *Pool[V]) Get(ctx context.Context, want V) (v V, build bool, err error)
 		case g.build:
 			pl.Failed()
 		}
-		return zero, false, context.Cause(ctx)
+		return zero, false, pl.gaveUp(ctx)
 	}
+}
+
+// gaveUp returns why a waiting Get ended, counting ErrBusy.
+func (pl *Pool[V]) gaveUp(ctx context.Context) error {
+	err := context.Cause(ctx)
+	if pl.Counters != nil && errors.Is(err, ErrBusy) {
+		pl.Counters.PoolTimeouts.Add(1)
+	}
+	return err
 }
 
 func (pl *Pool[V]) goneErr() error {
@@ -144,12 +166,25 @@ func (pl *Pool[V]) goneErr() error {
 
 // Put returns a healthy interpreter: to a waiter for it, else to the
 // first waiter for any, else to the idle ones. After Close it closes it.
+// A detached interpreter comes back only into a free place; without one
+// it is closed, and the calls waiting for it learn it is gone.
 func (pl *Pool[V]) Put(v V) {
 	pl.mu.Lock()
 	if pl.closed {
 		pl.mu.Unlock()
 		pl.closeVM(v)
 		return
+	}
+	if _, ok := pl.detached[v]; ok {
+		delete(pl.detached, v)
+		if !pl.takeRoomLocked() {
+			pl.mu.Unlock()
+			pl.closeVM(v) // gone from now on: no new waiter for it
+			pl.mu.Lock()
+			pl.dropWaitersForLocked(v)
+			pl.mu.Unlock()
+			return
+		}
 	}
 	i := slices.IndexFunc(pl.waiters, func(w *waiter[V]) bool { return w.want == v })
 	if i < 0 {
@@ -179,10 +214,32 @@ func (pl *Pool[V]) Add(v V) {
 // Discard takes out a borrowed interpreter that must not serve again and
 // that gone already reports: the calls waiting for it learn it is gone,
 // and in a growing pool its room goes to the first waiter for any, who
-// builds a replacement.
-func (pl *Pool[V]) Discard(v V) {
+// builds a replacement. The result tells the owner of a filled pool
+// whether to Put a replacement: not for a detached interpreter whose
+// place was refilled already.
+func (pl *Pool[V]) Discard(v V) (replace bool) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
+	pl.dropWaitersForLocked(v)
+	if _, ok := pl.detached[v]; ok {
+		// Its place left the count when it was detached.
+		delete(pl.detached, v)
+		if pl.max == 0 && pl.owed > 0 {
+			pl.owed--
+			return true
+		}
+		return false
+	}
+	if pl.max > 0 {
+		pl.freeRoomLocked()
+		return false
+	}
+	return true
+}
+
+// dropWaitersForLocked tells the calls waiting for v that it is gone;
+// pl.mu is held.
+func (pl *Pool[V]) dropWaitersForLocked(v V) {
 	pl.waiters = slices.DeleteFunc(pl.waiters, func(w *waiter[V]) bool {
 		if w.want == v {
 			w.ch <- grant[V]{}
@@ -190,9 +247,6 @@ func (pl *Pool[V]) Discard(v V) {
 		}
 		return false
 	})
-	if pl.max > 0 {
-		pl.freeRoomLocked()
-	}
 }
 
 // Failed gives back the room of a build that failed.
@@ -200,6 +254,49 @@ func (pl *Pool[V]) Failed() {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	pl.freeRoomLocked()
+}
+
+// Detach takes borrowed interpreter v out of the pool's count while its
+// call goes on: its place goes to the first waiter for any, who builds an
+// interpreter, or is kept free for the next Get to build one (a filled
+// pool then tells callers to build, as a growing one does). Detaching an
+// interpreter twice, or after Close, does nothing.
+func (pl *Pool[V]) Detach(v V) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.closed {
+		return
+	}
+	if _, ok := pl.detached[v]; ok || slices.Contains(pl.idle, v) {
+		return // detached already, or no longer borrowed
+	}
+	if pl.detached == nil {
+		pl.detached = make(map[V]struct{})
+	}
+	pl.detached[v] = struct{}{}
+	pl.freeRoomLocked()
+}
+
+// Detached returns how many borrowed interpreters are detached.
+func (pl *Pool[V]) Detached() int {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return len(pl.detached)
+}
+
+// takeRoomLocked takes a free place for an interpreter, if there is one:
+// below Max in a growing pool, a detached one's in a filled pool; pl.mu
+// is held.
+func (pl *Pool[V]) takeRoomLocked() bool {
+	if pl.max > 0 && pl.n < pl.max {
+		pl.n++
+		return true
+	}
+	if pl.max == 0 && pl.owed > 0 {
+		pl.owed--
+		return true
+	}
+	return false
 }
 
 // freeRoomLocked passes the room of an interpreter that is no more to the
@@ -212,7 +309,11 @@ func (pl *Pool[V]) freeRoomLocked() {
 		w.ch <- grant[V]{build: true}
 		return
 	}
-	pl.n--
+	if pl.max > 0 {
+		pl.n--
+	} else {
+		pl.owed++
+	}
 }
 
 // Close closes the idle interpreters and fails the waiting calls; the
@@ -248,4 +349,10 @@ func (pl *Pool[V]) Size() int {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	return pl.n
+}
+
+// Lend returns ctx marking v, borrowed from pl, as held by the call of
+// ctx: api.DetachCall then detaches it (see Detach).
+func (pl *Pool[V]) Lend(ctx context.Context, v V) context.Context {
+	return api.WithDetach(ctx, func() { pl.Detach(v) })
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scripthost/scripthost/api"
 )
 
 var (
@@ -840,5 +842,29 @@ func TestFreedRoomGoesToTheFirstWaiter(t *testing.T) {
 		<-a.res
 	case <-time.After(5 * time.Second):
 		t.Fatal("no call got the room")
+	}
+}
+
+// A Get that waited MaxWait in vain fails with ErrBusy and is counted; one
+// its own context ended is not.
+func TestPoolBusyCounted(t *testing.T) {
+	pl := newTestPool(0)
+	pl.MaxWait = 10 * time.Millisecond
+	pl.Counters = &api.Counters{}
+	v := &fakeVM{id: 1}
+	pl.Put(v)
+	if got, _, err := pl.Get(context.Background(), nil); got != v || err != nil {
+		t.Fatalf("Get = %v, %v; want the idle interpreter", got, err)
+	}
+	if _, _, err := pl.Get(context.Background(), nil); !errors.Is(err, ErrBusy) {
+		t.Errorf("Get with every interpreter busy = %v, want ErrBusy", err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errCancelled)
+	if _, _, err := pl.Get(ctx, nil); !errors.Is(err, errCancelled) {
+		t.Errorf("Get with its context ended = %v, want its cause", err)
+	}
+	if n := pl.Counters.PoolTimeouts.Load(); n != 1 {
+		t.Errorf("PoolTimeouts = %d, want 1", n)
 	}
 }

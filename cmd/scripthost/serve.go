@@ -58,8 +58,14 @@ type serveConfig struct {
 	wsSendQueue   sizeFlag
 	signalTimeout time.Duration
 	spooler       spoolerFlags
+	outbound      listFlag
+	outboundTime  time.Duration
+	outboundMax   sizeFlag
+	channels      api.ChannelConfig
+	consumers     int
 	loadTimeout   time.Duration
 	memoryLimit   sizeFlag
+	maxWebSockets int
 	pools         poolConfig
 }
 
@@ -104,6 +110,9 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Var(&cfg.maxBody, "max-body", "largest request body accepted, SIZE; larger ones get 413 (0: no limit; uWSGI's limit-post)")
 	fs.StringVar(&cfg.bodyDir, "body-dir", "", "directory for request bodies over --body-memory (default: the system's temporary directory)")
 	fs.DurationVar(&cfg.signalTimeout, "signal-timeout", api.DefaultSignalTimeout, "time limit of each signal handler run")
+	fs.Var(&cfg.outbound, "outbound-allow", "what scripts' HTTP requests (fetch, resty.http, http_request) may reach: a host name, *.domain, an IP address or a CIDR prefix (repeatable; default: everything but link-local and cloud metadata addresses)")
+	fs.DurationVar(&cfg.outboundTime, "outbound-timeout", api.DefaultOutboundTimeout, "time limit of each HTTP request of a script (the call's deadline also applies)")
+	fs.Var(&cfg.outboundMax, "outbound-max-response", "largest response body a script's HTTP request accepts, SIZE (default 16M)")
 	fs.Var(&cfg.spooler.dirs, "spooler", "spool directory: jobs of uwsgi.spool and of spool packets (modifier1 17) are stored there durably and run by the scripts' spooler functions (repeatable; the first is the default)")
 	fs.IntVar(&cfg.spooler.workers, "spooler-workers", api.DefaultSpoolWorkers, "spool jobs run at once, over all spool directories")
 	fs.DurationVar(&cfg.spooler.frequency, "spooler-frequency", api.DefaultSpoolFrequency, "how often spool directories are scanned for jobs whose time came, and how long a job answered with SPOOL_RETRY waits")
@@ -111,9 +120,14 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&cfg.spooler.backoff, "spooler-backoff", api.DefaultSpoolBackoff, "wait after a spool job's first failure, doubling with each")
 	fs.DurationVar(&cfg.spooler.timeout, "spooler-harakiri", time.Minute, "time limit of each spool job run (0: none)")
 	fs.BoolVar(&cfg.spooler.opsOnly, "spooler-ops-only", false, "take spool packets (modifier1 17) only on operations listeners")
+	fs.IntVar(&cfg.channels.Capacity, "channel-capacity", api.DefaultChannelCapacity, "messages a channel holds before channel_send answers nil (channel full)")
+	fs.DurationVar(&cfg.channels.Expiry, "channel-expiry", api.DefaultChannelExpiry, "how long a channel message waits to be received before it is dropped")
+	fs.DurationVar(&cfg.channels.GroupExpiry, "group-expiry", api.DefaultGroupExpiry, "how long a channel stays in a group after group_add")
+	fs.IntVar(&cfg.consumers, "consumer-workers", api.DefaultConsumerWorkers, "consumer calls run at once, over all channels")
 	fs.DurationVar(&cfg.loadTimeout, "load-timeout", api.DefaultLoadTimeout, "time limit of each script file's top level at load; a file over it fails the reload and the old scripts keep serving")
 	cfg.memoryLimit = sizeFlag(api.DefaultMemoryLimit())
 	fs.Var(&cfg.memoryLimit, "memory-limit", "memory budget of the scripts, SIZE (default: three quarters of the machine's or cgroup's memory; 0: none); near it, the call that allocated most is interrupted")
+	fs.IntVar(&cfg.maxWebSockets, "max-websockets", api.DefaultMaxLongCalls, "WebSockets open at once; past it websocket_handshake fails and the request gets 503 (0: no limit). A socket's interpreter leaves its pool, which makes another for the other requests")
 	fs.IntVar(&cfg.pools.lua, "lua-pool", 0, "Lua states per program (0: the engine's default)")
 	fs.IntVar(&cfg.pools.js, "js-pool", 0, "JavaScript runtimes per program (0: the engine's default)")
 	fs.IntVar(&cfg.pools.goInterp, "go-pool", 0, "Go interpreters per file (0: the engine's default)")
@@ -125,7 +139,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Var(&cfg.wsSendQueue, "websocket-send-queue", "bytes of messages a WebSocket holds for a peer that reads slower than its script sends, SIZE; a send over it closes the socket with 1008 (one message always fits)")
 	fs.DurationVar(&cfg.limits.WebSocketPing, "websocket-ping", d.WebSocketPing, "how often each WebSocket's peer is pinged (0: never)")
 	fs.DurationVar(&cfg.limits.WebSocketPongTimeout, "websocket-pong-timeout", d.WebSocketPongTimeout, "time a WebSocket's peer has to answer a ping before it is dropped")
-	fs.DurationVar(&cfg.limits.WebSocketTimeout, "websocket-timeout", d.WebSocketTimeout, "deadline of a request's call from its WebSocket handshake on, instead of --call-timeout: the socket lives as long as the call")
+	fs.DurationVar(&cfg.limits.WebSocketTimeout, "websocket-timeout", d.WebSocketTimeout, "longest life of a request's call from its WebSocket handshake on (the socket lives as long as the call); --call-timeout still bounds the time its script runs, not counting its waits for messages")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to let requests in flight finish")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
@@ -133,7 +147,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&cfg.supervise, "supervise", true, "serve from a child process that a small parent holding the sockets replaces when it dies; the caches survive in journals (false: serve from this process)")
 	fs.StringVar(&cfg.procs, "procs", "auto", "processors running Go code (GOMAXPROCS): a number, or auto for one while the server needs less than a core and the runtime's default (every core the container's CPU quota allows, kept up to date) once it is busy (a GOMAXPROCS environment variable overrides auto)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111), spool jobs (17, with --spooler) and the\nclose mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nContainment: request bodies are read whole before an app runs (--body-timeout,\n--body-deadline, --body-memory, --max-body); calls and handlers have deadlines\n(--call-timeout, --signal-timeout, --load-timeout); the scripts share a memory\nbudget (--memory-limit) and bounded interpreter pools (--lua-pool, --js-pool,\n--go-pool, --pool-wait). A signal raised while pending is merged into it.\n\nWebSockets: a request that asks for an upgrade (through nginx uwsgi_pass, or\n--http) becomes a WebSocket when its script calls websocket_handshake; the\nhost answers pings, pings the peer (--websocket-ping, --websocket-pong-timeout),\nchecks UTF-8 and sizes (--websocket-max-message) and bounds what waits for a\nslow peer (--websocket-send-queue). The call lives as long as the socket\n(--websocket-timeout); shutdown closes sockets with 1001.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: scripthost serve [--socket ADDR]... [--scripts DIR] [flags]\n\nServe the scripts directory's Lua and JavaScript apps and RPC functions over\nthe uwsgi protocol (and plain HTTP with --http), with RPC (173), ping (100),\necho (101), signals (110), cache (111), spool jobs (17, with --spooler) and the\nclose mark (200). The scripts\nare reloaded when they change. Other modifiers are dropped like uWSGI does.\n\nContainment: request bodies are read whole before an app runs (--body-timeout,\n--body-deadline, --body-memory, --max-body); calls and handlers have deadlines\n(--call-timeout, --signal-timeout, --load-timeout); the scripts share a memory\nbudget (--memory-limit) and bounded interpreter pools (--lua-pool, --js-pool,\n--go-pool, --pool-wait). A signal raised while pending is merged into it.\n\nWebSockets: a request that asks for an upgrade (through nginx uwsgi_pass, or\n--http) becomes a WebSocket when its script calls websocket_handshake; the\nhost answers pings, pings the peer (--websocket-ping, --websocket-pong-timeout),\nchecks UTF-8 and sizes (--websocket-max-message) and bounds what waits for a\nslow peer (--websocket-send-queue). The call lives as long as the socket\n(--websocket-timeout); at most --max-websockets are open at once; shutdown\ncloses sockets with 1001.\n\nExamples:\n  scripthost serve --scripts ./scripts --socket 127.0.0.1:3031\n  scripthost serve --scripts ./scripts --http 127.0.0.1:8080 --ops-socket /run/scripthost-ops.sock\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs, cfg
@@ -308,6 +322,7 @@ func hostConfig(cfg *serveConfig, log *slog.Logger) (scripthost.Config, error) {
 			LoadTimeout:   cfg.loadTimeout,
 			SignalTimeout: cfg.signalTimeout,
 			DrainTimeout:  cfg.shutdownTimeout,
+			MaxWebSockets: cfg.maxWebSockets,
 		},
 		BodyDir: cfg.bodyDir,
 		Warning: cfg.warning,
@@ -316,12 +331,17 @@ func hostConfig(cfg *serveConfig, log *slog.Logger) (scripthost.Config, error) {
 	if hc.Containment.MemoryLimit == 0 {
 		hc.Containment.MemoryLimit = -1 // --memory-limit 0: no budget
 	}
+	if hc.Containment.MaxWebSockets == 0 {
+		hc.Containment.MaxWebSockets = -1 // --max-websockets 0: no limit
+	}
 	hc.Limits.BodyMemory, hc.Limits.MaxBody = int64(cfg.bodyMemory), int64(cfg.maxBody)
 	hc.Limits.WebSocketMaxMessage, hc.Limits.WebSocketSendQueue = int64(cfg.wsMaxMessage), int(cfg.wsSendQueue)
 	if hc.Limits.WebSocketPing == 0 {
 		hc.Limits.WebSocketPing = -1 // --websocket-ping 0: never
 	}
 	hc.Spooler, hc.SpoolOpsOnly = cfg.spooler.config(), cfg.spooler.opsOnly
+	hc.Outbound = api.OutboundConfig{Allow: cfg.outbound, Timeout: cfg.outboundTime, MaxResponse: int64(cfg.outboundMax)}
+	hc.Channels, hc.ConsumerWorkers = cfg.channels, cfg.consumers
 	var err error
 	if hc.Routes, err = parseRoutes(cfg); err != nil {
 		return hc, err
