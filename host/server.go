@@ -176,8 +176,12 @@ type Server struct {
 	listeners map[*net.Listener]struct{}
 	conns     map[*conn]struct{}
 	sockets   map[*socket]struct{} // open WebSockets, of both fronts
-	// packetSockets counts the conns that carry a WebSocket.
+	// packetSockets counts the conns that carry a WebSocket; upgrading
+	// counts the handshakes under way; once goingAway, a new socket is
+	// closed with 1001 at once.
 	packetSockets int
+	upgrading     int
+	goingAway     bool
 	closing       atomic.Bool
 	connWG        sync.WaitGroup
 
@@ -510,7 +514,13 @@ func (s *Server) onlySockets() bool {
 // waitSockets waits until no WebSocket is open; none opens once the
 // listeners are closed.
 func (s *Server) waitSockets() {
-	for s.OpenWebSockets() > 0 {
+	for {
+		s.mu.Lock()
+		n := len(s.sockets) + s.upgrading
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -137,6 +137,16 @@ func (u *upgrader) Upgrade(ctx context.Context, key, origin, proto string) (api.
 		proto = strings.TrimSpace(proto)
 	}
 	hw := &handshakeWriter{header: http.Header{}, proto: r.Proto, origin: origin, subproto: proto, hijack: u.hijack}
+	// Counted from before the 101 goes out: Shutdown waits for the
+	// socket even if it asks before the socket is tracked.
+	u.srv.mu.Lock()
+	u.srv.upgrading++
+	u.srv.mu.Unlock()
+	defer func() {
+		u.srv.mu.Lock()
+		u.srv.upgrading--
+		u.srv.mu.Unlock()
+	}()
 	c, err := websocket.Accept(hw, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		if hw.conn != nil {
@@ -699,7 +709,11 @@ func (srv *Server) trackSocket(s *socket) {
 	if s.packet {
 		srv.packetSockets++
 	}
+	late := srv.goingAway
 	srv.mu.Unlock()
+	if late {
+		s.Close(api.CloseGoingAway, "server shutting down")
+	}
 }
 
 func (srv *Server) untrackSocket(s *socket) {
@@ -715,6 +729,7 @@ func (srv *Server) untrackSocket(s *socket) {
 func (srv *Server) closeSockets(code int, reason string) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
+	srv.goingAway = true
 	for s := range srv.sockets {
 		s.Close(code, reason)
 	}
