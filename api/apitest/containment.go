@@ -113,10 +113,11 @@ func RunContainment(t *testing.T, newEngine func(poolSize int) api.Engine) {
 		s := socket{u: u, stop: stop, err: make(chan error, 1)}
 		go func() {
 			cctx, _, done := api.NewScope(sctx, nil, 0)
-			defer done()
 			cctx = api.WithUpgrader(cctx, u)
 			req := &api.Request{Modifier1: engine.Modifier(), Vars: RequestVars(), Body: strings.NewReader("")}
-			s.err <- app.ServeRequest(cctx, discardResponse{}, req)
+			err := app.ServeRequest(cctx, discardResponse{}, req)
+			done() // the scope's end gives the long call back: before the test looks
+			s.err <- err
 		}()
 		select {
 		case <-u.Upgraded():
@@ -137,11 +138,15 @@ func RunContainment(t *testing.T, newEngine func(poolSize int) api.Engine) {
 		t.Errorf("%d long calls open, want 2", n)
 	}
 	for _, s := range []socket{first, second} {
-		s.stop()
-		<-s.err
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(s.u.Transcript(), `text:"ping"`) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
 		if !strings.Contains(s.u.Transcript(), `text:"ping"`) {
 			t.Errorf("transcript %q: the message was not echoed", s.u.Transcript())
 		}
+		s.stop()
+		<-s.err
 	}
 	if n := state.LongCalls.Open(); n != 0 {
 		t.Errorf("%d long calls open after the sockets closed, want 0", n)
