@@ -49,6 +49,13 @@ waitport() {
   done
   log "nothing listens on $1"; return 1
 }
+cpu_ticks() { # PID: CPU ticks of the process and its children
+  local total=0 p
+  for p in $1 $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
 rss_kb() { # PID: RSS of the process and its children, KiB
   local total=0 p
   for p in $1 $(pgrep -P "$1" || true); do
@@ -60,7 +67,8 @@ rss_kb() { # PID: RSS of the process and its children, KiB
 go build -o "$WORK/scripthost" ./cmd/scripthost
 go build -o "$WORK/wsbench" ./tests/wsbench
 BIN="$WORK/scripthost" WSB="$WORK/wsbench"
-ulimit -n 65536 2>/dev/null || log "could not raise the file limit: the idle row may fail"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+(( $(ulimit -n) > 2 * IDLE + 100 )) || log "the file limit $(ulimit -n) is low for $IDLE idle sockets: the idle row may fail"
 
 declare -A PORT PID
 start() { # NAME CMD...
@@ -127,15 +135,20 @@ for t in scripthost-api scripthost-channels scripthost-chat uwsgi daphne; do wai
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 
-declare -A RPS P99
+declare -A RPS P99 CPU
+HZ=$(getconf CLK_TCK)
 echo_run() { # TARGET PATH CONNS
-  local t=$1 path=$2 c=$3 rps=() p99=() out
+  local t=$1 path=$2 c=$3 rps=() p99=() cpu=() out t0 t1 ok
   for rep in $(seq 1 "$REPS"); do
+    t0=$(cpu_ticks "${PID[$t]}")
     out="$("$WSB" -mode echo -c "$c" -d "${DUR}s" "ws://127.0.0.1:${PORT[$t]}$path")"
+    t1=$(cpu_ticks "${PID[$t]}")
+    ok=$(field ok <<<"$out")
     rps+=("$(field rps <<<"$out")"); p99+=("$(field p99_us <<<"$out")")
-    log "echo $t c=$c rep $rep: $(field rps <<<"$out") round trips/s, p99 $(field p99_us <<<"$out") µs, errors $(field errors <<<"$out")"
+    cpu+=("$(python3 -c "print(round(($t1 - $t0) / $HZ * 1e6 / max($ok, 1), 1))")")
+    log "echo $t c=$c rep $rep: $(field rps <<<"$out") round trips/s, p99 $(field p99_us <<<"$out") µs, server CPU ${cpu[-1]} µs/round trip, errors $(field errors <<<"$out")"
   done
-  RPS[$t,$c]=$(median "${rps[@]}"); P99[$t,$c]=$(median "${p99[@]}")
+  RPS[$t,$c]=$(median "${rps[@]}"); P99[$t,$c]=$(median "${p99[@]}"); CPU[$t,$c]=$(median "${cpu[@]}")
 }
 
 echo_run scripthost-api / "$C"
@@ -160,11 +173,14 @@ r() { python3 -c "print(round($1, 2))"; }
 echo
 echo "WebSockets, ${DUR}s per echo run, $REPS reps (medians); raw data in $WORK"
 echo
-echo "| row | scripthost | peer | ratio |"
-echo "|---|---|---|---|"
-echo "| echo round trips/s, c=$C, uWSGI API Lua echo vs Daphne | ${RPS[scripthost-api,$C]} (p99 ${P99[scripthost-api,$C]} µs) | ${RPS[daphne,$C]} (p99 ${P99[daphne,$C]} µs) | $(r "${RPS[scripthost-api,$C]}/${RPS[daphne,$C]}")x |"
-echo "| echo round trips/s, c=$C, Lua consumer echo vs Daphne | ${RPS[scripthost-channels,$C]} (p99 ${P99[scripthost-channels,$C]} µs) | ${RPS[daphne,$C]} | $(r "${RPS[scripthost-channels,$C]}/${RPS[daphne,$C]}")x |"
-echo "| echo round trips/s, c=2, Lua echo vs uWSGI Python echo (2 processes) | ${RPS[scripthost-api,2]} | ${RPS[uwsgi,2]} | $(r "${RPS[scripthost-api,2]}/${RPS[uwsgi,2]}")x |"
-echo "| echo round trips/s, scripthost c=$C vs uWSGI at its most (c=2) | ${RPS[scripthost-api,$C]} | ${RPS[uwsgi,2]} | $(r "${RPS[scripthost-api,$C]}/${RPS[uwsgi,2]}")x |"
-echo "| $IDLE idle sockets (chat example): alive, RSS held (before) | $alive alive, $((held / 1024)) MB ($((before / 1024)) MB) | | |"
-echo "| broadcast to $B members, 20 messages: delivered, p50 / p99 | $(field delivered <<<"$bout")/$(field want <<<"$bout"), $(field p50_us <<<"$bout") / $(field p99_us <<<"$bout") µs | | |"
+echo "| row | scripthost | peer | ratio | server CPU µs per round trip, ours / peer |"
+echo "|---|---|---|---|---|"
+row() { # TITLE OURS-KEY PEER-KEY
+  echo "| $1 | ${RPS[$2]} (p99 ${P99[$2]} µs) | ${RPS[$3]} (p99 ${P99[$3]} µs) | $(r "${RPS[$2]}/${RPS[$3]}")x | ${CPU[$2]} / ${CPU[$3]} |"
+}
+row "echo round trips/s, c=$C, uWSGI API Lua echo vs Daphne" "scripthost-api,$C" "daphne,$C"
+row "echo round trips/s, c=$C, Lua consumer echo vs Daphne" "scripthost-channels,$C" "daphne,$C"
+row "echo round trips/s, c=2, Lua echo vs uWSGI Python echo (2 processes)" "scripthost-api,2" "uwsgi,2"
+row "echo round trips/s, scripthost c=$C vs uWSGI at its most (c=2)" "scripthost-api,$C" "uwsgi,2"
+echo "| $IDLE idle sockets (chat example): alive, RSS held (before) | $alive alive, $((held / 1024)) MB ($((before / 1024)) MB) | | | |"
+echo "| broadcast to $B members, 20 messages: delivered, p50 / p99 | $(field delivered <<<"$bout")/$(field want <<<"$bout"), $(field p50_us <<<"$bout") / $(field p99_us <<<"$bout") µs | | | |"

@@ -169,6 +169,9 @@ func idle(url string, conns int, hold time.Duration) (map[string]any, error) {
 	}
 	defer closeAll(cs)
 	opened := time.Since(start)
+	for _, c := range cs {
+		c.CloseRead(ctx) // a reader, so that pings get their pongs
+	}
 	// Tell the script holding the sockets that they are all open.
 	fmt.Fprintln(os.Stderr, "wsbench: all open")
 	time.Sleep(hold)
