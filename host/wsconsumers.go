@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/scripthost/scripthost/api"
 )
@@ -99,11 +100,36 @@ func (s *Server) socketEvent(ctx context.Context, channel string, base, extra ma
 	for k, v := range extra {
 		m[k] = v
 	}
-	err := s.State.Channels.Send(ctx, channel, m)
+	err := sendWaiting(ctx, s.State.Channels, channel, m, socketEventWait)
 	if err != nil {
 		s.log.Warn("websocket message not sent", "channel", channel, "err", err)
 	}
 	return err
+}
+
+// socketEventWait is how long a socket's event waits for room in a full
+// consumer channel: the socket is read no faster than the consumers
+// keep up, and a burst of connects (a thousand members joining a room)
+// waits its turn instead of being lost.
+const socketEventWait = 10 * time.Second
+
+// sendWaiting sends msg to channel, waiting up to wait (or ctx's end)
+// while the channel is full.
+func sendWaiting(ctx context.Context, layer api.ChannelLayer, channel string, msg map[string]api.Value, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	pause := time.Millisecond
+	for {
+		err := layer.Send(ctx, channel, msg)
+		if !errors.Is(err, api.ErrChannelFull) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
 }
 
 // forwardReplies writes the messages of the reply channel to the socket
