@@ -136,13 +136,20 @@ func (c *Client) Echo(ctx context.Context, payload []byte) ([]byte, error) {
 // plugin closes without a reply, which matches ErrFailed and ErrNoResult.
 func (c *Client) Signal(ctx context.Context, num uint8) error {
 	req := Header{Modifier1: ModSignal, Modifier2: num}.Append(nil)
-	silent := fmt.Errorf("%w: signal %d: the server closed the connection without an acknowledgement: %w",
-		ErrFailed, num, ErrNoResult)
+	return c.acknowledged(ctx, req, fmt.Sprintf("signal %d", num), fmt.Sprintf("signal %d not delivered", num))
+}
+
+// acknowledged sends req and reads the generic response that answers it:
+// [255, n, 1] (with an n-byte note) is success, [255, 0, 0] a refusal
+// (ErrFailed with refused), a close without a reply ErrFailed and
+// ErrNoResult; what names the request in errors.
+func (c *Client) acknowledged(ctx context.Context, req []byte, what, refused string) error {
+	silent := fmt.Errorf("%w: %s: the server closed the connection without an acknowledgement: %w",
+		ErrFailed, what, ErrNoResult)
 	return c.exchange(ctx, req, silent, func(cn *clientConn, h Header) (bool, error) {
 		if h.Modifier1 != ModResponse {
-			return false, protocolError("reply %v to a signal", h)
+			return false, protocolError("reply %v to a %s", h, what)
 		}
-		// [255, n, 1] + message is an acknowledgement with a note.
 		if err := cn.discard(int(h.Size)); err != nil {
 			return false, err
 		}
@@ -150,9 +157,9 @@ func (c *Client) Signal(ctx context.Context, num uint8) error {
 		case ResponseOK:
 			return true, nil
 		case ResponseFailed:
-			return true, fmt.Errorf("%w: signal %d not delivered", ErrFailed, num)
+			return true, fmt.Errorf("%w: %s", ErrFailed, refused)
 		}
-		return true, protocolError("reply %v to a signal", h)
+		return true, protocolError("reply %v to a %s", h, what)
 	})
 }
 
@@ -170,21 +177,5 @@ func (c *Client) Spool(ctx context.Context, vars Vars) error {
 		return fmt.Errorf("uwsgi: spool job of %d bytes: a packet holds at most %d", len(block), math.MaxUint16)
 	}
 	req := Header{Modifier1: ModSpooler, Size: uint16(len(block))}.Append(nil)
-	req = append(req, block...)
-	silent := fmt.Errorf("%w: spool: the server closed the connection without an acknowledgement: %w", ErrFailed, ErrNoResult)
-	return c.exchange(ctx, req, silent, func(cn *clientConn, h Header) (bool, error) {
-		if h.Modifier1 != ModResponse {
-			return false, protocolError("reply %v to a spool job", h)
-		}
-		if err := cn.discard(int(h.Size)); err != nil {
-			return false, err
-		}
-		switch h.Modifier2 {
-		case ResponseOK:
-			return true, nil
-		case ResponseFailed:
-			return true, fmt.Errorf("%w: spool job refused", ErrFailed)
-		}
-		return true, protocolError("reply %v to a spool job", h)
-	})
+	return c.acknowledged(ctx, append(req, block...), "spool job", "spool job refused")
 }
