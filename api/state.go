@@ -153,9 +153,6 @@ func NewState(cfg StateConfig) (*State, error) {
 // Node returns the client for a remote uwsgi node ("host:port" or a unix
 // socket path), shared by every caller so its connections are pooled.
 func (s *State) Node(addr string) *uwsgi.Client {
-	if s.Outbound != nil {
-		s.Outbound.Close()
-	}
 	s.nodesMu.Lock()
 	defer s.nodesMu.Unlock()
 	if s.nodes == nil {
@@ -178,8 +175,9 @@ func (s *State) RaiseAlarm(name, msg string) {
 	s.Logger.Error("alarm", "alarm", name, "msg", msg)
 }
 
-// Close stops the spooler, releases the node clients' pooled
-// connections, closes the channel layer and the caches' journals.
+// Close stops the spooler, releases the node clients' and the outbound
+// client's pooled connections, closes the channel layer and the caches'
+// journals.
 func (s *State) Close() error {
 	if s.Spooler != nil {
 		// Normally closed already, after its jobs finished (Spooler.Close
@@ -187,6 +185,9 @@ func (s *State) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.Spooler.Close(ctx)
 		cancel()
+	}
+	if s.Outbound != nil {
+		s.Outbound.Close()
 	}
 	s.nodesMu.Lock()
 	defer s.nodesMu.Unlock()
