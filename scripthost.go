@@ -49,9 +49,10 @@ type Config struct {
 	Functions map[string]api.RPCFunc
 	// Channels configures the in-process channel layer (capacity,
 	// expiry, group expiry, size bounds); zero fields take api's
-	// defaults. ConsumerWorkers bounds the consumer calls run at once
-	// (0: api.DefaultConsumerWorkers).
-	Channels        api.ChannelConfig
+	// defaults.
+	Channels api.ChannelConfig
+	// ConsumerWorkers bounds the consumer calls run at once, over all
+	// channels (0: api.DefaultConsumerWorkers).
 	ConsumerWorkers int
 	// Engines choose and configure the script engines.
 	Engines Engines

@@ -14,9 +14,9 @@ var ErrArgument = errors.New("api: bad argument")
 
 // ArgError is a script calling an API function with a wrong argument.
 type ArgError struct {
-	Func  string
-	Index int // 0-based
-	Msg   string
+	Func  string // the API function's uWSGI name, without "uwsgi."
+	Index int    // 0-based
+	Msg   string // what is wrong with the argument
 }
 
 // Error is the message every engine shows: "bad argument #N to
@@ -32,8 +32,8 @@ func (e *ArgError) Is(target error) bool { return target == ErrArgument }
 // apply uWSGI's loose conversions (numbers given as strings, and back)
 // and report mistakes as *ArgError.
 type Args struct {
-	Func string
-	Vals []Value
+	Func string  // the function called, named in the *ArgError of a mistake
+	Vals []Value // the arguments in order; nil for a script's nil
 }
 
 // Len is the number of arguments given.

@@ -29,8 +29,11 @@ type Func struct {
 	// they check their arguments and answer as in the first interpreter
 	// but register nothing twice.
 	Registers bool
-	Call      func(ctx context.Context, env *Registrations, args Args) (Value, error)
-	Value     func(env *Registrations) Value
+	// Call runs the function for the calling generation's env; nil for
+	// an attribute. Engines call it through Invoke.
+	Call func(ctx context.Context, env *Registrations, args Args) (Value, error)
+	// Value returns the attribute's value for env; nil for a function.
+	Value func(env *Registrations) Value
 }
 
 // Funcs returns the uWSGI API table, sorted by name. The slice is a copy.

@@ -536,9 +536,9 @@ func (l *MemoryLayer) sweepGroups(now time.Time) {
 type LayerStats struct {
 	Channels    int   // channels holding messages or with receivers waiting
 	Messages    int   // messages waiting (expired ones not yet dropped included)
-	Pending     int64 // their size
-	Groups      int
-	Memberships int
+	Pending     int64 // their size, in bytes (bounded by MaxPending)
+	Groups      int   // groups with at least one member (expired ones not yet swept included)
+	Memberships int   // channel memberships of all groups (bounded by MaxMemberships)
 }
 
 // Stats returns the layer's counts.

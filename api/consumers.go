@@ -34,13 +34,16 @@ const DefaultConsumerWorkers = 16
 // new generation's consumer. The host runs Serve; registrations go
 // through Registrations.RegisterConsumer and Commit.
 type Consumers struct {
+	// Layer is the channel layer the consumers' messages come from.
 	Layer ChannelLayer
 	// Workers bounds the consumer calls running at once
 	// (DefaultConsumerWorkers when <= 0).
 	Workers int
 	// CallTimeout is each call's time limit (0: none).
 	CallTimeout time.Duration
-	Logger      *slog.Logger
+	// Logger receives failed consumer calls and dropped or unreceivable
+	// messages; nil means slog.Default(). NewState sets the State's.
+	Logger *slog.Logger
 	// OnError, when set, is told about a consumer call that failed, after
 	// it was logged (the host answers an http.request with a 500).
 	OnError func(ctx context.Context, channel string, msg map[string]Value, err error)

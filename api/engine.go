@@ -32,7 +32,7 @@ type Engine interface {
 type File struct {
 	Name   string // path relative to the scripts directory, with "/" separators
 	Path   string // path on disk, for error messages and require
-	Source []byte
+	Source []byte // the file's contents as the host read them for this load
 }
 
 // SortedFiles returns a copy of files sorted by name: the order in which
@@ -59,7 +59,10 @@ type App interface {
 
 // Request is an HTTP-style request as an app sees it.
 type Request struct {
+	// Modifier1 is the modifier1 the request came with, which picked
+	// its app (HTTPFront.Modifier1 for the HTTP front).
 	Modifier1 uwsgi.Modifier
+	// Modifier2 is the request packet's modifier2 (0 from the HTTP front).
 	Modifier2 uint8
 	Vars      uwsgi.Vars // valid until the app returns
 	// Body reads the request body: exactly CONTENT_LENGTH bytes, then EOF.
@@ -71,7 +74,10 @@ type Request struct {
 func (r *Request) Var(key string) string { return r.Vars.Get(key) }
 
 // Header is one response header line, in the order the app gave it.
-type Header struct{ Name, Value string }
+type Header struct {
+	// Name is the header's name as the app wrote it, Value its value.
+	Name, Value string
+}
 
 // ResponseWriter writes a raw HTTP response the way uWSGI does: the
 // status line (with the request's SERVER_PROTOCOL) and headers on the

@@ -185,18 +185,18 @@ func (o *Outbound) control(_, address string, _ syscall.RawConn) error {
 
 // OutboundRequest is one request of a script.
 type OutboundRequest struct {
-	Method  string
-	URL     string
-	Headers [][2]string
-	Body    []byte
+	Method  string      // any case; "" is GET
+	URL     string      // an absolute http or https URL, its host checked against OutboundConfig.Allow
+	Headers [][2]string // name and value pairs, added in order; a "Host" one sets the request's host
+	Body    []byte      // nil sends no body
 }
 
 // OutboundResponse is what the script gets back.
 type OutboundResponse struct {
-	Status  int
-	Reason  string
-	Headers [][2]string // in the order received, names canonical
-	Body    []byte
+	Status  int         // the HTTP status code
+	Reason  string      // the status line's text after the code ("OK")
+	Headers [][2]string // sorted by canonical name, a name's values in the order received
+	Body    []byte      // the whole body, at most OutboundConfig.MaxResponse bytes
 }
 
 // Do sends r within ctx's deadline and reads the whole response.

@@ -32,9 +32,15 @@ var ErrFuncGone = errors.New("api: the interpreter of this function is gone")
 // generation already closed is passed on to the function now registered
 // under the same name.
 type Registrations struct {
+	// State is the host state the generation's scripts share with every
+	// other generation.
 	State *State
 	// Dir is the scripts directory; require and friends resolve inside it.
-	Dir    string
+	Dir string
+	// Logger receives the scripts' uwsgi.log lines and the warnings of
+	// their API calls, and is the engines' default (EngineLogger).
+	// NewRegistrations sets the State's, or slog.Default(); it must not
+	// be nil.
 	Logger *slog.Logger
 	// LoadTimeout bounds the top level of each file, in the first VM and
 	// in every replica built later (0: DefaultLoadTimeout). Engines run

@@ -99,16 +99,20 @@ type SpoolerConfig struct {
 	// job that asked for a retry waits.
 	Frequency time.Duration
 	// MaxAttempts is how many failures a job gets before it moves to
-	// "failed"; Backoff is the wait after the first one, doubling.
+	// "failed".
 	MaxAttempts int
-	Backoff     time.Duration
+	// Backoff is the wait after a job's first failure, doubling with
+	// each further one up to an hour.
+	Backoff time.Duration
 	// Timeout bounds one run of a spooler function (0: none).
 	Timeout time.Duration
 	// MaxBody bounds a job's body.
 	MaxBody int
 	// Hostname goes into job file names (default: os.Hostname).
 	Hostname string
-	Logger   *slog.Logger
+	// Logger receives the jobs' failures and the spool directories'
+	// problems; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // SpoolFunc is a registered spooler function: it runs job and answers
@@ -117,8 +121,12 @@ type SpoolFunc func(ctx context.Context, job map[string]Value) (int, error)
 
 // SpoolerStats counts the spooler's jobs since it started.
 type SpoolerStats struct {
-	Spooled, Done, Retried, Errors, Failed int64
-	Running                                int64
+	Spooled int64 // jobs written to a spool directory by this process
+	Done    int64 // jobs a function answered SpoolOK for (their files removed)
+	Retried int64 // SpoolRetry answers (the job runs again after Frequency)
+	Errors  int64 // failed attempts: errors, panics, other answers, unreadable jobs
+	Failed  int64 // jobs moved to "failed" after their last attempt
+	Running int64 // jobs running now (not a count since the start)
 }
 
 // Spooler runs the jobs of its spool directories on a bounded pool of

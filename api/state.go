@@ -20,26 +20,28 @@ const Version = "0.1.0"
 // creates one with NewState, runs Signals.Serve in a goroutine it owns
 // and calls Caches.Sweep periodically; State itself starts nothing.
 type State struct {
-	RPC     *Registry
-	Caches  *Caches
-	Signals *Signals
-	Locks   *Locks
-	Timers  *Timers
+	RPC     *Registry // the RPC functions by name, for uwsgi.call and other nodes' RPC packets
+	Caches  *Caches   // the caches scripts use (cache_get, ...); the host sweeps them
+	Signals *Signals  // the signal handlers and their queue; the host runs Serve
+	Locks   *Locks    // uwsgi.lock's numbered locks
+	Timers  *Timers   // the timers and cron entries raising signals; the host runs Serve
 	// Memory is the scripts' memory budget; the host runs its Serve.
 	Memory *Memory
 	// Counters count containment events (pool waits, load timeouts, ...).
 	Counters *Counters
-	// Channels is the channel layer (Daphne's message standards) and
-	// Consumers the scripts' consumers of its channels; the host runs
-	// Consumers.Serve.
-	Channels  ChannelLayer
+	// Channels is the channel layer (Daphne's message standards).
+	Channels ChannelLayer
+	// Consumers are the scripts' consumers of the layer's channels; the
+	// host runs Consumers.Serve.
 	Consumers *Consumers
-	Version   string
-	Hostname  string
+	Version   string // uwsgi.version (the Version constant)
+	Hostname  string // uwsgi.hostname (StateConfig.Hostname, else os.Hostname)
 	// Options are the host's configuration as scripts see it (uwsgi.opt).
 	// Treat them as read-only once the host serves.
 	Options map[string]string
-	Logger  *slog.Logger
+	// Logger is the host's logger, given to every part NewState builds
+	// and to the generations' Registrations; never nil after NewState.
+	Logger *slog.Logger
 	// Outbound is the scripts' HTTP client (http_request).
 	Outbound *Outbound
 	// Spooler runs the spool jobs; nil when the host has no spool
@@ -78,7 +80,9 @@ type StateConfig struct {
 	Logger   *slog.Logger // nil means slog.Default()
 	// Channels configures the in-process channel layer made when
 	// ChannelLayer is nil.
-	Channels     ChannelConfig
+	Channels ChannelConfig
+	// ChannelLayer, when set, is the channel layer to use instead (a
+	// shared one); State.Close closes it.
 	ChannelLayer ChannelLayer
 }
 

@@ -24,6 +24,8 @@ type TimerID uint64
 // Month is 1-12, Weekday 0-6 with 0 (or 7) Sunday. When both Day and
 // Weekday are set (>= 0) either may match, as in crontab.
 type Cron struct {
+	// Minute is 0-59, Hour 0-23, Day (of the month) 1-31; each, like
+	// Month and Weekday, may be -1 or -N instead.
 	Minute, Hour, Day, Month, Weekday int
 }
 
@@ -81,8 +83,10 @@ type timerEntry struct {
 // owner in a goroutine of its own, fires them.
 type Timers struct {
 	signals *Signals
-	Logger  *slog.Logger
-	now     func() time.Time
+	// Logger receives the signals a timer could not raise; nil means
+	// slog.Default(). Set it before Serve.
+	Logger *slog.Logger
+	now    func() time.Time
 
 	mu      sync.Mutex
 	entries map[TimerID]*timerEntry

@@ -44,8 +44,8 @@ const (
 // WebSocketCloseError is how a socket's end reaches Recv and Send: the
 // close code and reason the peer sent, or the host's when it closed it.
 type WebSocketCloseError struct {
-	Code   int
-	Reason string
+	Code   int    // a Close* code: CloseNoStatus for a close without one, CloseAbnormal when the connection broke
+	Reason string // the close frame's reason, often ""
 }
 
 func (e *WebSocketCloseError) Error() string {

@@ -52,7 +52,9 @@ type Packet struct {
 	// extension: failures are answered with error frames.
 	Extended bool
 	// Listener is the address of the listener the connection came in on.
-	Listener   string
+	Listener string
+	// RemoteAddr is the client's address, asked of the connection only
+	// when used.
 	RemoteAddr net.Addr
 	// Ops is true on operations listeners (Server.ServeOps), the only ones
 	// where operator packets (eval, reload) are allowed.

@@ -18,8 +18,8 @@ import (
 // path as a uwsgi request of Modifier1 (default 0: the default app, or
 // the app mounted at its path).
 type HTTPFront struct {
-	Server    *Server
-	Modifier1 uwsgi.Modifier
+	Server    *Server        // routes the requests and runs the apps, with its State and Limits
+	Modifier1 uwsgi.Modifier // the modifier1 every request is routed as
 }
 
 // ServeHTTP turns r into request vars, routes it and runs the app.

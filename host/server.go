@@ -67,9 +67,10 @@ type Limits struct {
 	// closes the socket with 1008.
 	WebSocketSendQueue int
 	// WebSocketPing is how often the host pings each socket's peer (<0:
-	// never); WebSocketPongTimeout is how long the peer has to answer
-	// before it is dropped.
-	WebSocketPing        time.Duration
+	// never).
+	WebSocketPing time.Duration
+	// WebSocketPongTimeout is how long the peer has to answer a ping
+	// before its socket is dropped.
 	WebSocketPongTimeout time.Duration
 	// WebSocketTimeout bounds the life of a request's call once it
 	// upgraded (a socket lives as long as its call); CallTimeout still
@@ -148,8 +149,15 @@ func (l Limits) withDefaults() Limits {
 // Server serves the uwsgi protocol on any number of listeners. Set the
 // exported fields, then call Handle for engine modifiers, before Serve.
 type Server struct {
-	State  *api.State
+	// State is what the scripts share, served to clients (RPC, caches,
+	// signals); nil makes a default one at first use. The server never
+	// closes it: its owner does.
+	State *api.State
+	// Logger receives the server's connection, request and app failure
+	// logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Limits bound what each client can do; zero fields take
+	// DefaultLimits. Read once, at the server's first use.
 	Limits Limits
 	// Warning is the message a ping reply carries (uWSGI's warning
 	// message, at most 80 bytes); empty normally.

@@ -55,45 +55,53 @@ type Case struct {
 	// Request makes the case serve a request to the app the script
 	// returns, with a client connection, instead of calling "t".
 	Request bool
-	// Input is sent by the client after the request; CloseInput then
-	// half-closes the client's side of the connection.
-	Input      string
+	// Input is sent by the client after the request.
+	Input string
+	// CloseInput half-closes the client's side of the connection once
+	// Input is sent, so that the script reads end of input.
 	CloseInput bool
 	// Disconnects marks Request cases whose script closes the client
 	// connection: ServeRequest may then fail writing the response.
 	Disconnects bool
 	// WebSocket makes the request of a Request case ask for a WebSocket
-	// upgrade (an Upgrader in its context); WantFrames is then the
-	// Upgrader's Transcript once the call returned.
-	WebSocket  *WebSocket
+	// upgrade (an Upgrader in its context).
+	WebSocket *WebSocket
+	// WantFrames is the expected Transcript of the Upgrader once the
+	// call returned (placeholders are replaced); checked whenever the
+	// case has an Upgrader.
 	WantFrames string
 	// Note is logged when the case fails: a known defect the case exposes
 	// and where it is.
 	Note string
-	// Setup runs before the script is loaded, Check after the result was
-	// compared with Want.
+	// Setup, when set, runs before the script is loaded; failing in it
+	// ends the case.
 	Setup func(f *Fixture)
+	// Check, when set, runs after the result was compared with Want
+	// (whether or not that failed), before the script is closed.
 	Check func(f *Fixture)
 }
 
 // Fixture is the world of one case, for its Setup and Check hooks.
 type Fixture struct {
-	T             *testing.T
-	Ctx           context.Context // done when the case ends
-	Engine        api.Engine
-	State         *api.State
-	Registrations *api.Registrations
-	Dir           string
-	Log           *LogRecorder
+	T             *testing.T         // the subtest of the case and engine
+	Ctx           context.Context    // done when the case ends
+	Engine        api.Engine         // the engine under test
+	State         *api.State         // the host state the script sees, closed after the case
+	Registrations *api.Registrations // the script's registrations, committed once it loaded
+	Dir           string             // a temporary directory holding the script file
+	Log           *LogRecorder       // every record of State's logger; printed when the case fails
 	// Vars are the placeholder values of the case ("ECHO_ADDR": ...).
 	Vars map[string]string
 	// Node is the fake uWSGI node behind {{NODE_ADDR}}, or nil.
 	Node *Node
-	// Got is the result of the case, Err the error of the call (or of
-	// ServeRequest), Elapsed how long the call took and Returned when.
-	Got      string
-	Err      error
-	Elapsed  time.Duration
+	// Got is the result of the case: what "t" returned, or what the
+	// client received for a Request case.
+	Got string
+	// Err is the error of the call of "t" (or of ServeRequest).
+	Err error
+	// Elapsed is how long the call (or ServeRequest) took.
+	Elapsed time.Duration
+	// Returned is when the call (or ServeRequest) returned.
 	Returned time.Time
 	// Data carries values from a case's Setup to its Check.
 	Data map[string]any
@@ -105,7 +113,10 @@ type Fixture struct {
 }
 
 // Alarm is one uwsgi.alarm received by the alarm sink.
-type Alarm struct{ Name, Msg string }
+type Alarm struct {
+	// Name is the alarm the script raised, Msg its message.
+	Name, Msg string
+}
 
 // Alarms returns the alarms raised so far.
 func (f *Fixture) Alarms() []Alarm {

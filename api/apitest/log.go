@@ -11,8 +11,8 @@ import (
 
 // LogRecord is one record the host's logger received.
 type LogRecord struct {
-	Level   slog.Level
-	Message string
+	Level   slog.Level        // the record's level
+	Message string            // the record's message, without attributes
 	Attrs   map[string]string // values formatted with slog.Value.String
 }
 

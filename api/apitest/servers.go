@@ -102,8 +102,8 @@ func deadAddr(t testing.TB) string {
 //   - the cache magic interface (111/17) over caches "default" and
 //     "other".
 type Node struct {
-	Addr   string
-	Caches *api.Caches
+	Addr   string      // host:port the node listens on, on 127.0.0.1
+	Caches *api.Caches // the node's caches "default" and "other", for checking what remote calls did
 
 	mu      sync.Mutex
 	signals []uint8

@@ -14,6 +14,7 @@ import (
 // upgrade: its context carries an Upgrader (NewUpgrader) whose socket's
 // peer sends Messages once the handshake is answered.
 type WebSocket struct {
+	// Messages are sent by the peer in order, each its After later.
 	Messages []Message
 	// Close makes the peer close the socket (1000) after its messages;
 	// otherwise the socket stays open until the call ends.
@@ -23,9 +24,9 @@ type WebSocket struct {
 // Message is one message of the peer, sent After the previous one (or
 // the handshake).
 type Message struct {
-	Data   string
-	Binary bool
-	After  time.Duration
+	Data   string        // the message's payload
+	Binary bool          // a binary message rather than a text one
+	After  time.Duration // the delay before it is sent; 0 sends it at once
 }
 
 // Text and Binary are messages sent at once.

@@ -22,8 +22,8 @@ const (
 // (cmd, key, size, expires, cache) followed, for set and update, by the
 // value's bytes.
 type CacheRequest struct {
-	Cmd     string
-	Key     []byte
+	Cmd     string // one of the CacheCmd commands
+	Key     []byte // the item's key (clear takes none); ParseCacheRequest's aliases the block
 	Cache   string // "" is the server's default cache
 	Expires int64  // set/update: time to live in seconds, 0 = never
 	Size    int    // set/update: length of the value that follows the packet

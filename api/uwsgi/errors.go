@@ -27,8 +27,8 @@ var (
 // offset, and why (one of the sentinel errors above).
 type FormatError struct {
 	What   string // "header", "vars", "array", "rpc response", ...
-	Offset int
-	Err    error
+	Offset int    // where in the decoded bytes the fault was found
+	Err    error  // the sentinel: ErrTruncated, ErrTooLarge, ...
 }
 
 // Error says what was malformed and where.

@@ -101,8 +101,8 @@ var (
 
 // RemoteError is an error frame received from a server.
 type RemoteError struct {
-	Code    Code
-	Message string
+	Code    Code   // the frame's modifier2: what kind of failure
+	Message string // the frame's UTF-8 payload; may be empty
 }
 
 // Error returns the server's message, or the code's name when it sent none.

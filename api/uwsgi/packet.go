@@ -15,9 +15,9 @@ const MaxSize = 65535
 // Header is the 4-byte uwsgi packet header: modifier1, a little-endian
 // 16-bit payload size, modifier2.
 type Header struct {
-	Modifier1 Modifier
-	Size      uint16
-	Modifier2 uint8
+	Modifier1 Modifier // the packet's kind: ModRPC, ModCache, ... (0 for a WSGI request)
+	Size      uint16   // the payload's length in bytes
+	Modifier2 uint8    // a sub-kind or status whose meaning depends on Modifier1
 }
 
 // ParseHeader decodes the first HeaderSize bytes of b.
@@ -52,7 +52,7 @@ func (h Header) String() string {
 // header's size announces; an HTTP body is not part of it).
 type Packet struct {
 	Header
-	Payload []byte
+	Payload []byte // the Size bytes after the header
 }
 
 // AppendPacket appends a packet with the given modifiers and payload to dst.

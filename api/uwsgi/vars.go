@@ -9,6 +9,8 @@ import (
 // Var is one key/value pair of a vars block. Decoders return slices into
 // the block they were given.
 type Var struct {
+	// Key is the var's name (never empty on the wire), Value its value
+	// (may be empty).
 	Key, Value []byte
 }
 

@@ -37,8 +37,8 @@ const ReplicaTimeout = 30 * time.Second
 // it captured, keyed 0 to Callbacks-1, and the names of the apps it
 // defined, sorted.
 type Shape struct {
-	Callbacks int
-	Apps      []string
+	Callbacks int      // distinct script functions the files passed to the API while loading (RPC functions, handlers, ...)
+	Apps      []string // the names of the apps the files returned, sorted
 }
 
 // Check returns nil when a replica's shape got is s, else an error
