@@ -2,6 +2,9 @@ package js
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -41,6 +44,47 @@ module.exports = (req) => ({status: 200, headers: {"Content-Type": "text/plain"}
 			body.Reset("")
 			if err := app.ServeRequest(ctx, rec, &api.Request{Vars: vars, Body: body}); err != nil || rec.body.String() != "Hello World" {
 				b.Fatalf("ServeRequest: %q, %v", rec.body.String(), err)
+			}
+		}
+	})
+}
+
+// BenchmarkFetch calls a local HTTP server with fetch from an RPC, and
+// BenchmarkPlainGoClient does the same requests with Go's own client: the
+// outbound path's cost over a plain client.
+func BenchmarkFetch(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") }))
+	defer srv.Close()
+	w := newWorld(b, map[string]string{"a.js": `
+uwsgi.register_rpc("get", async (url) => { const r = await fetch(url); return await r.text(); });`})
+	w.load(Options{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			res, err := w.state.RPC.Call(ctx, "get", []byte(srv.URL))
+			if err != nil || string(res) != "pong" {
+				b.Fatalf("get() = %q, %v", res, err)
+			}
+		}
+	})
+}
+
+func BenchmarkPlainGoClient(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") }))
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(srv.URL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "pong" {
+				b.Fatalf("body %q", body)
 			}
 		}
 	})
