@@ -28,7 +28,7 @@ var spoolerFuncs = []Func{
 	{Name: "spool", Params: "job", Doc: "store job (a map of strings; keys spooler, priority, at and body are uWSGI's) for the spooler; the job file's path (true when sent to a remote node)",
 		Call: callSpool},
 	{Name: "send_to_spooler", Params: "job", Doc: "the same as spool", Call: callSpool},
-	{Name: "spooler_jobs", Params: "[spooler]", Doc: "the paths of the jobs waiting in a spool directory (the first by default)",
+	{Name: "spooler_jobs", Params: "[spooler]", Doc: "the paths of the jobs waiting in a spool directory (the first by default), at most 10000",
 		Call: func(_ context.Context, env *Registrations, a Args) (Value, error) {
 			name, err := a.OptString(0, "")
 			if err != nil {

@@ -269,15 +269,24 @@ func (s *Spooler) Has(name string) bool {
 	return err == nil && name != ""
 }
 
+// MaxListedJobs bounds what Jobs returns: a backlog of a million jobs
+// must not become a million strings in a script.
+const MaxListedJobs = 10000
+
 // Jobs returns the paths of the jobs of a spool directory (see Dir),
-// priority subdirectories first, in the order they would run.
+// priority subdirectories first, in the order they would run; at most
+// MaxListedJobs of them.
 func (s *Spooler) Jobs(name string) ([]string, error) {
 	dir, err := s.Dir(name)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	s.eachJob(dir, func(p string) { out = append(out, p) })
+	s.eachJob(dir, func(p string) {
+		if len(out) < MaxListedJobs {
+			out = append(out, p)
+		}
+	})
 	return out, nil
 }
 

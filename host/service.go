@@ -63,10 +63,7 @@ func (s *Server) serveSpool(_ context.Context, w *PacketWriter, r *Packet) Outco
 		s.log.Warn("spool job refused: no spooler (serve --spooler DIR)", "listener", r.Listener, "remote", r.RemoteAddr)
 		return ack(w, r, api.ErrNoSpooler)
 	}
-	if _, err := r.Vars(nil); err != nil {
-		s.log.Warn("spool job refused", "err", err, "remote", r.RemoteAddr)
-		return ack(w, r, err)
-	}
+	// Enqueue checks the vars block (and its size) as it reads it.
 	if _, err := sp.Enqueue(r.Payload, nil); err != nil {
 		s.log.Error("spool job not stored", "err", err, "remote", r.RemoteAddr)
 		return ack(w, r, err)
